@@ -1,0 +1,1663 @@
+/* yiqian applicant pages script: progressive behaviour for the server-rendered
+   HTML (forms, SMS codes, ID-card photos, liveness video, signature, address
+   pickers, payment). Served as /static/app.js. Plain ES2019, one IIFE, no deps.
+
+   DATA-ATTRIBUTE CONTRACT (server HTML <-> this script)
+   -----------------------------------------------------
+   Every request is same-origin with cookies. Errors are HTTP 4xx/5xx with JSON
+   {"error":{"code":"snake_case","message":"中文说明"}}; error.message is shown in
+   the nearest .form-error (one is created after the control if none is found).
+   Buttons are disabled while a request is in flight, re-enabled on error.
+
+   1. form[data-api-form]  data-action (URL; falls back to the action attribute),
+        data-method (default POST), data-next (URL, optional), data-then (URL,
+        optional). Submits JSON of the named fields: checkbox -> true/false,
+        radio -> value of the checked one ("" if none), others -> trimmed string;
+        disabled fields and file inputs are skipped. On 2xx: go to resp.next_url,
+        else data-next, else reload. With data-then: after the first 2xx, POST {}
+        to data-then and navigate by that second answer.
+   2. button[data-sms-send]  data-action (URL), data-phone-input (CSS selector).
+        POSTs {"phone": value}; countdown "N秒后重新获取" for
+        resp.retry_after_seconds (default 60), then "重新获取验证码". An error
+        carrying error.retry_after_seconds also starts the countdown.
+   3. section[data-idcard]  data-photos-action (URL). Contains
+        input[type=file][data-photo=front|back] inside label.photo-slot with
+        img.preview (+ placeholder span), button[data-photos-upload],
+        button[data-photos-retake], .progress (progress + .progress-text),
+        .form-error. Photos are downscaled to <=1600px JPEG q0.85 and posted as
+        multipart fields front (front.jpg) and back (back.jpg). Answer
+        {"ocr":{name,sex,ethnicity,birth_date,address,id_number,authority,
+        validity}} fills form[data-idcard-fields] (by name; nulls skipped), which
+        is then un-hidden (class "hidden") and scrolled to.
+   4. section[data-liveness]  data-challenge-action, data-video-action.
+        Contains button[data-liveness-start], .digits, .video-box > video,
+        button[data-liveness-record], [data-liveness-fallback] (hidden; holds
+        input[type=file][accept="video/*"] and button[data-liveness-fallback-upload]),
+        .progress, .form-error. Challenge answer {challenge_id, digits,
+        expires_in_seconds}. Video upload: multipart challenge_id + video
+        (liveness.mp4 | liveness.webm). On 2xx go to resp.next_url.
+   5. section[data-signature]  data-action. Contains .signature-pad > canvas,
+        button[data-signature-clear], button[data-signature-submit], .form-error,
+        optional .progress. Multipart: image (signature.png), strokes (JSON
+        [[{x,y,t}...]...], CSS px, t = ms since the first point), width, height
+        (CSS px of the pad). On 2xx go to resp.next_url.
+   6. form[data-address]  select[name=province_code|city_code|district_code],
+        each with a first empty option. Filled from /static/regions.json
+        ([{c,n,s:[{c,n,s:[{c,n}]}]}]). A level without children gets a single
+        option "(无)" carrying the parent's code. Optional data-value="<code>"
+        (or a pre-rendered selected option) on each select preselects it.
+        Usually also data-api-form.
+   7. button[data-post]  data-action, optional data-confirm (confirm() text),
+        optional data-body (JSON, default {}). On 2xx: resp.next_url or reload.
+   8. [data-poll]  data-url (GET JSON), data-until (comma-separated states).
+        Every 1.5 s; when resp.state is listed: resp.next_url or reload. After
+        2 minutes shows "支付结果确认中,请稍后在订单详情查看" in the element.
+   9. form[data-pay]  data-action (URL; falls back to action attribute), radios
+        name=channel (wechat|alipay). POSTs {"channel": value}; answer {pay_url}
+        -> location.href = pay_url (else resp.next_url / reload).
+   Class "hidden" (display:none) is the show/hide switch used everywhere. */
+(function () {
+  'use strict';
+
+  var NETWORK_ERROR = '网络异常,请稍后重试';
+  var TOO_LARGE_ERROR = '文件过大,请重新拍摄后再试';
+
+  // ---------------------------------------------------------------------
+  // Small DOM helpers
+  // ---------------------------------------------------------------------
+
+  function qs(sel, root) {
+    return (root || document).querySelector(sel);
+  }
+
+  function qsa(sel, root) {
+    return Array.prototype.slice.call((root || document).querySelectorAll(sel));
+  }
+
+  function show(el) {
+    if (!el) return;
+    el.classList.remove('hidden');
+    el.hidden = false;
+  }
+
+  function hide(el) {
+    if (el) el.classList.add('hidden');
+  }
+
+  function each(list, fn) {
+    for (var i = 0; i < list.length; i++) {
+      try {
+        fn(list[i]);
+      } catch (e) {
+        // One broken widget must not take the rest of the page down.
+        if (window.console) console.error('yiqian:', e);
+      }
+    }
+  }
+
+  // ---------------------------------------------------------------------
+  // Error display
+  // ---------------------------------------------------------------------
+
+  // The nearest .form-error for `el`: walk up the ancestors and take the first
+  // .form-error found that does not belong to some other form.
+  function findErrorBox(el) {
+    for (var node = el; node && node.nodeType === 1; node = node.parentElement) {
+      if (node.classList.contains('form-error')) return node;
+      var candidates = node.querySelectorAll('.form-error');
+      for (var i = 0; i < candidates.length; i++) {
+        var f = candidates[i].closest('form');
+        if (!f || f.contains(el)) return candidates[i];
+      }
+      if (node === document.body) break;
+    }
+    return null;
+  }
+
+  function errorBoxFor(el) {
+    var box = findErrorBox(el);
+    if (box) return box;
+    // None rendered: create one right after the control.
+    box = document.createElement('p');
+    box.className = 'form-error';
+    if (el.parentNode) el.parentNode.insertBefore(box, el.nextSibling);
+    return box;
+  }
+
+  function showError(el, message) {
+    var box = errorBoxFor(el);
+    box.setAttribute('role', 'alert');
+    box.textContent = message || NETWORK_ERROR;
+    show(box);
+    try {
+      box.scrollIntoView({ block: 'nearest', behavior: 'smooth' });
+    } catch (e) {
+      /* old browsers: ignore */
+    }
+  }
+
+  function clearError(el) {
+    var box = findErrorBox(el);
+    if (box) box.textContent = '';
+  }
+
+  function errorMessage(err) {
+    return (err && err.userMessage) || NETWORK_ERROR;
+  }
+
+  // ---------------------------------------------------------------------
+  // Busy state (double-click guard)
+  // ---------------------------------------------------------------------
+
+  var busyButtons = [];
+
+  function setBusy(btn, busy) {
+    if (!btn) return;
+    if (busy) {
+      btn.disabled = true;
+      btn.setAttribute('aria-busy', 'true');
+      if (busyButtons.indexOf(btn) < 0) busyButtons.push(btn);
+    } else {
+      btn.disabled = false;
+      btn.removeAttribute('aria-busy');
+      var i = busyButtons.indexOf(btn);
+      if (i >= 0) busyButtons.splice(i, 1);
+    }
+  }
+
+  // Coming back via the back button may restore a page from the bfcache with
+  // buttons still disabled from before the navigation: release them.
+  window.addEventListener('pageshow', function (ev) {
+    if (!ev.persisted) return;
+    busyButtons.slice().forEach(function (b) {
+      setBusy(b, false);
+    });
+    qsa('form').forEach(function (f) {
+      f.__yqBusy = false;
+    });
+  });
+
+  // ---------------------------------------------------------------------
+  // Networking
+  // ---------------------------------------------------------------------
+
+  function ApiError(message, code, status, detail) {
+    this.name = 'ApiError';
+    this.userMessage = message;
+    this.message = message;
+    this.code = code;
+    this.status = status;
+    this.detail = detail || null;
+  }
+  ApiError.prototype = Object.create(Error.prototype);
+  ApiError.prototype.constructor = ApiError;
+
+  // Turn a status + body text into a result object or an ApiError.
+  function parseAnswer(status, text) {
+    var data;
+    var isJson = false;
+    if (text) {
+      try {
+        data = JSON.parse(text);
+        isJson = true;
+      } catch (e) {
+        data = undefined;
+      }
+    }
+    if (status >= 200 && status < 300) {
+      // Empty or non-JSON success: treat as "no instructions" (callers reload).
+      return isJson && data && typeof data === 'object' ? data : {};
+    }
+    var err = isJson && data && typeof data === 'object' ? data.error : null;
+    if (err && typeof err === 'object' && err.message) {
+      throw new ApiError(String(err.message), err.code || 'http_' + status, status, err);
+    }
+    if (status === 413) throw new ApiError(TOO_LARGE_ERROR, 'payload_too_large', status);
+    throw new ApiError(NETWORK_ERROR, status ? 'http_' + status : 'network', status);
+  }
+
+  // XHR transport; used for uploads (progress) and where fetch is missing.
+  function xhrRequest(method, url, body, contentType, onProgress) {
+    return new Promise(function (resolve, reject) {
+      var xhr = new XMLHttpRequest();
+      try {
+        xhr.open(method, url, true);
+      } catch (e) {
+        reject(new ApiError(NETWORK_ERROR, 'network', 0));
+        return;
+      }
+      xhr.setRequestHeader('Accept', 'application/json');
+      if (contentType) xhr.setRequestHeader('Content-Type', contentType);
+      xhr.timeout = 5 * 60 * 1000;
+      if (onProgress && xhr.upload) {
+        xhr.upload.onprogress = function (e) {
+          if (e.lengthComputable && e.total > 0) {
+            onProgress(Math.min(100, Math.round((e.loaded * 100) / e.total)));
+          }
+        };
+        xhr.upload.onload = function () {
+          onProgress(100);
+        };
+      }
+      xhr.onload = function () {
+        try {
+          resolve(parseAnswer(xhr.status, xhr.responseText));
+        } catch (e) {
+          reject(e);
+        }
+      };
+      xhr.onerror = xhr.ontimeout = xhr.onabort = function () {
+        reject(new ApiError(NETWORK_ERROR, 'network', 0));
+      };
+      xhr.send(body === undefined ? null : body);
+    });
+  }
+
+  // JSON request. `body` undefined means no body (GET).
+  function requestJSON(method, url, body) {
+    method = (method || 'POST').toUpperCase();
+    var payload = body === undefined ? undefined : JSON.stringify(body);
+    if (typeof window.fetch !== 'function') {
+      return xhrRequest(method, url, payload, payload === undefined ? null : 'application/json');
+    }
+    var headers = { Accept: 'application/json' };
+    if (payload !== undefined) headers['Content-Type'] = 'application/json';
+    var status = 0;
+    return window
+      .fetch(url, {
+        method: method,
+        credentials: 'same-origin',
+        cache: 'no-store',
+        headers: headers,
+        body: payload
+      })
+      .then(function (res) {
+        status = res.status;
+        return res.text();
+      })
+      .then(
+        function (text) {
+          return parseAnswer(status, text);
+        },
+        function () {
+          throw new ApiError(NETWORK_ERROR, 'network', 0);
+        }
+      );
+  }
+
+  function uploadMultipart(url, formData, onProgress) {
+    // No Content-Type header: the browser sets the multipart boundary.
+    return xhrRequest('POST', url, formData, null, onProgress);
+  }
+
+  function go(url) {
+    window.location.href = url;
+  }
+
+  // Navigate by an answer: resp.next_url, else the fallback URL, else reload.
+  function navigate(resp, fallback) {
+    if (resp && typeof resp.next_url === 'string' && resp.next_url) {
+      go(resp.next_url);
+    } else if (fallback) {
+      go(fallback);
+    } else {
+      window.location.reload();
+    }
+  }
+
+  // Controller for a .progress wrapper (<progress> + .progress-text).
+  function progressUI(root) {
+    var wrap = root ? qs('.progress', root) : null;
+    var bar = wrap ? qs('progress', wrap) : null;
+    var text = wrap ? qs('.progress-text', wrap) : null;
+    if (bar) bar.max = 100;
+    return {
+      set: function (pct, label) {
+        if (!wrap) return;
+        show(wrap);
+        if (bar) bar.value = pct;
+        if (text) text.textContent = label || '上传中 ' + pct + '%';
+      },
+      text: function (label) {
+        if (text) text.textContent = label;
+      },
+      hide: function () {
+        if (!wrap) return;
+        hide(wrap);
+        if (bar) bar.value = 0;
+        if (text) text.textContent = '';
+      }
+    };
+  }
+
+  function uploadWithProgress(url, fd, prog) {
+    prog.set(0);
+    return uploadMultipart(url, fd, function (pct) {
+      if (pct >= 100) prog.set(100, '处理中…');
+      else prog.set(pct);
+    });
+  }
+
+  // ---------------------------------------------------------------------
+  // 1. JSON forms
+  // ---------------------------------------------------------------------
+
+  function collectForm(form) {
+    var data = {};
+    var radioSeen = {};
+    var els = form.elements;
+    for (var i = 0; i < els.length; i++) {
+      var el = els[i];
+      if (!el.name || el.disabled) continue;
+      var tag = el.tagName;
+      var type = (el.type || '').toLowerCase();
+      if (tag === 'BUTTON' || tag === 'FIELDSET' || tag === 'OBJECT' || tag === 'OUTPUT') continue;
+      if (type === 'submit' || type === 'button' || type === 'reset' || type === 'image' || type === 'file') {
+        continue;
+      }
+      if (type === 'checkbox') {
+        data[el.name] = !!el.checked;
+      } else if (type === 'radio') {
+        if (el.checked) {
+          data[el.name] = String(el.value).trim();
+          radioSeen[el.name] = true;
+        } else if (!radioSeen[el.name]) {
+          data[el.name] = '';
+        }
+      } else {
+        data[el.name] = String(el.value == null ? '' : el.value).trim();
+      }
+    }
+    return data;
+  }
+
+  function submitterOf(form, ev) {
+    return (
+      (ev && ev.submitter) ||
+      qs('button[type=submit], input[type=submit], button:not([type])', form)
+    );
+  }
+
+  function initApiForm(form) {
+    form.addEventListener('submit', function (ev) {
+      ev.preventDefault();
+      if (form.__yqBusy) return;
+      var btn = submitterOf(form, ev);
+      var action = form.getAttribute('data-action') || form.getAttribute('action') || window.location.href;
+      var method = form.getAttribute('data-method') || 'POST';
+      var then = form.getAttribute('data-then');
+      var next = form.getAttribute('data-next');
+      clearError(btn || form);
+      form.__yqBusy = true;
+      setBusy(btn, true);
+      requestJSON(method, action, collectForm(form))
+        .then(function (resp) {
+          if (!then) return resp;
+          return requestJSON('POST', then, {});
+        })
+        .then(function (resp) {
+          navigate(resp, next);
+        })
+        .catch(function (err) {
+          form.__yqBusy = false;
+          setBusy(btn, false);
+          showError(btn || form, errorMessage(err));
+        });
+    });
+  }
+
+  // ---------------------------------------------------------------------
+  // 2. SMS code button
+  // ---------------------------------------------------------------------
+
+  function startCountdown(btn, seconds) {
+    if (btn.__yqTimer) clearInterval(btn.__yqTimer);
+    var end = Date.now() + Math.max(1, Math.round(seconds)) * 1000;
+    btn.removeAttribute('aria-busy');
+    btn.disabled = true;
+    var tick = function () {
+      var left = Math.ceil((end - Date.now()) / 1000);
+      if (left <= 0) {
+        clearInterval(btn.__yqTimer);
+        btn.__yqTimer = null;
+        btn.__yqCounting = false;
+        btn.disabled = false;
+        btn.textContent = '重新获取验证码';
+        return;
+      }
+      btn.textContent = left + '秒后重新获取';
+    };
+    btn.__yqCounting = true;
+    tick();
+    btn.__yqTimer = setInterval(tick, 1000);
+  }
+
+  function initSmsButton(btn) {
+    btn.addEventListener('click', function (ev) {
+      ev.preventDefault(); // never submit the enclosing form
+      if (btn.disabled || btn.__yqCounting || btn.getAttribute('aria-busy') === 'true') return;
+      var sel = btn.getAttribute('data-phone-input');
+      var input = null;
+      try {
+        input = sel ? qs(sel) : null;
+      } catch (e) {
+        input = null;
+      }
+      if (!input && btn.form) input = qs('input[name=phone], input[type=tel]', btn.form);
+      var phone = input ? String(input.value).replace(/\s+/g, '') : '';
+      clearError(btn);
+      if (!phone) {
+        showError(btn, '请输入手机号');
+        if (input) input.focus();
+        return;
+      }
+      setBusy(btn, true);
+      requestJSON('POST', btn.getAttribute('data-action'), { phone: phone })
+        .then(function (resp) {
+          setBusy(btn, false);
+          var secs = Number(resp && resp.retry_after_seconds);
+          startCountdown(btn, secs > 0 ? secs : 60);
+          // Move the cursor to the code field if there is an obvious one.
+          var form = btn.form || btn.closest('form');
+          var codeInput = form && qs('input[name=code], input[autocomplete="one-time-code"]', form);
+          if (codeInput) codeInput.focus();
+        })
+        .catch(function (err) {
+          setBusy(btn, false);
+          showError(btn, errorMessage(err));
+          var retry = err && err.detail ? Number(err.detail.retry_after_seconds) : 0;
+          if (retry > 0) startCountdown(btn, retry);
+        });
+    });
+  }
+
+  // ---------------------------------------------------------------------
+  // 3. ID-card photos
+  // ---------------------------------------------------------------------
+
+  function loadImage(url) {
+    return new Promise(function (resolve, reject) {
+      var img = new Image();
+      img.onload = function () {
+        resolve(img);
+      };
+      img.onerror = function () {
+        reject(new Error('image decode failed'));
+      };
+      img.src = url;
+    });
+  }
+
+  function canvasToBlob(canvas, type, quality) {
+    return new Promise(function (resolve, reject) {
+      if (canvas.toBlob) {
+        canvas.toBlob(
+          function (blob) {
+            if (blob) resolve(blob);
+            else reject(new Error('toBlob failed'));
+          },
+          type,
+          quality
+        );
+        return;
+      }
+      try {
+        var dataUrl = canvas.toDataURL(type, quality);
+        var parts = dataUrl.split(',');
+        var bin = atob(parts[1]);
+        var bytes = new Uint8Array(bin.length);
+        for (var i = 0; i < bin.length; i++) bytes[i] = bin.charCodeAt(i);
+        resolve(new Blob([bytes], { type: type }));
+      } catch (e) {
+        reject(e);
+      }
+    });
+  }
+
+  // Decode an image file (EXIF orientation applied), scale the longer side to
+  // at most maxSide and re-encode as JPEG.
+  function downscaleImage(file, maxSide, quality) {
+    var decode;
+    if (typeof window.createImageBitmap === 'function') {
+      decode = window
+        .createImageBitmap(file, { imageOrientation: 'from-image' })
+        .then(function (bmp) {
+          return { src: bmp, w: bmp.width, h: bmp.height, done: function () { if (bmp.close) bmp.close(); } };
+        })
+        .catch(function () {
+          return null;
+        });
+    } else {
+      decode = Promise.resolve(null);
+    }
+    return decode
+      .then(function (decoded) {
+        if (decoded) return decoded;
+        var url = URL.createObjectURL(file);
+        return loadImage(url).then(
+          function (img) {
+            return {
+              src: img,
+              w: img.naturalWidth || img.width,
+              h: img.naturalHeight || img.height,
+              done: function () { URL.revokeObjectURL(url); }
+            };
+          },
+          function (e) {
+            URL.revokeObjectURL(url);
+            throw e;
+          }
+        );
+      })
+      .then(function (d) {
+        if (!d.w || !d.h) {
+          d.done();
+          throw new Error('empty image');
+        }
+        var scale = Math.min(1, maxSide / Math.max(d.w, d.h));
+        var cw = Math.max(1, Math.round(d.w * scale));
+        var ch = Math.max(1, Math.round(d.h * scale));
+        var canvas = document.createElement('canvas');
+        canvas.width = cw;
+        canvas.height = ch;
+        var ctx = canvas.getContext('2d');
+        ctx.fillStyle = '#fff';
+        ctx.fillRect(0, 0, cw, ch);
+        ctx.imageSmoothingEnabled = true;
+        if ('imageSmoothingQuality' in ctx) ctx.imageSmoothingQuality = 'high';
+        ctx.drawImage(d.src, 0, 0, cw, ch);
+        d.done();
+        return canvasToBlob(canvas, 'image/jpeg', quality);
+      });
+  }
+
+  function initIdcard(section) {
+    var action = section.getAttribute('data-photos-action');
+    var uploadBtn = qs('[data-photos-upload]', section);
+    var retakeBtn = qs('[data-photos-retake]', section);
+    var fieldsForm = qs('form[data-idcard-fields]', section) || qs('form[data-idcard-fields]');
+    var prog = progressUI(section);
+    var slots = {};
+    var blobs = { front: null, back: null };
+    var uploading = false;
+
+    function errorAnchor() {
+      return uploadBtn || section;
+    }
+
+    function refresh() {
+      if (uploadBtn && !uploading) uploadBtn.disabled = !(blobs.front && blobs.back);
+    }
+
+    function setPreview(side, blob) {
+      var s = slots[side];
+      if (!s) return;
+      if (s.url) {
+        URL.revokeObjectURL(s.url);
+        s.url = null;
+      }
+      if (blob) {
+        s.url = URL.createObjectURL(blob);
+        if (s.img) {
+          s.img.src = s.url;
+          show(s.img);
+        }
+        if (s.slot) s.slot.classList.add('has-photo');
+      } else {
+        if (s.img) {
+          s.img.removeAttribute('src');
+          hide(s.img);
+        }
+        if (s.slot) s.slot.classList.remove('has-photo');
+      }
+      // Placeholder spans (not the ones wrapping the input/img) follow suit.
+      if (s.slot) {
+        qsa('span', s.slot).forEach(function (sp) {
+          if (sp.contains(s.input) || (s.img && sp.contains(s.img))) return;
+          if (sp.classList.contains('progress-text')) return;
+          if (blob) hide(sp);
+          else show(sp);
+        });
+      }
+    }
+
+    ['front', 'back'].forEach(function (side) {
+      var input = qs('input[type=file][data-photo="' + side + '"]', section);
+      if (!input) return;
+      var slot = input.closest('.photo-slot');
+      var img = slot ? qs('img.preview, img', slot) : null;
+      slots[side] = { input: input, slot: slot, img: img, url: null };
+      input.addEventListener('change', function () {
+        var file = input.files && input.files[0];
+        if (!file) return;
+        clearError(errorAnchor());
+        if (slot) slot.setAttribute('aria-busy', 'true');
+        downscaleImage(file, 1600, 0.85)
+          .then(function (blob) {
+            blobs[side] = blob;
+            setPreview(side, blob);
+          })
+          .catch(function () {
+            blobs[side] = null;
+            setPreview(side, null);
+            showError(errorAnchor(), '无法读取该图片,请重新拍摄或选择 JPG/PNG 格式的照片');
+          })
+          .then(function () {
+            if (slot) slot.removeAttribute('aria-busy');
+            // Allow choosing the same file again to re-trigger "change".
+            try {
+              input.value = '';
+            } catch (e) {
+              /* ignore */
+            }
+            refresh();
+          });
+      });
+    });
+
+    function fillFields(ocr) {
+      if (!fieldsForm || !ocr || typeof ocr !== 'object') return;
+      Object.keys(ocr).forEach(function (key) {
+        var val = ocr[key];
+        if (val === null || val === undefined) return;
+        val = String(val);
+        qsa('[name]', fieldsForm).forEach(function (el) {
+          if (el.name !== key) return;
+          var type = (el.type || '').toLowerCase();
+          if (type === 'file' || type === 'submit' || type === 'button') return;
+          if (type === 'radio' || type === 'checkbox') {
+            el.checked = el.value === val;
+          } else {
+            el.value = val;
+          }
+          try {
+            el.dispatchEvent(new Event('input', { bubbles: true }));
+            el.dispatchEvent(new Event('change', { bubbles: true }));
+          } catch (e) {
+            /* very old browsers: no Event constructor */
+          }
+        });
+      });
+    }
+
+    if (uploadBtn) {
+      uploadBtn.addEventListener('click', function (ev) {
+        ev.preventDefault();
+        if (uploading) return;
+        clearError(errorAnchor());
+        if (!blobs.front || !blobs.back) {
+          showError(errorAnchor(), '请先拍摄身份证人像面和国徽面');
+          return;
+        }
+        var fd = new FormData();
+        fd.append('front', blobs.front, 'front.jpg');
+        fd.append('back', blobs.back, 'back.jpg');
+        uploading = true;
+        setBusy(uploadBtn, true);
+        if (retakeBtn) retakeBtn.disabled = true;
+        uploadWithProgress(action, fd, prog)
+          .then(function (resp) {
+            uploading = false;
+            setBusy(uploadBtn, false);
+            if (retakeBtn) retakeBtn.disabled = false;
+            prog.set(100, '识别完成');
+            fillFields(resp && resp.ocr);
+            if (fieldsForm) {
+              show(fieldsForm);
+              try {
+                fieldsForm.scrollIntoView({ behavior: 'smooth', block: 'start' });
+              } catch (e) {
+                fieldsForm.scrollIntoView();
+              }
+            }
+            refresh();
+          })
+          .catch(function (err) {
+            uploading = false;
+            setBusy(uploadBtn, false);
+            if (retakeBtn) retakeBtn.disabled = false;
+            prog.hide();
+            refresh();
+            showError(errorAnchor(), errorMessage(err));
+          });
+      });
+    }
+
+    if (retakeBtn) {
+      retakeBtn.addEventListener('click', function (ev) {
+        ev.preventDefault();
+        if (uploading) return;
+        blobs.front = blobs.back = null;
+        ['front', 'back'].forEach(function (side) {
+          setPreview(side, null);
+          if (slots[side]) {
+            try {
+              slots[side].input.value = '';
+            } catch (e) {
+              /* ignore */
+            }
+          }
+        });
+        if (fieldsForm) {
+          hide(fieldsForm);
+          clearError(qs('[type=submit], button', fieldsForm) || fieldsForm);
+        }
+        prog.hide();
+        clearError(errorAnchor());
+        refresh();
+        try {
+          section.scrollIntoView({ behavior: 'smooth', block: 'start' });
+        } catch (e) {
+          /* ignore */
+        }
+      });
+    }
+
+    refresh();
+  }
+
+  // ---------------------------------------------------------------------
+  // 4. Liveness video
+  // ---------------------------------------------------------------------
+
+  var MIME_CANDIDATES = ['video/mp4;codecs=avc1', 'video/mp4', 'video/webm;codecs=vp8,opus', 'video/webm'];
+  var RECORD_MAX_MS = 6000;
+  var RECORD_MIN_MS = 2000;
+  var CAMERA_DENIED = '无法打开摄像头,请允许访问摄像头和麦克风,或使用下方的录像上传';
+
+  function supportedMimes() {
+    if (typeof window.MediaRecorder !== 'function') return [];
+    if (typeof MediaRecorder.isTypeSupported !== 'function') return [''];
+    var out = MIME_CANDIDATES.filter(function (t) {
+      try {
+        return MediaRecorder.isTypeSupported(t);
+      } catch (e) {
+        return false;
+      }
+    });
+    out.push(''); // last resort: the browser's default container
+    return out;
+  }
+
+  function cameraErrorMessage(err) {
+    var name = err && err.name;
+    if (name === 'NotFoundError' || name === 'DevicesNotFoundError' || name === 'OverconstrainedError') {
+      return '未找到可用的摄像头或麦克风,请使用下方的录像上传';
+    }
+    if (name === 'NotReadableError' || name === 'TrackStartError') {
+      return '摄像头正被其他应用占用,请关闭其他应用后重试,或使用下方的录像上传';
+    }
+    return CAMERA_DENIED;
+  }
+
+  function initLiveness(section) {
+    var challengeAction = section.getAttribute('data-challenge-action');
+    var videoAction = section.getAttribute('data-video-action');
+    var startBtn = qs('[data-liveness-start]', section);
+    var recordBtn = qs('[data-liveness-record]', section);
+    var digitsEl = qs('.digits', section);
+    var box = qs('.video-box', section);
+    var video = box ? qs('video', box) : null;
+    var fallback = qs('[data-liveness-fallback]', section);
+    var fbInput = fallback ? qs('input[type=file]', fallback) : null;
+    var fbBtn = fallback ? qs('[data-liveness-fallback-upload]', fallback) : null;
+    var prog = progressUI(section);
+    var recordLabel = recordBtn ? recordBtn.textContent : '开始录制';
+
+    var challengeId = null;
+    var expiryTimer = null;
+    var stream = null;
+    var recorder = null;
+    var recState = 'idle'; // idle | ready | recording | uploading | done
+    var recStarted = 0;
+    var tickTimer = null;
+    var stopTimer = null;
+    var badge = null;
+
+    if (recordBtn) recordBtn.disabled = true;
+    if (fbBtn) fbBtn.disabled = !(fbInput && fbInput.files && fbInput.files.length);
+
+    function anchor() {
+      return startBtn || recordBtn || section;
+    }
+
+    function stopStream() {
+      if (stream) {
+        try {
+          stream.getTracks().forEach(function (t) {
+            t.stop();
+          });
+        } catch (e) {
+          /* ignore */
+        }
+      }
+      stream = null;
+      if (video) {
+        try {
+          video.pause();
+          video.srcObject = null;
+        } catch (e) {
+          /* ignore */
+        }
+      }
+    }
+
+    function clearTimers() {
+      if (tickTimer) clearInterval(tickTimer);
+      if (stopTimer) clearTimeout(stopTimer);
+      tickTimer = stopTimer = null;
+      if (badge && badge.parentNode) badge.parentNode.removeChild(badge);
+      badge = null;
+    }
+
+    // Back to the beginning: a new challenge is needed.
+    function resetAll() {
+      clearTimers();
+      stopStream();
+      recorder = null;
+      recState = 'idle';
+      challengeId = null;
+      if (expiryTimer) clearTimeout(expiryTimer);
+      expiryTimer = null;
+      if (digitsEl) digitsEl.textContent = '';
+      if (recordBtn) {
+        recordBtn.textContent = recordLabel;
+        setBusy(recordBtn, false);
+        recordBtn.disabled = true;
+      }
+      if (startBtn) setBusy(startBtn, false);
+    }
+
+    function showFallback(message) {
+      if (fallback) show(fallback);
+      if (message) showError(anchor(), message);
+    }
+
+    function upload(blob, filename) {
+      if (!challengeId) {
+        showError(anchor(), '请先点击“进入身份验证”获取数字,再录制视频');
+        return Promise.resolve();
+      }
+      var fd = new FormData();
+      fd.append('challenge_id', challengeId);
+      fd.append('video', blob, filename);
+      recState = 'uploading';
+      return uploadWithProgress(videoAction, fd, prog).then(function (resp) {
+        recState = 'done';
+        if (expiryTimer) clearTimeout(expiryTimer);
+        prog.set(100, '上传完成');
+        navigate(resp);
+      });
+    }
+
+    function onUploadError(err) {
+      prog.hide();
+      // The server may have consumed the challenge: start over with a new one.
+      resetAll();
+      showError(anchor(), errorMessage(err) + (err && err.status ? '' : ''));
+      if (startBtn) startBtn.focus();
+    }
+
+    function openCamera() {
+      var md = navigator.mediaDevices;
+      if (!md || typeof md.getUserMedia !== 'function' || supportedMimes().length === 0) {
+        showFallback('当前浏览器不支持页面内录像,请使用下方的录像上传');
+        return Promise.resolve();
+      }
+      return md
+        .getUserMedia({ video: { facingMode: 'user', width: { ideal: 640 } }, audio: true })
+        .then(function (s) {
+          stream = s;
+          if (box) show(box);
+          if (video) {
+            video.muted = true;
+            video.setAttribute('muted', '');
+            video.setAttribute('playsinline', '');
+            video.setAttribute('webkit-playsinline', '');
+            video.autoplay = true;
+            video.playsInline = true;
+            video.srcObject = s;
+            var p = video.play();
+            if (p && p.catch) p.catch(function () { /* autoplay blocked: stream still attached */ });
+          }
+          recState = 'ready';
+          if (recordBtn) {
+            recordBtn.textContent = recordLabel;
+            recordBtn.disabled = false;
+          }
+        })
+        .catch(function (err) {
+          stopStream();
+          showFallback(cameraErrorMessage(err));
+        });
+    }
+
+    function startRecording() {
+      if (!stream) return;
+      var chunks = [];
+      var mimes = supportedMimes();
+      var chosen = null;
+      for (var i = 0; i < mimes.length && !recorder; i++) {
+        var opts = { videoBitsPerSecond: 1000000, audioBitsPerSecond: 64000 };
+        if (mimes[i]) opts.mimeType = mimes[i];
+        var rec = null;
+        try {
+          rec = new MediaRecorder(stream, opts);
+          rec.ondataavailable = function (e) {
+            if (e.data && e.data.size) chunks.push(e.data);
+          };
+          rec.start(1000);
+          recorder = rec;
+          chosen = mimes[i];
+        } catch (e) {
+          recorder = null;
+        }
+      }
+      if (!recorder) {
+        stopStream();
+        showFallback('当前浏览器无法录像,请使用下方的录像上传');
+        return;
+      }
+      var activeRecorder = recorder;
+      activeRecorder.onerror = function () {
+        clearTimers();
+        stopStream();
+        recorder = null;
+        recState = 'idle';
+        if (recordBtn) {
+          recordBtn.textContent = recordLabel;
+          recordBtn.disabled = true;
+        }
+        showFallback('录像失败,请使用下方的录像上传');
+      };
+      activeRecorder.onstop = function () {
+        clearTimers();
+        stopStream();
+        if (recState !== 'recording') return; // aborted
+        var type = (activeRecorder.mimeType || chosen || 'video/webm').split(';')[0].trim() || 'video/webm';
+        var blob = new Blob(chunks, { type: type });
+        if (!blob.size) {
+          resetAll();
+          showFallback('录像失败,请重试或使用下方的录像上传');
+          return;
+        }
+        var filename = /mp4|quicktime/i.test(type) ? 'liveness.mp4' : 'liveness.webm';
+        if (recordBtn) {
+          recordBtn.textContent = '上传中…';
+          setBusy(recordBtn, true);
+        }
+        upload(blob, filename).catch(onUploadError);
+      };
+
+      recState = 'recording';
+      recStarted = Date.now();
+      clearError(anchor());
+      if (recordBtn) {
+        recordBtn.textContent = '停止并上传';
+        recordBtn.disabled = true; // not before RECORD_MIN_MS
+      }
+      if (box) {
+        badge = document.createElement('span');
+        badge.className = 'rec';
+        box.appendChild(badge);
+      }
+      var tick = function () {
+        var elapsed = Date.now() - recStarted;
+        var left = Math.max(0, Math.ceil((RECORD_MAX_MS - elapsed) / 1000));
+        if (badge) badge.textContent = '录制中 ' + left + '秒';
+        if (recordBtn && recState === 'recording' && elapsed >= RECORD_MIN_MS) recordBtn.disabled = false;
+      };
+      tick();
+      tickTimer = setInterval(tick, 250);
+      stopTimer = setTimeout(stopRecording, RECORD_MAX_MS);
+    }
+
+    function stopRecording() {
+      if (!recorder || recState !== 'recording') return;
+      if (Date.now() - recStarted < RECORD_MIN_MS) return;
+      if (recordBtn) recordBtn.disabled = true;
+      try {
+        if (recorder.state !== 'inactive') recorder.stop();
+      } catch (e) {
+        resetAll();
+        showFallback('录像失败,请使用下方的录像上传');
+      }
+    }
+
+    if (startBtn) {
+      startBtn.addEventListener('click', function (ev) {
+        ev.preventDefault();
+        if (startBtn.disabled) return;
+        clearError(anchor());
+        resetAll();
+        setBusy(startBtn, true);
+        requestJSON('POST', challengeAction, {})
+          .then(function (resp) {
+            if (!resp || !resp.challenge_id) throw new ApiError(NETWORK_ERROR, 'bad_answer', 200);
+            challengeId = String(resp.challenge_id);
+            if (digitsEl) {
+              digitsEl.textContent = String(resp.digits || '');
+              show(digitsEl);
+            }
+            startBtn.removeAttribute('aria-busy'); // stays disabled while the challenge lives
+            var ttl = Number(resp.expires_in_seconds) || 300;
+            expiryTimer = setTimeout(function () {
+              if (recState === 'uploading' || recState === 'done') return;
+              resetAll();
+              showError(anchor(), '数字已过期,请重新点击“进入身份验证”');
+            }, ttl * 1000);
+            return openCamera();
+          })
+          .catch(function (err) {
+            resetAll();
+            showError(anchor(), errorMessage(err));
+          });
+      });
+    }
+
+    if (recordBtn) {
+      recordBtn.addEventListener('click', function (ev) {
+        ev.preventDefault();
+        if (recState === 'ready') startRecording();
+        else if (recState === 'recording') stopRecording();
+      });
+    }
+
+    if (fbInput) {
+      fbInput.addEventListener('change', function () {
+        if (fbBtn) fbBtn.disabled = !(fbInput.files && fbInput.files.length);
+        clearError(fbBtn || anchor());
+      });
+    }
+
+    if (fbBtn) {
+      fbBtn.addEventListener('click', function (ev) {
+        ev.preventDefault();
+        if (fbBtn.getAttribute('aria-busy') === 'true' || recState === 'uploading') return;
+        var file = fbInput && fbInput.files && fbInput.files[0];
+        clearError(fbBtn);
+        if (!file) {
+          showError(fbBtn, '请先录制一段视频');
+          return;
+        }
+        if (!challengeId) {
+          showError(fbBtn, '请先点击“进入身份验证”获取数字,再录制视频');
+          return;
+        }
+        var type = (file.type || '').toLowerCase();
+        var filename = /webm/.test(type) || /\.webm$/i.test(file.name || '') ? 'liveness.webm' : 'liveness.mp4';
+        setBusy(fbBtn, true);
+        upload(file, filename).catch(function (err) {
+          setBusy(fbBtn, false);
+          recState = stream ? 'ready' : 'idle';
+          prog.hide();
+          showError(fbBtn, errorMessage(err));
+        });
+      });
+    }
+
+    window.addEventListener('pagehide', function () {
+      clearTimers();
+      stopStream();
+    });
+  }
+
+  // ---------------------------------------------------------------------
+  // 5. Signature pad
+  // ---------------------------------------------------------------------
+
+  function initSignature(section) {
+    var action = section.getAttribute('data-action');
+    var pad = qs('.signature-pad', section);
+    if (!pad) return;
+    var canvas = qs('canvas', pad);
+    if (!canvas) {
+      canvas = document.createElement('canvas');
+      pad.appendChild(canvas);
+    }
+    var clearBtn = qs('[data-signature-clear]', section);
+    var submitBtn = qs('[data-signature-submit]', section);
+    var prog = progressUI(section);
+    var ctx = canvas.getContext('2d');
+    if (!ctx) return;
+
+    var LINE = 3; // CSS px
+    var strokes = [];
+    var current = null;
+    var activeId = null;
+    var t0 = null;
+    var cssW = 0;
+    var cssH = 0;
+    var sending = false;
+
+    function setupCanvas() {
+      var rect = canvas.getBoundingClientRect();
+      var w = Math.round(rect.width);
+      var h = Math.round(rect.height);
+      if (!w || !h) return false;
+      var dpr = window.devicePixelRatio || 1;
+      if (w === cssW && h === cssH && canvas.width === Math.round(w * dpr)) return true;
+      cssW = w;
+      cssH = h;
+      canvas.width = Math.round(w * dpr);
+      canvas.height = Math.round(h * dpr);
+      ctx.setTransform(dpr, 0, 0, dpr, 0, 0);
+      redraw();
+      return true;
+    }
+
+    function paintBackground() {
+      ctx.save();
+      ctx.setTransform(1, 0, 0, 1, 0, 0);
+      ctx.fillStyle = '#fff';
+      ctx.fillRect(0, 0, canvas.width, canvas.height);
+      ctx.restore();
+    }
+
+    function pen() {
+      ctx.strokeStyle = '#000';
+      ctx.fillStyle = '#000';
+      ctx.lineWidth = LINE;
+      ctx.lineCap = 'round';
+      ctx.lineJoin = 'round';
+    }
+
+    function mid(a, b) {
+      return { x: (a.x + b.x) / 2, y: (a.y + b.y) / 2 };
+    }
+
+    function dot(p) {
+      pen();
+      ctx.beginPath();
+      ctx.arc(p.x, p.y, LINE / 2, 0, Math.PI * 2);
+      ctx.fill();
+    }
+
+    // Draw the piece added by the last point of `pts` (quadratic smoothing
+    // through midpoints).
+    function drawTail(pts) {
+      var n = pts.length;
+      if (n < 2) return;
+      pen();
+      ctx.beginPath();
+      if (n === 2) {
+        var m = mid(pts[0], pts[1]);
+        ctx.moveTo(pts[0].x, pts[0].y);
+        ctx.lineTo(m.x, m.y);
+      } else {
+        var m1 = mid(pts[n - 3], pts[n - 2]);
+        var m2 = mid(pts[n - 2], pts[n - 1]);
+        ctx.moveTo(m1.x, m1.y);
+        ctx.quadraticCurveTo(pts[n - 2].x, pts[n - 2].y, m2.x, m2.y);
+      }
+      ctx.stroke();
+    }
+
+    function drawEnd(pts) {
+      var n = pts.length;
+      if (n < 2) return;
+      var m = mid(pts[n - 2], pts[n - 1]);
+      pen();
+      ctx.beginPath();
+      ctx.moveTo(m.x, m.y);
+      ctx.lineTo(pts[n - 1].x, pts[n - 1].y);
+      ctx.stroke();
+    }
+
+    function drawStroke(pts) {
+      if (!pts.length) return;
+      dot(pts[0]);
+      for (var i = 2; i <= pts.length; i++) drawTail(pts.slice(0, i));
+      drawEnd(pts);
+    }
+
+    function redraw() {
+      paintBackground();
+      strokes.forEach(drawStroke);
+      if (current && strokes.indexOf(current) < 0) drawStroke(current);
+    }
+
+    function round1(v) {
+      return Math.round(v * 10) / 10;
+    }
+
+    function pointFrom(e) {
+      var rect = canvas.getBoundingClientRect();
+      var now = typeof performance !== 'undefined' && performance.now ? performance.now() : Date.now();
+      if (t0 === null) t0 = now;
+      return {
+        x: round1(Math.min(Math.max(e.clientX - rect.left, 0), rect.width)),
+        y: round1(Math.min(Math.max(e.clientY - rect.top, 0), rect.height)),
+        t: Math.max(0, Math.round(now - t0))
+      };
+    }
+
+    function begin(e) {
+      if (sending) return;
+      setupCanvas();
+      clearError(submitBtn || section);
+      current = [];
+      strokes.push(current);
+      var p = pointFrom(e);
+      current.push(p);
+      dot(p);
+    }
+
+    function extend(e) {
+      if (!current) return;
+      var p = pointFrom(e);
+      var last = current[current.length - 1];
+      if (last && last.x === p.x && last.y === p.y) return;
+      current.push(p);
+      drawTail(current);
+    }
+
+    function end() {
+      if (!current) return;
+      drawEnd(current);
+      current = null;
+    }
+
+    if (window.PointerEvent) {
+      canvas.addEventListener('pointerdown', function (e) {
+        if (activeId !== null) return; // ignore a second finger
+        if (e.pointerType === 'mouse' && e.button !== 0) return;
+        e.preventDefault();
+        activeId = e.pointerId;
+        try {
+          canvas.setPointerCapture(e.pointerId);
+        } catch (err) {
+          /* ignore */
+        }
+        begin(e);
+      });
+      canvas.addEventListener('pointermove', function (e) {
+        if (e.pointerId !== activeId) return;
+        e.preventDefault();
+        var list = typeof e.getCoalescedEvents === 'function' ? e.getCoalescedEvents() : null;
+        if (list && list.length) list.forEach(extend);
+        else extend(e);
+      });
+      var finish = function (e) {
+        if (e.pointerId !== activeId) return;
+        activeId = null;
+        end();
+      };
+      canvas.addEventListener('pointerup', finish);
+      canvas.addEventListener('pointercancel', finish);
+      canvas.addEventListener('lostpointercapture', finish);
+    } else {
+      // Old WebViews without Pointer Events.
+      canvas.addEventListener('touchstart', function (e) {
+        if (e.touches.length > 1) return;
+        e.preventDefault();
+        begin(e.changedTouches[0]);
+      }, { passive: false });
+      canvas.addEventListener('touchmove', function (e) {
+        e.preventDefault();
+        extend(e.changedTouches[0]);
+      }, { passive: false });
+      canvas.addEventListener('touchend', end);
+      canvas.addEventListener('touchcancel', end);
+      var mouseDown = false;
+      canvas.addEventListener('mousedown', function (e) {
+        if (e.button !== 0) return;
+        mouseDown = true;
+        begin(e);
+      });
+      window.addEventListener('mousemove', function (e) {
+        if (mouseDown) extend(e);
+      });
+      window.addEventListener('mouseup', function () {
+        if (mouseDown) {
+          mouseDown = false;
+          end();
+        }
+      });
+    }
+
+    if (typeof ResizeObserver === 'function') {
+      new ResizeObserver(function () {
+        setupCanvas();
+      }).observe(canvas);
+    } else {
+      var rt = null;
+      window.addEventListener('resize', function () {
+        clearTimeout(rt);
+        rt = setTimeout(setupCanvas, 150);
+      });
+    }
+    setupCanvas();
+
+    function clearPad() {
+      strokes = [];
+      current = null;
+      activeId = null;
+      t0 = null;
+      setupCanvas();
+      paintBackground();
+    }
+
+    if (clearBtn) {
+      clearBtn.addEventListener('click', function (ev) {
+        ev.preventDefault();
+        if (sending) return;
+        clearPad();
+        clearError(submitBtn || section);
+        prog.hide();
+      });
+    }
+
+    if (submitBtn) {
+      submitBtn.addEventListener('click', function (ev) {
+        ev.preventDefault();
+        if (sending) return;
+        clearError(submitBtn);
+        var total = strokes.reduce(function (n, s) {
+          return n + s.length;
+        }, 0);
+        if (!strokes.length || total < 10) {
+          showError(submitBtn, '请在框内签名');
+          return;
+        }
+        setupCanvas();
+        sending = true;
+        setBusy(submitBtn, true);
+        if (clearBtn) clearBtn.disabled = true;
+        var payload = JSON.stringify(strokes);
+        canvasToBlob(canvas, 'image/png')
+          .then(function (blob) {
+            var fd = new FormData();
+            fd.append('image', blob, 'signature.png');
+            fd.append('strokes', payload);
+            fd.append('width', String(cssW));
+            fd.append('height', String(cssH));
+            return uploadWithProgress(action, fd, prog);
+          })
+          .then(function (resp) {
+            prog.set(100, '提交成功');
+            navigate(resp);
+          })
+          .catch(function (err) {
+            sending = false;
+            setBusy(submitBtn, false);
+            if (clearBtn) clearBtn.disabled = false;
+            prog.hide();
+            showError(submitBtn, errorMessage(err));
+          });
+      });
+    }
+  }
+
+  // ---------------------------------------------------------------------
+  // 6. Address pickers
+  // ---------------------------------------------------------------------
+
+  var REGIONS_URL = '/static/regions.json';
+  var regionsPromise = null;
+
+  function loadRegions() {
+    if (!regionsPromise) {
+      regionsPromise = requestJSON('GET', REGIONS_URL).then(function (data) {
+        if (!Array.isArray(data)) throw new ApiError('地区数据加载失败,请刷新页面重试', 'regions', 0);
+        return data;
+      });
+      regionsPromise.catch(function () {
+        regionsPromise = null; // allow a retry later
+      });
+    }
+    return regionsPromise;
+  }
+
+  function initAddress(form) {
+    var sel = {
+      p: qs('select[name=province_code]', form),
+      c: qs('select[name=city_code]', form),
+      d: qs('select[name=district_code]', form)
+    };
+    if (!sel.p) return;
+    var levels = ['p', 'c', 'd'].filter(function (k) {
+      return sel[k];
+    });
+    var placeholders = {};
+    var initial = {};
+    levels.forEach(function (k) {
+      var s = sel[k];
+      var first = s.options[0];
+      placeholders[k] = first && first.value === '' ? first.cloneNode(true) : new Option('请选择…', '');
+      initial[k] = s.getAttribute('data-value') || s.value || '';
+    });
+
+    function fill(k, items, parentCode) {
+      var s = sel[k];
+      if (!s) return;
+      while (s.options.length) s.remove(0);
+      if (items === null) {
+        // Parent not chosen yet.
+        s.add(placeholders[k].cloneNode(true));
+        s.value = '';
+        return;
+      }
+      if (!items.length) {
+        // No children: one "(无)" option carrying the parent's code.
+        s.add(new Option('(无)', parentCode, true, true));
+        s.value = parentCode;
+        return;
+      }
+      s.add(placeholders[k].cloneNode(true));
+      items.forEach(function (it) {
+        s.add(new Option(it.n, it.c));
+      });
+      s.value = items.length === 1 ? items[0].c : '';
+    }
+
+    function childrenOf(list, code) {
+      if (!code) return null;
+      for (var i = 0; i < list.length; i++) {
+        if (list[i].c === code) return list[i].s || [];
+      }
+      return null;
+    }
+
+    var data = [];
+
+    function cascadeFrom(k) {
+      // Recompute the levels below k from the current selections.
+      var idx = levels.indexOf(k);
+      var list = data;
+      for (var i = 0; i <= idx; i++) {
+        var code = sel[levels[i]].value;
+        var kids = list ? childrenOf(list, code) : null;
+        if (i === idx) {
+          var next = levels[i + 1];
+          if (!next) return;
+          // A "(无)" parent (code repeated from above) has no children either.
+          fill(next, kids === null && code ? [] : kids, code);
+          cascadeFrom(next);
+          return;
+        }
+        list = kids;
+      }
+    }
+
+    function select(k, code) {
+      var s = sel[k];
+      if (!s || !code) return false;
+      for (var i = 0; i < s.options.length; i++) {
+        if (s.options[i].value === code) {
+          s.value = code;
+          return true;
+        }
+      }
+      return false;
+    }
+
+    levels.forEach(function (k) {
+      sel[k].addEventListener('change', function () {
+        clearError(sel[k]);
+        cascadeFrom(k);
+      });
+    });
+
+    loadRegions()
+      .then(function (regions) {
+        data = regions;
+        fill('p', regions, '');
+        select('p', initial.p);
+        cascadeFrom('p');
+        if (sel.c && select('c', initial.c)) cascadeFrom('c');
+        if (sel.d) select('d', initial.d);
+      })
+      .catch(function () {
+        showError(sel.p, '地区数据加载失败,请刷新页面重试');
+      });
+  }
+
+  // ---------------------------------------------------------------------
+  // 7. Generic action buttons
+  // ---------------------------------------------------------------------
+
+  function initPostButton(btn) {
+    btn.addEventListener('click', function (ev) {
+      ev.preventDefault();
+      if (btn.disabled || btn.getAttribute('aria-busy') === 'true') return;
+      var question = btn.getAttribute('data-confirm');
+      if (question && !window.confirm(question)) return;
+      var body = {};
+      var raw = btn.getAttribute('data-body');
+      if (raw) {
+        try {
+          body = JSON.parse(raw);
+        } catch (e) {
+          body = {};
+        }
+      }
+      clearError(btn);
+      setBusy(btn, true);
+      requestJSON('POST', btn.getAttribute('data-action'), body)
+        .then(function (resp) {
+          navigate(resp);
+        })
+        .catch(function (err) {
+          setBusy(btn, false);
+          showError(btn, errorMessage(err));
+        });
+    });
+  }
+
+  // ---------------------------------------------------------------------
+  // 8. Polling (payment result)
+  // ---------------------------------------------------------------------
+
+  var POLL_INTERVAL_MS = 1500;
+  var POLL_GIVE_UP_MS = 2 * 60 * 1000;
+
+  function initPoll(el) {
+    var url = el.getAttribute('data-url');
+    if (!url) return;
+    var until = (el.getAttribute('data-until') || '')
+      .split(',')
+      .map(function (s) {
+        return s.trim();
+      })
+      .filter(Boolean);
+    var started = Date.now();
+    var stopped = false;
+
+    function giveUp() {
+      stopped = true;
+      el.textContent = '支付结果确认中,请稍后在订单详情查看';
+    }
+
+    function poll() {
+      if (stopped) return;
+      if (Date.now() - started >= POLL_GIVE_UP_MS) {
+        giveUp();
+        return;
+      }
+      requestJSON('GET', url)
+        .then(
+          function (resp) {
+            if (resp && until.indexOf(String(resp.state)) >= 0) {
+              stopped = true;
+              navigate(resp);
+              return;
+            }
+            schedule();
+          },
+          function () {
+            schedule(); // transient errors: keep trying until the deadline
+          }
+        );
+    }
+
+    function schedule() {
+      if (stopped) return;
+      var left = POLL_GIVE_UP_MS - (Date.now() - started);
+      if (left <= 0) {
+        giveUp();
+        return;
+      }
+      setTimeout(poll, Math.min(POLL_INTERVAL_MS, left));
+    }
+
+    schedule();
+  }
+
+  // ---------------------------------------------------------------------
+  // 9. Payment channel form
+  // ---------------------------------------------------------------------
+
+  function initPay(form) {
+    form.addEventListener('submit', function (ev) {
+      ev.preventDefault();
+      if (form.__yqBusy) return;
+      var btn = submitterOf(form, ev);
+      var checked = qs('input[name=channel]:checked', form);
+      clearError(btn || form);
+      if (!checked) {
+        showError(btn || form, '请选择支付方式');
+        return;
+      }
+      var action = form.getAttribute('data-action') || form.getAttribute('action');
+      form.__yqBusy = true;
+      setBusy(btn, true);
+      requestJSON('POST', action, { channel: checked.value })
+        .then(function (resp) {
+          if (resp && typeof resp.pay_url === 'string' && resp.pay_url) {
+            window.location.href = resp.pay_url;
+          } else {
+            navigate(resp);
+          }
+        })
+        .catch(function (err) {
+          form.__yqBusy = false;
+          setBusy(btn, false);
+          showError(btn || form, errorMessage(err));
+        });
+    });
+  }
+
+  // ---------------------------------------------------------------------
+  // Boot
+  // ---------------------------------------------------------------------
+
+  function boot() {
+    if (!document.querySelector || !window.Promise) return; // hopeless browser: plain HTML only
+    each(qsa('form[data-api-form]:not([data-pay])'), initApiForm);
+    each(qsa('button[data-sms-send]'), initSmsButton);
+    each(qsa('section[data-idcard]'), initIdcard);
+    each(qsa('section[data-liveness]'), initLiveness);
+    each(qsa('section[data-signature]'), initSignature);
+    each(qsa('form[data-address]'), initAddress);
+    each(qsa('button[data-post]'), initPostButton);
+    each(qsa('[data-poll]'), initPoll);
+    each(qsa('form[data-pay]'), initPay);
+  }
+
+  if (document.readyState === 'loading') {
+    document.addEventListener('DOMContentLoaded', boot);
+  } else {
+    boot();
+  }
+})();
