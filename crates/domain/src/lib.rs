@@ -6,13 +6,16 @@
 //! (state, command) to (new state, events) or a typed error whose `Display` is the Chinese
 //! sentence shown to the applicant.
 
+pub mod applicant;
 pub mod catalogue;
 pub mod ids;
 pub mod identity;
 pub mod materials;
+pub mod media;
 pub mod money;
 pub mod order;
 pub mod payment;
+pub mod regions;
 
 pub use catalogue::Product;
 pub use ids::{ApplicantId, OrderId, PaymentId, RefundId};
