@@ -1,0 +1,201 @@
+//! The use cases of yiqian, one service method per thing a person or the system does
+//! ("log in", "pay", "confirm the ID card", "request a refund", …). Each loads what it needs,
+//! applies the domain transition, and commits the new state, the order's history, the audit
+//! event and the outbox messages in one transaction ([`App::apply`]). Side effects (SMS,
+//! refunds at the gateway) are delivered afterwards by the [`outbox`] worker.
+//!
+//! The applicant pages, the JSON API and (later) the staff console all call these methods;
+//! no rule lives anywhere else.
+
+mod apply;
+pub mod clock;
+mod error;
+pub mod login;
+pub mod materials;
+pub mod orders;
+pub mod outbox;
+pub mod payments;
+pub mod sms_codes;
+
+pub use clock::{Clock, SystemClock, TestClock};
+pub use error::AppError;
+
+use chrono::Duration;
+use rand::Rng;
+use std::sync::Arc;
+use yiqian_domain::Product;
+use yiqian_providers::identity::IdentityVerifier;
+use yiqian_providers::payment::PaymentGateway;
+use yiqian_providers::sms::SmsSender;
+use yiqian_store::Store;
+
+/// Rules that a deployment may tune.
+#[derive(Debug, Clone)]
+pub struct AppConfig {
+    /// The product sold.
+    pub product: Product,
+    /// How long an unpaid order waits for payment.
+    pub pay_ttl: Duration,
+    /// How long a login lasts.
+    pub session_ttl: Duration,
+    /// Our public base URL (for payment return links).
+    pub public_url: String,
+    /// SMS verification code rules.
+    pub sms: SmsPolicy,
+    /// Face video rules.
+    pub liveness: LivenessPolicy,
+}
+
+/// SMS verification code rules.
+#[derive(Debug, Clone)]
+pub struct SmsPolicy {
+    /// How long a code works.
+    pub code_ttl: Duration,
+    /// Wrong tries allowed per code.
+    pub max_attempts: i64,
+    /// Wait between two codes to the same phone.
+    pub resend_cooldown: Duration,
+    /// Codes per phone per day.
+    pub per_phone_daily: i64,
+    /// Codes per client address per day.
+    pub per_ip_daily: i64,
+}
+
+/// Face video rules.
+#[derive(Debug, Clone)]
+pub struct LivenessPolicy {
+    /// How long the digits may be answered.
+    pub challenge_ttl: Duration,
+    /// Challenges per order per day (retries are limited).
+    pub max_challenges_per_day: i64,
+}
+
+impl Default for AppConfig {
+    fn default() -> Self {
+        AppConfig {
+            product: Product::personal_ukey(),
+            pay_ttl: Duration::minutes(30),
+            session_ttl: Duration::days(7),
+            public_url: "http://127.0.0.1:8080".into(),
+            sms: SmsPolicy {
+                code_ttl: Duration::minutes(5),
+                max_attempts: 5,
+                resend_cooldown: Duration::seconds(60),
+                per_phone_daily: 10,
+                per_ip_daily: 30,
+            },
+            liveness: LivenessPolicy { challenge_ttl: Duration::minutes(10), max_challenges_per_day: 10 },
+        }
+    }
+}
+
+/// The outside services the application talks to.
+#[derive(Clone)]
+pub struct Providers {
+    /// Payment gateway.
+    pub gateway: Arc<dyn PaymentGateway>,
+    /// SMS sender.
+    pub sms: Arc<dyn SmsSender>,
+    /// ID card OCR and face checks.
+    pub identity: Arc<dyn IdentityVerifier>,
+}
+
+struct Inner {
+    store: Store,
+    clock: Arc<dyn Clock>,
+    providers: Providers,
+    config: AppConfig,
+    outbox_wakeup: tokio::sync::Notify,
+}
+
+/// The application: every use case, over one store and one set of providers. Cheap to clone.
+#[derive(Clone)]
+pub struct App {
+    inner: Arc<Inner>,
+}
+
+impl App {
+    /// Assembles the application.
+    pub fn new(store: Store, clock: Arc<dyn Clock>, providers: Providers, config: AppConfig) -> App {
+        App { inner: Arc::new(Inner { store, clock, providers, config, outbox_wakeup: tokio::sync::Notify::new() }) }
+    }
+
+    /// The store.
+    pub fn store(&self) -> &Store {
+        &self.inner.store
+    }
+
+    /// The configuration.
+    pub fn config(&self) -> &AppConfig {
+        &self.inner.config
+    }
+
+    /// The providers.
+    pub fn providers(&self) -> &Providers {
+        &self.inner.providers
+    }
+
+    /// Now, by the application's clock.
+    pub fn now(&self) -> chrono::DateTime<chrono::Utc> {
+        self.inner.clock.now()
+    }
+
+    fn wake_outbox(&self) {
+        self.inner.outbox_wakeup.notify_one();
+    }
+}
+
+const ID_ALPHABET: &[u8] = b"23456789ABCDEFGHJKLMNPQRSTUVWXYZ";
+
+/// A random identifier: `prefix` followed by `len` characters that cannot be misread
+/// (no 0/O, 1/I).
+pub(crate) fn new_id(prefix: &str, len: usize) -> String {
+    let mut rng = rand::thread_rng();
+    let mut s = String::with_capacity(prefix.len() + len);
+    s.push_str(prefix);
+    for _ in 0..len {
+        s.push(ID_ALPHABET[rng.gen_range(0..ID_ALPHABET.len())] as char);
+    }
+    s
+}
+
+/// Runs a unit of work, retrying the whole of it when the store reports a concurrent change
+/// or a busy database. `$body` is an async block using `$tx`; it must not commit.
+macro_rules! in_tx {
+    ($app:expr, |$tx:ident| $body:expr) => {{
+        let mut attempt: u32 = 0;
+        loop {
+            attempt += 1;
+            let mut $tx = $app.store().begin().await?;
+            let result: Result<_, $crate::AppError> = async { $body }.await;
+            let outcome = match result {
+                Ok(value) => match $tx.commit().await {
+                    Ok(()) => Ok(value),
+                    Err(e) => Err($crate::AppError::from(e)),
+                },
+                Err(e) => {
+                    drop($tx);
+                    Err(e)
+                }
+            };
+            match outcome {
+                Err(e) if e.is_retryable() && attempt < $crate::MAX_ATTEMPTS => {
+                    $crate::backoff(attempt).await;
+                }
+                Err(e) if e.is_retryable() => break Err($crate::AppError::Busy),
+                other => break other,
+            }
+        }
+    }};
+}
+pub(crate) use in_tx;
+
+/// How many times a unit of work is tried before the caller is told the system is busy.
+pub(crate) const MAX_ATTEMPTS: u32 = 30;
+
+/// A short randomised pause before retrying a unit of work.
+pub(crate) async fn backoff(attempt: u32) {
+    let base = 2u64.saturating_pow(attempt.min(6));
+    let jitter = rand::thread_rng().gen_range(0..=base);
+    tokio::time::sleep(std::time::Duration::from_millis(base + jitter)).await;
+}

@@ -161,6 +161,8 @@ pub enum RefundReason {
     Rejected,
     /// Money arrived for an order already closed (expired or cancelled).
     PaidAfterClose,
+    /// The order was paid twice; the second payment goes back.
+    DuplicatePayment,
 }
 
 impl RefundReason {
@@ -170,12 +172,13 @@ impl RefundReason {
             RefundReason::ApplicantRequest => "applicant_request",
             RefundReason::Rejected => "rejected",
             RefundReason::PaidAfterClose => "paid_after_close",
+            RefundReason::DuplicatePayment => "duplicate_payment",
         }
     }
 
     /// Parses a [`RefundReason::code`].
     pub fn from_code(code: &str) -> Option<RefundReason> {
-        [RefundReason::ApplicantRequest, RefundReason::Rejected, RefundReason::PaidAfterClose]
+        [RefundReason::ApplicantRequest, RefundReason::Rejected, RefundReason::PaidAfterClose, RefundReason::DuplicatePayment]
             .into_iter()
             .find(|r| r.code() == code)
     }
@@ -228,6 +231,11 @@ pub enum Command {
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 #[serde(tag = "event", rename_all = "snake_case")]
 pub enum OrderEvent {
+    /// The applicant accepted the agreement and created the order.
+    Created {
+        /// The agreement version accepted.
+        agreement_version: String,
+    },
     /// Payment received.
     Paid { payment: PaymentId, amount: Fen },
     /// A second payment arrived for an order already paid; that payment must be refunded.
@@ -264,6 +272,7 @@ impl OrderEvent {
     /// Stable code of the event kind, for storage and the audit trail.
     pub fn code(&self) -> &'static str {
         match self {
+            OrderEvent::Created { .. } => "created",
             OrderEvent::Paid { .. } => "paid",
             OrderEvent::DuplicatePayment { .. } => "duplicate_payment",
             OrderEvent::Expired => "expired",
@@ -285,6 +294,7 @@ impl OrderEvent {
     /// The line shown in the applicant's status timeline.
     pub fn applicant_text(&self) -> String {
         match self {
+            OrderEvent::Created { .. } => "提交订单,已同意申请协议".into(),
             OrderEvent::Paid { amount, .. } => format!("支付成功 {amount}"),
             OrderEvent::DuplicatePayment { amount, .. } => format!("重复支付 {amount},将原路退回"),
             OrderEvent::Expired => "超时未支付,订单已取消".into(),

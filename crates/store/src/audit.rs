@@ -169,3 +169,87 @@ impl Store {
             .collect()
     }
 }
+
+#[cfg(test)]
+mod tests {
+    //! Tampering with the stored chain, which needs raw SQL on the store's own pool; run on
+    //! every test backend.
+
+    use super::*;
+    use crate::from_millis;
+    use crate::testing::{backends, test_store};
+    use serde_json::json;
+
+    /// 2026-01-01T00:00:00Z in Unix milliseconds.
+    const T0: i64 = 1_767_225_600_000;
+
+    /// Appends `n` entries, each in a transaction of its own.
+    async fn chain_of(store: &Store, n: i64) {
+        for i in 1..=n {
+            let subject = format!("order:YQ-{i}");
+            let detail = json!({"payment": format!("PAY-{i}")});
+            let entry = NewAuditEntry { actor: "system", action: "order.paid", subject: &subject, detail };
+            let mut tx = store.begin().await.unwrap();
+            assert_eq!(tx.audit(entry, from_millis(T0 + i)).await.unwrap(), i);
+            tx.commit().await.unwrap();
+        }
+        assert!(matches!(store.verify_audit().await.unwrap(), AuditVerdict::Intact { entries, .. } if entries == n));
+    }
+
+    async fn raw(store: &Store, sql: &'static str, text: &str, seq: i64) {
+        sqlx::query(sql).bind(text).bind(seq).execute(store.pool()).await.unwrap();
+    }
+
+    fn broken_at(verdict: AuditVerdict) -> i64 {
+        match verdict {
+            AuditVerdict::Broken { seq, .. } => seq,
+            other => panic!("the tampering went unnoticed: {other:?}"),
+        }
+    }
+
+    #[tokio::test]
+    async fn a_changed_detail_breaks_the_chain_at_that_entry() {
+        for backend in backends() {
+            let ts = test_store(backend).await;
+            chain_of(&ts.store, 4).await;
+            raw(&ts.store, "UPDATE audit_events SET detail = $1 WHERE seq = $2", r#"{"payment":"PAY-forged"}"#, 2).await;
+            assert_eq!(broken_at(ts.store.verify_audit().await.unwrap()), 2, "{backend:?}");
+        }
+    }
+
+    #[tokio::test]
+    async fn a_rehashed_entry_breaks_the_link_to_the_next() {
+        for backend in backends() {
+            let ts = test_store(backend).await;
+            chain_of(&ts.store, 4).await;
+            // The forger changes entry 2 and gives it a matching hash; entry 3 still names the old one.
+            let mut e = ts.store.audit_entries(2, 1).await.unwrap().remove(0);
+            e.detail = r#"{"payment":"PAY-forged"}"#.into();
+            let forged = entry_hash(&e.prev_hash, e.seq, e.at, &e.actor, &e.action, &e.subject, &e.detail);
+            raw(&ts.store, "UPDATE audit_events SET detail = $1 WHERE seq = $2", &e.detail, 2).await;
+            raw(&ts.store, "UPDATE audit_events SET hash = $1 WHERE seq = $2", &forged, 2).await;
+            assert_eq!(broken_at(ts.store.verify_audit().await.unwrap()), 3, "{backend:?}");
+        }
+    }
+
+    #[tokio::test]
+    async fn a_deleted_last_entry_is_noticed_through_the_head() {
+        for backend in backends() {
+            let ts = test_store(backend).await;
+            chain_of(&ts.store, 4).await;
+            raw(&ts.store, "DELETE FROM audit_events WHERE actor = $1 AND seq = $2", "system", 4).await;
+            assert_eq!(ts.store.audit_entries(1, 10).await.unwrap().len(), 3, "{backend:?}");
+            assert_eq!(broken_at(ts.store.verify_audit().await.unwrap()), 4, "{backend:?}");
+        }
+    }
+
+    #[tokio::test]
+    async fn a_deleted_middle_entry_is_missing() {
+        for backend in backends() {
+            let ts = test_store(backend).await;
+            chain_of(&ts.store, 4).await;
+            raw(&ts.store, "DELETE FROM audit_events WHERE actor = $1 AND seq = $2", "system", 2).await;
+            assert_eq!(broken_at(ts.store.verify_audit().await.unwrap()), 2, "{backend:?}");
+        }
+    }
+}

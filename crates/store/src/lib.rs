@@ -14,6 +14,8 @@ pub mod outbox;
 pub mod payments;
 pub mod people;
 pub mod sms;
+#[cfg(any(test, feature = "testing"))]
+pub mod testing;
 pub mod vault;
 
 pub use error::StoreError;

@@ -5,7 +5,7 @@ use crate::{StoreError, Tx, from_millis, millis};
 use chrono::{DateTime, Utc};
 use sqlx::Row;
 use sqlx::any::AnyRow;
-use yiqian_domain::{ApplicantId, Checklist, Fen, Order, OrderEvent, OrderId, OrderState, PaymentId, Step};
+use yiqian_domain::{ApplicantId, Checklist, Fen, Order, OrderEvent, OrderId, OrderState, PaymentId};
 
 /// An order with what the store keeps around the domain's [`Order`].
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -220,21 +220,22 @@ impl Tx {
             .collect()
     }
 
-    /// Stores the evidence of one materials step (any JSON), sealed, replacing an earlier one.
+    /// Stores a piece of evidence (any JSON) under `key` — a step's code, or a draft such as
+    /// photos not yet confirmed — sealed, replacing an earlier one.
     pub async fn save_material(
         &mut self,
         order: &OrderId,
-        step: Step,
+        key: &str,
         value: &serde_json::Value,
         now: DateTime<Utc>,
     ) -> Result<(), StoreError> {
-        let sealed = self.vault().seal_text(&value.to_string(), &material_context(order, step));
+        let sealed = self.vault().seal_text(&value.to_string(), &material_context(order, key));
         sqlx::query(
             "INSERT INTO materials (order_id, step, sealed, updated_at) VALUES ($1, $2, $3, $4) \
              ON CONFLICT (order_id, step) DO UPDATE SET sealed = excluded.sealed, updated_at = excluded.updated_at",
         )
         .bind(order.as_str())
-        .bind(step.code())
+        .bind(key)
         .bind(sealed)
         .bind(millis(now))
         .execute(self.conn())
@@ -242,16 +243,16 @@ impl Tx {
         Ok(())
     }
 
-    /// The evidence of one materials step, if it was ever given.
-    pub async fn material(&mut self, order: &OrderId, step: Step) -> Result<Option<serde_json::Value>, StoreError> {
+    /// The evidence stored under `key`, if any.
+    pub async fn material(&mut self, order: &OrderId, key: &str) -> Result<Option<serde_json::Value>, StoreError> {
         let row = sqlx::query("SELECT sealed FROM materials WHERE order_id = $1 AND step = $2")
             .bind(order.as_str())
-            .bind(step.code())
+            .bind(key)
             .fetch_optional(self.conn())
             .await?;
         let Some(row) = row else { return Ok(None) };
         let sealed: String = row.try_get("sealed")?;
-        let text = self.vault().open_text(&sealed, &material_context(order, step))?;
+        let text = self.vault().open_text(&sealed, &material_context(order, key))?;
         serde_json::from_str(&text).map(Some).map_err(|e| StoreError::Corrupt(e.to_string()))
     }
 
@@ -337,8 +338,8 @@ impl Tx {
     }
 }
 
-fn material_context(order: &OrderId, step: Step) -> String {
-    format!("material:{}:{}", order, step.code())
+fn material_context(order: &OrderId, key: &str) -> String {
+    format!("material:{order}:{key}")
 }
 
 /// Digits an applicant must read aloud in a face video.

@@ -852,10 +852,18 @@
 
     // Back to the beginning: a new challenge is needed.
     function resetAll() {
-      clearTimers();
-      stopStream();
+      var r = recorder;
       recorder = null;
-      recState = 'idle';
+      recState = 'idle'; // set first: the recorder's onstop then sees an abort
+      clearTimers();
+      if (r && r.state !== 'inactive') {
+        try {
+          r.stop();
+        } catch (e) {
+          /* ignore */
+        }
+      }
+      stopStream();
       challengeId = null;
       if (expiryTimer) clearTimeout(expiryTimer);
       expiryTimer = null;
@@ -894,7 +902,7 @@
       prog.hide();
       // The server may have consumed the challenge: start over with a new one.
       resetAll();
-      showError(anchor(), errorMessage(err) + (err && err.status ? '' : ''));
+      showError(anchor(), errorMessage(err));
       if (startBtn) startBtn.focus();
     }
 
@@ -1173,10 +1181,10 @@
       ctx.fill();
     }
 
-    // Draw the piece added by the last point of `pts` (quadratic smoothing
-    // through midpoints).
-    function drawTail(pts) {
-      var n = pts.length;
+    // Draw the piece added by point n-1 of `pts` (quadratic smoothing through
+    // midpoints). `n` defaults to the whole array.
+    function drawTail(pts, n) {
+      if (n === undefined) n = pts.length;
       if (n < 2) return;
       pen();
       ctx.beginPath();
@@ -1207,7 +1215,7 @@
     function drawStroke(pts) {
       if (!pts.length) return;
       dot(pts[0]);
-      for (var i = 2; i <= pts.length; i++) drawTail(pts.slice(0, i));
+      for (var i = 2; i <= pts.length; i++) drawTail(pts, i);
       drawEnd(pts);
     }
 
@@ -1223,7 +1231,13 @@
 
     function pointFrom(e) {
       var rect = canvas.getBoundingClientRect();
-      var now = typeof performance !== 'undefined' && performance.now ? performance.now() : Date.now();
+      // Event time when available (coalesced events keep their own stamps).
+      var now =
+        typeof e.timeStamp === 'number' && e.timeStamp > 0
+          ? e.timeStamp
+          : typeof performance !== 'undefined' && performance.now
+            ? performance.now()
+            : Date.now();
       if (t0 === null) t0 = now;
       return {
         x: round1(Math.min(Math.max(e.clientX - rect.left, 0), rect.width)),

@@ -1,0 +1,149 @@
+//! The one place where an order changes: apply a domain command, save the order, record its
+//! history and audit entries, and queue the side effects its events call for (SMS, refunds).
+
+use crate::{App, AppError, new_id};
+use chrono::{DateTime, Utc};
+use serde_json::json;
+use yiqian_domain::payment::GatewayState;
+use yiqian_domain::{ApplicantId, Command, OrderEvent, PaymentId, RefundId, RefundReason, Step};
+use yiqian_providers::sms::{SmsMessage, SmsTemplate};
+use yiqian_store::Tx;
+use yiqian_store::audit::NewAuditEntry;
+use yiqian_store::orders::OrderRecord;
+use yiqian_store::payments::RefundRecord;
+
+/// Who caused a change, as recorded in history and audit.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum Actor {
+    /// The applicant, from the pages or the API.
+    Applicant(ApplicantId),
+    /// A payment gateway's notification.
+    Gateway(&'static str),
+    /// yiqian itself (expiry, scheduled work).
+    System,
+}
+
+impl Actor {
+    /// The label stored in history and audit.
+    pub fn label(&self) -> String {
+        match self {
+            Actor::Applicant(id) => format!("applicant:{id}"),
+            Actor::Gateway(name) => format!("gateway:{name}"),
+            Actor::System => "system".into(),
+        }
+    }
+}
+
+/// Outbox message kinds.
+pub(crate) const SMS: &str = "sms";
+pub(crate) const REFUND: &str = "refund";
+
+impl App {
+    /// Applies `command` to the order in `rec` within `tx`. A command that changes nothing
+    /// (a replay) writes nothing. Call it as the last step of a unit of work: it appends to
+    /// the audit chain, whose head stays locked until commit.
+    pub(crate) async fn apply(
+        &self,
+        tx: &mut Tx,
+        rec: &OrderRecord,
+        actor: &Actor,
+        command: Command,
+    ) -> Result<(OrderRecord, Vec<OrderEvent>), AppError> {
+        let transition = rec.order.execute(command)?;
+        if transition.events.is_empty() {
+            return Ok((rec.clone(), transition.events));
+        }
+        let now = self.now();
+        let updated = tx.update_order(&OrderRecord { order: transition.order, ..rec.clone() }, now).await?;
+        let label = actor.label();
+        tx.append_history(&updated.order, &label, &transition.events, now).await?;
+        for event in &transition.events {
+            self.queue_effects(tx, &updated, event, now).await?;
+        }
+        let subject = format!("order:{}", updated.order.id);
+        for event in &transition.events {
+            let action = format!("order.{}", event.code());
+            let mut detail = serde_json::to_value(event).map_err(|e| AppError::Internal(e.to_string()))?;
+            detail["state_after"] = json!(updated.order.state.code());
+            tx.audit(NewAuditEntry { actor: &label, action: &action, subject: &subject, detail }, now).await?;
+        }
+        Ok((updated, transition.events))
+    }
+
+    async fn queue_effects(&self, tx: &mut Tx, rec: &OrderRecord, event: &OrderEvent, now: DateTime<Utc>) -> Result<(), AppError> {
+        let order = rec.order.id.to_string();
+        let yuan = rec.order.price.yuan();
+        let template = match event {
+            OrderEvent::Paid { .. } => Some(SmsTemplate::Paid { order }),
+            OrderEvent::Submitted => Some(SmsTemplate::Submitted { order }),
+            OrderEvent::RefundRequested { reason } => {
+                let payment = rec.order.paid_by.clone().ok_or_else(|| AppError::Internal("refund of an unpaid order".into()))?;
+                self.start_refund(tx, rec, &payment, *reason, now).await?;
+                Some(SmsTemplate::RefundStarted { order, yuan })
+            }
+            OrderEvent::DuplicatePayment { payment, .. } => {
+                self.start_refund(tx, rec, payment, RefundReason::DuplicatePayment, now).await?;
+                None
+            }
+            OrderEvent::Refunded => Some(SmsTemplate::Refunded { order, yuan }),
+            _ => None,
+        };
+        if let Some(template) = template {
+            let to = self.notification_phone(tx, rec).await?;
+            let key = format!("sms:{}:{}:{}", rec.order.id, event.code(), rec.version);
+            let message = serde_json::to_value(SmsMessage { to, template }).map_err(|e| AppError::Internal(e.to_string()))?;
+            tx.enqueue(&new_id("OB", 20), SMS, &key, &message, now).await?;
+            self.wake_outbox();
+        }
+        Ok(())
+    }
+
+    /// Records a refund of `payment` and queues the request to the gateway. A payment is
+    /// refunded at most once (the store enforces it).
+    async fn start_refund(
+        &self,
+        tx: &mut Tx,
+        rec: &OrderRecord,
+        payment: &PaymentId,
+        reason: RefundReason,
+        now: DateTime<Utc>,
+    ) -> Result<(), AppError> {
+        let paid = tx.payment(payment).await?;
+        let refund = RefundRecord {
+            id: RefundId::parse(&new_id("RF", 20)).expect("generated ids are valid"),
+            order: rec.order.id.clone(),
+            payment: payment.clone(),
+            amount: paid.amount,
+            reason,
+            state: GatewayState::Pending,
+            created_at: now,
+        };
+        match tx.insert_refund(&refund).await {
+            Ok(()) => {}
+            Err(yiqian_store::StoreError::Duplicate) => return Ok(()),
+            Err(e) => return Err(e.into()),
+        }
+        let payload = json!({
+            "refund": refund.id, "payment": payment, "amount": refund.amount, "channel": paid.channel,
+        });
+        tx.enqueue(&new_id("OB", 20), REFUND, &format!("refund:{}", refund.id), &payload, now).await?;
+        self.wake_outbox();
+        Ok(())
+    }
+
+    /// Where the order's notifications go: the bound phone once bound, else the login phone.
+    pub(crate) async fn notification_phone(
+        &self,
+        tx: &mut Tx,
+        rec: &OrderRecord,
+    ) -> Result<yiqian_domain::identity::MobileNumber, AppError> {
+        if let Some(bound) = tx.material(&rec.order.id, Step::Phone.code()).await? {
+            if let Some(phone) = bound["phone"].as_str() {
+                if let Ok(p) = yiqian_domain::identity::MobileNumber::parse(phone) {
+                    return Ok(p);
+                }
+            }
+        }
+        Ok(tx.applicant_phone(&rec.applicant).await?)
+    }
+}

@@ -1,0 +1,282 @@
+//! The materials checklist, step by step: bind the phone, photograph and confirm the ID card,
+//! read the digits in a face video, sign, give the address, submit (受理).
+//!
+//! Uploaded files are checked by their bytes, sealed and stored before the unit of work that
+//! records them; a failed step leaves at most an unreferenced sealed blob, never a
+//! half-written order.
+
+use crate::apply::Actor;
+use crate::sms_codes::CodePurpose;
+use crate::{App, AppError, in_tx, new_id};
+use rand::Rng;
+use serde_json::json;
+use yiqian_domain::applicant::{AddressForm, IdCardForm, check_address, confirm_id_card};
+use yiqian_domain::identity::MobileNumber;
+use yiqian_domain::media::{check_photo, check_signature, check_video};
+use yiqian_domain::{ApplicantId, Command, Step};
+use yiqian_providers::identity::{IdCardReading, LivenessVerdict};
+use yiqian_store::blobs::BlobInfo;
+use yiqian_store::orders::{Challenge, OrderRecord};
+
+/// Draft key for ID card photos not yet confirmed.
+const ID_PHOTOS: &str = "id_card_photos";
+
+/// Digits to read aloud.
+#[derive(Debug, Clone)]
+pub struct LivenessChallenge {
+    /// Challenge id, sent back with the video.
+    pub id: String,
+    /// The digits.
+    pub digits: String,
+    /// Seconds to answer.
+    pub expires_in_seconds: i64,
+}
+
+impl App {
+    /// Loads the applicant's order and checks that `step` may be done now, before any upload
+    /// is stored.
+    async fn order_for_step(&self, applicant: &ApplicantId, order_id: &str, step: Step) -> Result<OrderRecord, AppError> {
+        let mut tx = self.store().read().await?;
+        let rec = self.own_order(&mut tx, applicant, order_id).await?;
+        rec.order.execute(Command::CompleteStep(step))?;
+        Ok(rec)
+    }
+
+    /// Completes `step` with its evidence, in one unit of work.
+    async fn complete_step(
+        &self,
+        applicant: &ApplicantId,
+        order_id: &str,
+        step: Step,
+        evidence: serde_json::Value,
+        blobs: &[BlobInfo],
+    ) -> Result<OrderRecord, AppError> {
+        in_tx!(self, |tx| {
+            let now = self.now();
+            let rec = self.own_order(&mut tx, applicant, order_id).await?;
+            for b in blobs {
+                tx.insert_blob(b, now).await?;
+            }
+            tx.save_material(&rec.order.id, step.code(), &evidence, now).await?;
+            let (rec, _) = self.apply(&mut tx, &rec, &Actor::Applicant(applicant.clone()), Command::CompleteStep(step)).await?;
+            Ok(rec)
+        })
+    }
+
+    async fn store_upload(&self, rec: &OrderRecord, kind: &str, mime: &str, bytes: &[u8]) -> Result<BlobInfo, AppError> {
+        let info = BlobInfo {
+            id: new_id("BL", 24),
+            order_id: rec.order.id.to_string(),
+            kind: kind.into(),
+            content_type: mime.into(),
+            size: bytes.len() as i64,
+        };
+        self.store().put_blob(&info, bytes).await?;
+        Ok(info)
+    }
+
+    /// Sends the code that binds `phone` to the order.
+    pub async fn send_bind_code(&self, applicant: &ApplicantId, order_id: &str, phone: &str, client_ip: &str) -> Result<crate::sms_codes::CodeSent, AppError> {
+        let phone = MobileNumber::parse(phone)?;
+        self.order_for_step(applicant, order_id, Step::Phone).await?;
+        self.send_code(&phone, CodePurpose::BindPhone, client_ip).await
+    }
+
+    /// Binds `phone` to the order with the code sent to it (绑定手机).
+    pub async fn bind_phone(&self, applicant: &ApplicantId, order_id: &str, phone: &str, code: &str) -> Result<OrderRecord, AppError> {
+        let phone = MobileNumber::parse(phone)?;
+        self.order_for_step(applicant, order_id, Step::Phone).await?;
+        let matched = self.check_code(&phone, CodePurpose::BindPhone, code).await?;
+        in_tx!(self, |tx| {
+            let now = self.now();
+            let rec = self.own_order(&mut tx, applicant, order_id).await?;
+            self.use_code(&mut tx, &matched).await?;
+            tx.save_material(&rec.order.id, Step::Phone.code(), &json!({"phone": phone.as_str()}), now).await?;
+            let (rec, _) =
+                self.apply(&mut tx, &rec, &Actor::Applicant(applicant.clone()), Command::CompleteStep(Step::Phone)).await?;
+            Ok(rec)
+        })
+    }
+
+    /// Stores the two ID card photos and returns what the OCR read, for the applicant to
+    /// confirm or correct.
+    pub async fn upload_id_photos(&self, applicant: &ApplicantId, order_id: &str, front: &[u8], back: &[u8]) -> Result<IdCardReading, AppError> {
+        let rec = self.order_for_step(applicant, order_id, Step::IdCard).await?;
+        let front_type = check_photo(front).map_err(|e| AppError::invalid("invalid_upload", format!("人像面:{e}")))?;
+        let back_type = check_photo(back).map_err(|e| AppError::invalid("invalid_upload", format!("国徽面:{e}")))?;
+        let reading = self.providers().identity.read_id_card(front, back).await?;
+        let front_blob = self.store_upload(&rec, "id_front", front_type.mime(), front).await?;
+        let back_blob = self.store_upload(&rec, "id_back", back_type.mime(), back).await?;
+        in_tx!(self, |tx| {
+            let now = self.now();
+            let rec = self.own_order(&mut tx, applicant, order_id).await?;
+            tx.insert_blob(&front_blob, now).await?;
+            tx.insert_blob(&back_blob, now).await?;
+            let draft = json!({"front": front_blob.id, "back": back_blob.id, "ocr": reading, "ocr_provider": self.providers().identity.name()});
+            tx.save_material(&rec.order.id, ID_PHOTOS, &draft, now).await?;
+            Ok(())
+        })?;
+        Ok(reading)
+    }
+
+    /// Confirms the ID card's fields over the uploaded photos (确认上传).
+    pub async fn confirm_id_card(&self, applicant: &ApplicantId, order_id: &str, form: &IdCardForm) -> Result<OrderRecord, AppError> {
+        let rec = self.order_for_step(applicant, order_id, Step::IdCard).await?;
+        let card = confirm_id_card(form, self.now().date_naive())?;
+        let id_hash = self.store().vault().lookup_hash("resident-id", card.id_number.as_str());
+        in_tx!(self, |tx| {
+            let now = self.now();
+            let photos = tx
+                .material(&rec.order.id, ID_PHOTOS)
+                .await?
+                .ok_or_else(|| AppError::invalid("id_photos_missing", "请先拍摄身份证正反面"))?;
+            if !tx.live_orders_with_id_number(&id_hash, &rec.order.id).await?.is_empty() {
+                return Err(AppError::Conflict {
+                    code: "id_number_in_use",
+                    message: "该身份证已有办理中的订单,请勿重复申请".into(),
+                });
+            }
+            let rec = self.own_order(&mut tx, applicant, order_id).await?;
+            tx.set_order_id_number_hash(&rec.order.id, &id_hash).await?;
+            let evidence = json!({"photos": photos, "card": card});
+            tx.save_material(&rec.order.id, Step::IdCard.code(), &evidence, now).await?;
+            let (rec, _) =
+                self.apply(&mut tx, &rec, &Actor::Applicant(applicant.clone()), Command::CompleteStep(Step::IdCard)).await?;
+            Ok(rec)
+        })
+    }
+
+    /// Issues the digits for a face video (进入身份验证). Retries are limited per day.
+    pub async fn liveness_challenge(&self, applicant: &ApplicantId, order_id: &str) -> Result<LivenessChallenge, AppError> {
+        let rec = self.order_for_step(applicant, order_id, Step::Liveness).await?;
+        let policy = self.config().liveness.clone();
+        let digits: String = (0..4).map(|_| char::from(b'0' + rand::thread_rng().gen_range(0..10u8))).collect();
+        let id = new_id("LC", 20);
+        in_tx!(self, |tx| {
+            let now = self.now();
+            if tx.challenges_since(&rec.order.id, now - chrono::Duration::days(1)).await? >= policy.max_challenges_per_day {
+                return Err(AppError::RateLimited {
+                    message: "今日人脸验证次数已达上限,请明天再试,或到线下网点办理".into(),
+                    retry_after_seconds: 24 * 3600,
+                });
+            }
+            tx.insert_challenge(&Challenge {
+                id: id.clone(),
+                order: rec.order.id.clone(),
+                digits: digits.clone(),
+                created_at: now,
+                expires_at: now + policy.challenge_ttl,
+                used_at: None,
+            })
+            .await?;
+            Ok(())
+        })?;
+        Ok(LivenessChallenge { id, digits, expires_in_seconds: policy.challenge_ttl.num_seconds() })
+    }
+
+    /// Takes the face video answering a challenge. The provider's verdict is kept as
+    /// evidence; "needs review" completes the step for a reviewer to decide, "fail" asks the
+    /// applicant to try again.
+    pub async fn submit_liveness(&self, applicant: &ApplicantId, order_id: &str, challenge_id: &str, video: &[u8]) -> Result<OrderRecord, AppError> {
+        let rec = self.order_for_step(applicant, order_id, Step::Liveness).await?;
+        let video_type = check_video(video)?;
+        let (challenge, id_card) = {
+            let mut tx = self.store().read().await?;
+            let challenge = match tx.challenge(challenge_id).await {
+                Ok(c) if c.order == rec.order.id => c,
+                Ok(_) | Err(yiqian_store::StoreError::NotFound(_)) => {
+                    return Err(AppError::invalid("challenge_unknown", "验证码数字无效,请重新进入身份验证"));
+                }
+                Err(e) => return Err(e.into()),
+            };
+            (challenge, tx.material(&rec.order.id, Step::IdCard.code()).await?)
+        };
+        if challenge.used_at.is_some() {
+            return Err(AppError::invalid("challenge_used", "该组数字已使用,请重新进入身份验证"));
+        }
+        if self.now() > challenge.expires_at {
+            return Err(AppError::invalid("challenge_expired", "数字已过期,请重新进入身份验证"));
+        }
+        let front_id = id_card.as_ref().and_then(|c| c["photos"]["front"].as_str()).map(str::to_owned);
+        let id_photo = match front_id {
+            Some(id) => self.store().get_blob(&id).await?.1,
+            None => return Err(AppError::invalid("id_card_missing", "请先完成身份证拍照")),
+        };
+        let verdict = self.providers().identity.check_liveness(video, &challenge.digits, &id_photo).await?;
+        let blob = self.store_upload(&rec, "liveness_video", video_type.mime(), video).await?;
+        let evidence = json!({
+            "challenge": challenge.id, "digits": challenge.digits, "video": blob.id,
+            "provider": self.providers().identity.name(), "verdict": verdict,
+        });
+        if let LivenessVerdict::Fail { reason } = &verdict {
+            in_tx!(self, |tx| {
+                let now = self.now();
+                tx.insert_blob(&blob, now).await?;
+                tx.use_challenge(&challenge.id, now).await?;
+                tx.save_material(&rec.order.id, "liveness_failed", &evidence, now).await?;
+                Ok(())
+            })?;
+            return Err(AppError::invalid("liveness_failed", format!("人脸验证未通过:{reason}。请重新验证")));
+        }
+        in_tx!(self, |tx| {
+            let now = self.now();
+            let rec = self.own_order(&mut tx, applicant, order_id).await?;
+            match tx.use_challenge(&challenge.id, now).await {
+                Ok(()) => {}
+                Err(yiqian_store::StoreError::Conflict) => {
+                    return Err(AppError::invalid("challenge_used", "该组数字已使用,请重新进入身份验证"));
+                }
+                Err(e) => return Err(e.into()),
+            }
+            tx.insert_blob(&blob, now).await?;
+            tx.save_material(&rec.order.id, Step::Liveness.code(), &evidence, now).await?;
+            let (rec, _) =
+                self.apply(&mut tx, &rec, &Actor::Applicant(applicant.clone()), Command::CompleteStep(Step::Liveness)).await?;
+            Ok(rec)
+        })
+    }
+
+    /// Takes the handwritten signature (PNG) and its strokes (签名).
+    pub async fn save_signature(
+        &self,
+        applicant: &ApplicantId,
+        order_id: &str,
+        png: &[u8],
+        strokes: &str,
+    ) -> Result<OrderRecord, AppError> {
+        let rec = self.order_for_step(applicant, order_id, Step::Signature).await?;
+        let png_type = check_signature(png)?;
+        let strokes: serde_json::Value =
+            serde_json::from_str(strokes).map_err(|_| AppError::invalid("signature_strokes", "签名数据不完整,请重新签名"))?;
+        let points: usize = strokes.as_array().map(|s| s.iter().filter_map(|x| x.as_array()).map(Vec::len).sum()).unwrap_or(0);
+        if points < 10 {
+            return Err(AppError::invalid("signature_empty", "请在框内签名"));
+        }
+        let blob = self.store_upload(&rec, "signature", png_type.mime(), png).await?;
+        self.complete_step(applicant, order_id, Step::Signature, json!({"image": blob.id, "strokes": strokes}), &[blob])
+            .await
+    }
+
+    /// Takes the shipping address (填写地址).
+    pub async fn save_address(&self, applicant: &ApplicantId, order_id: &str, form: &AddressForm) -> Result<OrderRecord, AppError> {
+        let address = check_address(form)?;
+        let evidence = serde_json::to_value(&address).map_err(|e| AppError::Internal(e.to_string()))?;
+        self.complete_step(applicant, order_id, Step::Address, evidence, &[]).await
+    }
+
+    /// Submits the application (确定 → 受理成功).
+    pub async fn submit_application(&self, applicant: &ApplicantId, order_id: &str) -> Result<OrderRecord, AppError> {
+        in_tx!(self, |tx| {
+            let rec = self.own_order(&mut tx, applicant, order_id).await?;
+            let (rec, _) = self.apply(&mut tx, &rec, &Actor::Applicant(applicant.clone()), Command::Submit).await?;
+            Ok(rec)
+        })
+    }
+
+    /// The evidence saved for a step of the applicant's own order (to prefill a redo).
+    pub async fn saved_material(&self, applicant: &ApplicantId, order_id: &str, key: &str) -> Result<Option<serde_json::Value>, AppError> {
+        let mut tx = self.store().read().await?;
+        let rec = self.own_order(&mut tx, applicant, order_id).await?;
+        Ok(tx.material(&rec.order.id, key).await?)
+    }
+}

@@ -1,0 +1,158 @@
+//! Paying for an order, the gateway's notifications (the only way a payment or refund is
+//! confirmed), and refunds requested by the applicant.
+
+use crate::apply::Actor;
+use crate::{App, AppError, in_tx, new_id};
+use yiqian_domain::payment::{Channel, GatewayState};
+use yiqian_domain::{ApplicantId, Command, OrderState, PaymentId, RefundReason};
+use yiqian_providers::payment::{GatewayNotification, NotificationRejected, PaymentRequest, SignedNotification};
+use yiqian_store::StoreError;
+use yiqian_store::audit::NewAuditEntry;
+use yiqian_store::orders::OrderRecord;
+use yiqian_store::payments::PaymentRecord;
+
+/// What became of a notification.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum NotificationOutcome {
+    /// It changed something.
+    Applied,
+    /// We had it already (a replay or a retry); nothing changed.
+    Duplicate,
+}
+
+impl App {
+    /// Starts paying for an unpaid order through `channel`; returns the cashier URL.
+    pub async fn start_payment(&self, applicant: &ApplicantId, order_id: &str, channel: &str) -> Result<String, AppError> {
+        let channel = Channel::from_code(channel).ok_or_else(|| AppError::invalid("invalid_channel", "请选择微信支付或支付宝"))?;
+        let rec = {
+            let mut tx = self.store().read().await?;
+            self.own_order(&mut tx, applicant, order_id).await?
+        };
+        self.check_payable(&rec)?;
+        let payment = PaymentId::parse(&new_id("PY", 20)).expect("generated ids are valid");
+        let request = PaymentRequest {
+            payment: payment.clone(),
+            order: rec.order.id.clone(),
+            amount: rec.order.price,
+            channel,
+            description: self.config().product.name.clone(),
+            return_url: format!("{}/orders/{}/paying", self.config().public_url, rec.order.id),
+        };
+        // The gateway call comes first: an unused prepay at the gateway is harmless, a
+        // payment record without one would not be.
+        let start = self.providers().gateway.create_payment(&request).await?;
+        in_tx!(self, |tx| {
+            let now = self.now();
+            let rec = tx.load_order(&rec.order.id).await?;
+            self.check_payable(&rec)?;
+            tx.insert_payment(&PaymentRecord {
+                id: payment.clone(),
+                order: rec.order.id.clone(),
+                channel,
+                amount: rec.order.price,
+                state: GatewayState::Pending,
+                gateway_txn: None,
+                created_at: now,
+            })
+            .await?;
+            let actor = Actor::Applicant(applicant.clone()).label();
+            let subject = format!("order:{}", rec.order.id);
+            let detail = serde_json::json!({"payment": payment, "channel": channel.code(), "gateway": self.providers().gateway.name()});
+            tx.audit(NewAuditEntry { actor: &actor, action: "payment.started", subject: &subject, detail }, now).await?;
+            Ok(())
+        })?;
+        Ok(start.pay_url)
+    }
+
+    fn check_payable(&self, rec: &OrderRecord) -> Result<(), AppError> {
+        match rec.order.state {
+            OrderState::Created if rec.order.pay_deadline > self.now() => Ok(()),
+            OrderState::Created | OrderState::Cancelled => {
+                Err(AppError::Conflict { code: "order_closed", message: "订单已超时或已取消,请重新办理".into() })
+            }
+            _ => Err(yiqian_domain::OrderError::AlreadyPaid.into()),
+        }
+    }
+
+    /// Takes a gateway notification: verifies its signature, then confirms the payment or
+    /// refund exactly once. A replay, or a second delivery, changes nothing.
+    pub async fn handle_notification(&self, signed: &SignedNotification) -> Result<NotificationOutcome, AppError> {
+        let gateway = self.providers().gateway.clone();
+        let notification = gateway.verify_notification(signed, self.now()).map_err(|e| {
+            tracing::warn!(gateway = gateway.name(), reason = %e, "payment notification rejected");
+            AppError::invalid(
+                match e {
+                    NotificationRejected::Stale => "notification_stale",
+                    NotificationRejected::Malformed(_) => "notification_malformed",
+                    _ => "notification_signature",
+                },
+                e.to_string(),
+            )
+        })?;
+        let actor = Actor::Gateway(gateway.name());
+        in_tx!(self, |tx| {
+            let now = self.now();
+            let kind = match &notification {
+                GatewayNotification::PaymentSucceeded { .. } => "payment",
+                GatewayNotification::RefundSucceeded { .. } => "refund",
+            };
+            match tx.record_notification(notification.id(), kind, now).await {
+                Ok(()) => {}
+                Err(StoreError::Duplicate) => return Ok(NotificationOutcome::Duplicate),
+                Err(e) => return Err(e.into()),
+            }
+            match &notification {
+                GatewayNotification::PaymentSucceeded { payment, gateway_txn, amount, .. } => {
+                    let paid = match tx.payment(payment).await {
+                        Ok(p) => p,
+                        Err(StoreError::NotFound(_)) => return Err(AppError::invalid("unknown_payment", "unknown payment")),
+                        Err(e) => return Err(e.into()),
+                    };
+                    yiqian_domain::payment::check_amount(paid.amount, *amount)
+                        .map_err(|e| AppError::invalid("amount_mismatch", e.to_string()))?;
+                    match tx.confirm_payment(payment, gateway_txn, now).await {
+                        Ok(()) => {}
+                        Err(StoreError::Conflict) => return Ok(NotificationOutcome::Duplicate),
+                        Err(e) => return Err(e.into()),
+                    }
+                    let rec = tx.load_order(&paid.order).await?;
+                    self.apply(&mut tx, &rec, &actor, Command::ConfirmPayment { payment: payment.clone(), amount: *amount })
+                        .await?;
+                }
+                GatewayNotification::RefundSucceeded { refund, .. } => {
+                    let r = match tx.refund(refund).await {
+                        Ok(r) => r,
+                        Err(StoreError::NotFound(_)) => return Err(AppError::invalid("unknown_refund", "unknown refund")),
+                        Err(e) => return Err(e.into()),
+                    };
+                    match tx.confirm_refund(refund, now).await {
+                        Ok(()) => {}
+                        Err(StoreError::Conflict) => return Ok(NotificationOutcome::Duplicate),
+                        Err(e) => return Err(e.into()),
+                    }
+                    let rec = tx.load_order(&r.order).await?;
+                    if rec.order.paid_by.as_ref() == Some(&r.payment) {
+                        self.apply(&mut tx, &rec, &actor, Command::ConfirmRefund).await?;
+                    } else {
+                        // A refund of a duplicate payment: the order itself is unaffected.
+                        let subject = format!("order:{}", rec.order.id);
+                        let detail = serde_json::json!({"refund": refund, "payment": r.payment});
+                        tx.audit(NewAuditEntry { actor: &actor.label(), action: "refund.succeeded", subject: &subject, detail }, now)
+                            .await?;
+                    }
+                }
+            }
+            Ok(NotificationOutcome::Applied)
+        })
+    }
+
+    /// The applicant asks for the money back (any time before shipping).
+    pub async fn request_refund(&self, applicant: &ApplicantId, order_id: &str) -> Result<OrderRecord, AppError> {
+        in_tx!(self, |tx| {
+            let rec = self.own_order(&mut tx, applicant, order_id).await?;
+            let command = Command::RequestRefund { reason: RefundReason::ApplicantRequest };
+            let (rec, _) = self.apply(&mut tx, &rec, &Actor::Applicant(applicant.clone()), command).await?;
+            Ok(rec)
+        })
+    }
+}

@@ -1,0 +1,271 @@
+//! The JSON API `/api/v1`: every applicant operation, for the pages' scripts and for other
+//! clients (a WeChat mini-program). Its OpenAPI document is served at
+//! `/api/v1/openapi.json`.
+
+use crate::auth::{ApiApplicant, session_cookie, session_token};
+use crate::error::ApiError;
+use crate::views::{next_path, order_detail, order_summary};
+use crate::{OPENAPI_JSON, WebState};
+use axum::extract::{ConnectInfo, FromRequest, Multipart, Path, Request, State};
+use axum::http::{HeaderMap, header};
+use axum::response::{IntoResponse, Response};
+use axum::routing::{get, post};
+use axum::{Json, Router};
+use serde::Deserialize;
+use serde_json::{Value, json};
+use std::collections::HashMap;
+use std::net::SocketAddr;
+use yiqian_domain::applicant::{AddressForm, IdCardForm};
+
+/// The API's routes.
+pub fn routes() -> Router<WebState> {
+    Router::new()
+        .route("/api/v1/openapi.json", get(|| async { ([(header::CONTENT_TYPE, "application/json")], OPENAPI_JSON) }))
+        .route("/api/v1/product", get(product))
+        .route("/api/v1/session/code", post(send_login_code))
+        .route("/api/v1/session", post(login).delete(logout))
+        .route("/api/v1/orders", get(list_orders).post(create_order))
+        .route("/api/v1/orders/{id}", get(order))
+        .route("/api/v1/orders/{id}/cancel", post(cancel))
+        .route("/api/v1/orders/{id}/payments", post(start_payment))
+        .route("/api/v1/orders/{id}/refund", post(refund))
+        .route("/api/v1/orders/{id}/phone/code", post(send_bind_code))
+        .route("/api/v1/orders/{id}/phone", post(bind_phone))
+        .route("/api/v1/orders/{id}/id-card/photos", post(id_photos))
+        .route("/api/v1/orders/{id}/id-card", post(confirm_id_card))
+        .route("/api/v1/orders/{id}/liveness/challenge", post(liveness_challenge))
+        .route("/api/v1/orders/{id}/liveness", post(liveness_video))
+        .route("/api/v1/orders/{id}/signature", post(signature))
+        .route("/api/v1/orders/{id}/address", post(address))
+        .route("/api/v1/orders/{id}/submit", post(submit))
+}
+
+/// A JSON body whose parse errors are answered as typed API errors in Chinese.
+pub struct Body<T>(pub T);
+
+impl<T: serde::de::DeserializeOwned, S: Send + Sync> FromRequest<S> for Body<T> {
+    type Rejection = ApiError;
+
+    async fn from_request(req: Request, state: &S) -> Result<Self, Self::Rejection> {
+        match Json::<T>::from_request(req, state).await {
+            Ok(Json(v)) => Ok(Body(v)),
+            Err(e) => {
+                tracing::debug!(error = %e, "bad JSON body");
+                Err(ApiError::invalid("invalid_body", "请求内容格式不正确"))
+            }
+        }
+    }
+}
+
+type ApiResult = Result<Response, ApiError>;
+
+fn client_ip(headers: &HeaderMap, addr: &SocketAddr) -> String {
+    // Behind a reverse proxy the proxy's own address would count every applicant as one
+    // client; operators put the proxy's X-Real-IP in front.
+    headers
+        .get("x-real-ip")
+        .and_then(|v| v.to_str().ok())
+        .map(|s| s.trim().to_owned())
+        .unwrap_or_else(|| addr.ip().to_string())
+}
+
+async fn product(State(s): State<WebState>) -> Json<Value> {
+    let p = &s.app.config().product;
+    Json(json!({
+        "code": p.code, "name": p.name, "price_fen": p.price, "price_yuan": p.price.yuan(),
+        "validity_years": p.validity_years, "agreement_version": p.agreement_version,
+        "payment_channels": ["wechat", "alipay"],
+    }))
+}
+
+#[derive(Deserialize)]
+struct PhoneBody {
+    phone: String,
+}
+
+async fn send_login_code(
+    State(s): State<WebState>,
+    ConnectInfo(addr): ConnectInfo<SocketAddr>,
+    headers: HeaderMap,
+    Body(b): Body<PhoneBody>,
+) -> ApiResult {
+    let sent = s.app.send_login_code(&b.phone, &client_ip(&headers, &addr)).await?;
+    Ok(Json(json!({"retry_after_seconds": sent.retry_after_seconds})).into_response())
+}
+
+#[derive(Deserialize)]
+struct LoginBody {
+    phone: String,
+    code: String,
+    #[serde(default)]
+    next: Option<String>,
+}
+
+async fn login(State(s): State<WebState>, Body(b): Body<LoginBody>) -> ApiResult {
+    let session = s.app.login(&b.phone, &b.code).await?;
+    let secure = s.app.config().public_url.starts_with("https://");
+    let cookie = session_cookie(&session.token, session.expires_in_seconds, secure);
+    let body = json!({
+        "token": session.token, "applicant": session.applicant, "expires_in_seconds": session.expires_in_seconds,
+        "next_url": crate::auth::local_path(b.next.as_deref()),
+    });
+    Ok(([(header::SET_COOKIE, cookie)], Json(body)).into_response())
+}
+
+async fn logout(State(s): State<WebState>, req: Request) -> ApiResult {
+    let (parts, _) = req.into_parts();
+    if let Some(token) = session_token(&parts) {
+        s.app.logout(&token).await?;
+    }
+    let cookie = session_cookie("", 0, false);
+    Ok(([(header::SET_COOKIE, cookie)], Json(json!({"next_url": "/"}))).into_response())
+}
+
+async fn list_orders(State(s): State<WebState>, ApiApplicant(a): ApiApplicant) -> ApiResult {
+    let orders = s.app.list_orders(&a).await?;
+    Ok(Json(json!({"orders": orders.iter().map(order_summary).collect::<Vec<_>>()})).into_response())
+}
+
+#[derive(Deserialize)]
+struct CreateOrderBody {
+    agreement_version: String,
+    #[serde(default)]
+    accepted: bool,
+}
+
+async fn create_order(State(s): State<WebState>, ApiApplicant(a): ApiApplicant, Body(b): Body<CreateOrderBody>) -> ApiResult {
+    let rec = s.app.create_order(&a, &b.agreement_version, b.accepted).await?;
+    Ok((axum::http::StatusCode::CREATED, Json(order_summary(&rec))).into_response())
+}
+
+async fn order(State(s): State<WebState>, ApiApplicant(a): ApiApplicant, Path(id): Path<String>) -> ApiResult {
+    let view = s.app.order_view(&a, &id).await?;
+    Ok(Json(order_detail(&view)).into_response())
+}
+
+fn summary(rec: &yiqian_store::orders::OrderRecord) -> ApiResult {
+    Ok(Json(order_summary(rec)).into_response())
+}
+
+async fn cancel(State(s): State<WebState>, ApiApplicant(a): ApiApplicant, Path(id): Path<String>) -> ApiResult {
+    summary(&s.app.cancel_order(&a, &id).await?)
+}
+
+#[derive(Deserialize)]
+struct PaymentBody {
+    channel: String,
+}
+
+async fn start_payment(
+    State(s): State<WebState>,
+    ApiApplicant(a): ApiApplicant,
+    Path(id): Path<String>,
+    Body(b): Body<PaymentBody>,
+) -> ApiResult {
+    let pay_url = s.app.start_payment(&a, &id, &b.channel).await?;
+    Ok(Json(json!({"pay_url": pay_url})).into_response())
+}
+
+async fn refund(State(s): State<WebState>, ApiApplicant(a): ApiApplicant, Path(id): Path<String>) -> ApiResult {
+    let rec = s.app.request_refund(&a, &id).await?;
+    let mut out = order_summary(&rec);
+    out["next_url"] = json!(format!("/orders/{}", rec.order.id));
+    Ok(Json(out).into_response())
+}
+
+async fn send_bind_code(
+    State(s): State<WebState>,
+    ApiApplicant(a): ApiApplicant,
+    ConnectInfo(addr): ConnectInfo<SocketAddr>,
+    headers: HeaderMap,
+    Path(id): Path<String>,
+    Body(b): Body<PhoneBody>,
+) -> ApiResult {
+    let sent = s.app.send_bind_code(&a, &id, &b.phone, &client_ip(&headers, &addr)).await?;
+    Ok(Json(json!({"retry_after_seconds": sent.retry_after_seconds})).into_response())
+}
+
+#[derive(Deserialize)]
+struct BindBody {
+    phone: String,
+    code: String,
+}
+
+async fn bind_phone(State(s): State<WebState>, ApiApplicant(a): ApiApplicant, Path(id): Path<String>, Body(b): Body<BindBody>) -> ApiResult {
+    summary(&s.app.bind_phone(&a, &id, &b.phone, &b.code).await?)
+}
+
+/// Reads a multipart upload into named parts; a body over the limit is a clear error.
+async fn read_parts(mut multipart: Multipart) -> Result<HashMap<String, Vec<u8>>, ApiError> {
+    let mut parts = HashMap::new();
+    loop {
+        let field = match multipart.next_field().await {
+            Ok(Some(f)) => f,
+            Ok(None) => return Ok(parts),
+            Err(e) if e.status() == axum::http::StatusCode::PAYLOAD_TOO_LARGE => {
+                return Err(ApiError::invalid("upload_too_large", "文件过大,请重新拍摄后再试"));
+            }
+            Err(_) => return Err(ApiError::invalid("upload_incomplete", "上传中断,请重试")),
+        };
+        let name = field.name().unwrap_or_default().to_owned();
+        let bytes = field.bytes().await.map_err(|e| {
+            if e.status() == axum::http::StatusCode::PAYLOAD_TOO_LARGE {
+                ApiError::invalid("upload_too_large", "文件过大,请重新拍摄后再试")
+            } else {
+                ApiError::invalid("upload_incomplete", "上传中断,请重试")
+            }
+        })?;
+        parts.insert(name, bytes.to_vec());
+    }
+}
+
+fn part<'a>(parts: &'a HashMap<String, Vec<u8>>, name: &str, missing: &str) -> Result<&'a [u8], ApiError> {
+    parts.get(name).map(Vec::as_slice).ok_or_else(|| ApiError::invalid("upload_missing", missing.to_owned()))
+}
+
+async fn id_photos(State(s): State<WebState>, ApiApplicant(a): ApiApplicant, Path(id): Path<String>, multipart: Multipart) -> ApiResult {
+    let parts = read_parts(multipart).await?;
+    let front = part(&parts, "front", "请拍摄身份证人像面")?;
+    let back = part(&parts, "back", "请拍摄身份证国徽面")?;
+    let reading = s.app.upload_id_photos(&a, &id, front, back).await?;
+    Ok(Json(json!({"ocr": reading})).into_response())
+}
+
+async fn confirm_id_card(
+    State(s): State<WebState>,
+    ApiApplicant(a): ApiApplicant,
+    Path(id): Path<String>,
+    Body(form): Body<IdCardForm>,
+) -> ApiResult {
+    summary(&s.app.confirm_id_card(&a, &id, &form).await?)
+}
+
+async fn liveness_challenge(State(s): State<WebState>, ApiApplicant(a): ApiApplicant, Path(id): Path<String>) -> ApiResult {
+    let c = s.app.liveness_challenge(&a, &id).await?;
+    Ok(Json(json!({"challenge_id": c.id, "digits": c.digits, "expires_in_seconds": c.expires_in_seconds})).into_response())
+}
+
+async fn liveness_video(State(s): State<WebState>, ApiApplicant(a): ApiApplicant, Path(id): Path<String>, multipart: Multipart) -> ApiResult {
+    let parts = read_parts(multipart).await?;
+    let challenge = String::from_utf8_lossy(part(&parts, "challenge_id", "请先进入身份验证获取数字")?).into_owned();
+    let video = part(&parts, "video", "请录制读数视频")?;
+    summary(&s.app.submit_liveness(&a, &id, &challenge, video).await?)
+}
+
+async fn signature(State(s): State<WebState>, ApiApplicant(a): ApiApplicant, Path(id): Path<String>, multipart: Multipart) -> ApiResult {
+    let parts = read_parts(multipart).await?;
+    let image = part(&parts, "image", "请在框内签名")?;
+    let strokes = String::from_utf8_lossy(part(&parts, "strokes", "请在框内签名")?).into_owned();
+    summary(&s.app.save_signature(&a, &id, image, &strokes).await?)
+}
+
+async fn address(State(s): State<WebState>, ApiApplicant(a): ApiApplicant, Path(id): Path<String>, Body(form): Body<AddressForm>) -> ApiResult {
+    summary(&s.app.save_address(&a, &id, &form).await?)
+}
+
+async fn submit(State(s): State<WebState>, ApiApplicant(a): ApiApplicant, Path(id): Path<String>) -> ApiResult {
+    let rec = s.app.submit_application(&a, &id).await?;
+    let mut out = order_summary(&rec);
+    out["next_url"] = json!(next_path(&rec));
+    Ok(Json(out).into_response())
+}

@@ -1,0 +1,64 @@
+//! The applicant pages: mobile-first, Simplified Chinese, at home in WeChat's browser. Pages
+//! are rendered on the server; `/static/app.js` adds the behaviour (uploads with progress,
+//! camera, signature pad, pickers) and calls the same JSON API as any other client.
+
+mod entry;
+mod order;
+mod steps;
+
+use crate::WebState;
+use crate::error::status_of;
+use axum::Router;
+use axum::response::{IntoResponse, Response};
+use maud::{DOCTYPE, Markup, html};
+use yiqian_app::AppError;
+
+/// Page routes.
+pub fn routes() -> Router<WebState> {
+    Router::new().merge(entry::routes()).merge(order::routes()).merge(steps::routes())
+}
+
+/// The frame of every page: title bar (with a back link), content, customer-service footer.
+pub fn layout(state: &WebState, title: &str, back: Option<&str>, body: Markup) -> Markup {
+    html! {
+        (DOCTYPE)
+        html lang="zh-CN" {
+            head {
+                meta charset="utf-8";
+                meta name="viewport" content="width=device-width, initial-scale=1, viewport-fit=cover";
+                meta name="format-detection" content="telephone=no";
+                title { (title) " - 宜签" }
+                link rel="stylesheet" href="/static/app.css";
+            }
+            body {
+                div.page {
+                    header.topbar {
+                        @if let Some(b) = back { a.back href=(b) { "‹ 返回" } }
+                        h1 { (title) }
+                    }
+                    main { (body) }
+                    footer.footer {
+                        p { "客服热线:" a href={ "tel:" (state.customer_service) } { (state.customer_service) } }
+                        p { a href="/faq" { "常见问题" } " · " a href="/orders" { "已购记录" } }
+                    }
+                }
+                script src="/static/app.js" {}
+            }
+        }
+    }
+}
+
+/// A page telling the applicant why something cannot be shown or done.
+pub fn error_page(state: &WebState, e: AppError) -> Response {
+    let status = status_of(&e);
+    if status.is_server_error() {
+        tracing::error!(code = e.code(), error = ?e, "page failed");
+    }
+    let body = html! {
+        div.card {
+            p.form-error { (e) }
+            a.btn.btn-secondary href="/orders" { "返回已购记录" }
+        }
+    };
+    (status, layout(state, "提示", Some("/"), body)).into_response()
+}

@@ -1,0 +1,191 @@
+//! Pages about one order or all of them: purchase records (已购记录), order details with the
+//! status timeline and the refund button (查看详情), payment, and 受理成功.
+
+use super::{error_page, layout};
+use crate::WebState;
+use crate::auth::PageApplicant;
+use crate::views::{next_path, step_path};
+use axum::extract::{Path, State};
+use axum::response::{IntoResponse, Redirect, Response};
+use axum::routing::get;
+use axum::Router;
+use maud::{Markup, html};
+use yiqian_app::orders::OrderView;
+use yiqian_domain::payment::Channel;
+use yiqian_domain::{OrderState, Step};
+
+/// Routes of the order pages.
+pub fn routes() -> Router<WebState> {
+    Router::new()
+        .route("/orders", get(list))
+        .route("/orders/{id}", get(detail))
+        .route("/orders/{id}/pay", get(pay))
+        .route("/orders/{id}/paying", get(paying))
+        .route("/orders/{id}/accepted", get(accepted))
+}
+
+/// The CSS modifier of a state's status pill.
+pub fn status_class(s: OrderState) -> &'static str {
+    match s {
+        OrderState::Created => "status-unpaid",
+        OrderState::Collecting | OrderState::Submitted => "status-paid",
+        OrderState::Returned => "status-returned",
+        OrderState::Approved | OrderState::Issued => "status-awaiting",
+        OrderState::Shipped => "status-shipped",
+        OrderState::ActivationReview | OrderState::Activated => "status-activated",
+        OrderState::Refunding | OrderState::Refunded => "status-refund",
+        OrderState::Cancelled => "status-cancelled",
+    }
+}
+
+fn status_pill(s: OrderState) -> Markup {
+    html! { span class={ "status-word " (status_class(s)) } data-state=(s.code()) { (s.applicant_word()) } }
+}
+
+async fn list(State(s): State<WebState>, PageApplicant(a): PageApplicant) -> Response {
+    let orders = match s.app.list_orders(&a).await {
+        Ok(o) => o,
+        Err(e) => return error_page(&s, e),
+    };
+    let body = html! {
+        @if orders.is_empty() {
+            div.card { p.muted { "暂无订单" } a.btn.btn-primary href="/apply" { "办理" } }
+        }
+        @for r in &orders {
+            a.card.order-link href={ "/orders/" (r.order.id) } {
+                p { (s.app.config().product.name) " " (status_pill(r.order.state)) }
+                p.muted { "订单号 " (r.order.id) " · " (r.created_at.with_timezone(&chrono::FixedOffset::east_opt(8 * 3600).expect("UTC+8")).format("%Y-%m-%d %H:%M")) }
+            }
+        }
+    };
+    layout(&s, "已购记录", Some("/"), body).into_response()
+}
+
+fn beijing(t: chrono::DateTime<chrono::Utc>) -> String {
+    t.with_timezone(&chrono::FixedOffset::east_opt(8 * 3600).expect("UTC+8")).format("%m-%d %H:%M").to_string()
+}
+
+fn checklist(v: &OrderView) -> Markup {
+    let rec = &v.record;
+    let next = v.next_step;
+    html! {
+        ol.steps {
+            @for st in Step::ALL {
+                @let class = if rec.order.checklist.is_done(st) { "done" } else if Some(st) == next { "current" } else { "todo" };
+                li class=(class) {
+                    @if rec.order.state.accepts_materials() && (rec.order.checklist.is_done(st) || Some(st) == next) {
+                        a href=(step_path(rec.order.id.as_str(), st)) { (st.title()) }
+                    } @else { (st.title()) }
+                }
+            }
+        }
+    }
+}
+
+async fn detail(State(s): State<WebState>, PageApplicant(a): PageApplicant, Path(id): Path<String>) -> Response {
+    let v = match s.app.order_view(&a, &id).await {
+        Ok(v) => v,
+        Err(e) => return error_page(&s, e),
+    };
+    let rec = &v.record;
+    let state = rec.order.state;
+    let body = html! {
+        div.card {
+            p { (status_pill(state)) }
+            p.muted #hint { (state.applicant_hint()) }
+            @if let Some(reason) = &v.returned_reason { div.notice.notice-warn { "需补正:" (reason) } }
+            dl.kv {
+                dt { "订单号" } dd #order-id { (rec.order.id) }
+                dt { "产品" } dd { (s.app.config().product.name) }
+                dt { "金额" } dd { "¥" (rec.order.price.yuan()) }
+            }
+            @if state == OrderState::Created {
+                a.btn.btn-primary href=(next_path(rec)) { "去支付" }
+                button.btn.btn-secondary data-post data-action={ "/api/v1/orders/" (rec.order.id) "/cancel" } data-confirm="确定取消该订单吗?" { "取消订单" }
+            }
+            @if state.accepts_materials() { a.btn.btn-primary href=(next_path(rec)) id="continue" { "继续办理" } }
+            @if v.can_refund() {
+                button.btn.btn-danger #refund data-post data-action={ "/api/v1/orders/" (rec.order.id) "/refund" }
+                    data-confirm="确定申请退款吗?退款后订单将关闭,款项原路退回。" { "申请退款" }
+                p.form-error {}
+            }
+        }
+        @if state.is_paid() || state == OrderState::Refunded {
+            div.card { h2 { "申请资料" } (checklist(&v)) }
+        }
+        div.card {
+            h2 { "办理进度" }
+            ol.timeline {
+                @for h in v.history.iter().rev() {
+                    li { span.timeline-time { (beijing(h.at)) } " " span.timeline-word { (h.event.applicant_text()) } }
+                }
+            }
+        }
+    };
+    layout(&s, "订单详情", Some("/orders"), body).into_response()
+}
+
+async fn pay(State(s): State<WebState>, PageApplicant(a): PageApplicant, Path(id): Path<String>) -> Response {
+    let v = match s.app.order_view(&a, &id).await {
+        Ok(v) => v,
+        Err(e) => return error_page(&s, e),
+    };
+    let rec = &v.record;
+    if rec.order.state != OrderState::Created {
+        return Redirect::to(&next_path(rec)).into_response();
+    }
+    let body = html! {
+        div.card {
+            p.muted { (s.app.config().product.name) }
+            p.price { "¥" (rec.order.price.yuan()) }
+            p.muted { "请在 " (beijing(rec.order.pay_deadline)) " 前完成支付,超时订单将自动取消。" }
+        }
+        form.card data-pay data-action={ "/api/v1/orders/" (rec.order.id) "/payments" } {
+            p { "选择支付方式(仅支持在线支付)" }
+            @for (i, ch) in [Channel::Wechat, Channel::Alipay].into_iter().enumerate() {
+                label.check { input type="radio" name="channel" value=(ch.code()) checked[i == 0]; span { (ch.title()) } }
+            }
+            p.form-error {}
+            button.btn.btn-primary type="submit" id="pay-submit" { "确认支付 ¥" (rec.order.price.yuan()) }
+        }
+    };
+    layout(&s, "支付", Some(&format!("/orders/{}", rec.order.id)), body).into_response()
+}
+
+async fn paying(State(s): State<WebState>, PageApplicant(a): PageApplicant, Path(id): Path<String>) -> Response {
+    let v = match s.app.order_view(&a, &id).await {
+        Ok(v) => v,
+        Err(e) => return error_page(&s, e),
+    };
+    let rec = &v.record;
+    if rec.order.state != OrderState::Created {
+        return Redirect::to(&next_path(rec)).into_response();
+    }
+    let body = html! {
+        div.card.center data-poll data-url={ "/api/v1/orders/" (rec.order.id) } data-until="collecting,submitted,returned,refunding,refunded,cancelled" {
+            p { "正在确认支付结果,请稍候……" }
+            p.muted { "支付完成后将自动进入下一步。" }
+        }
+    };
+    layout(&s, "支付结果", Some(&format!("/orders/{}", rec.order.id)), body).into_response()
+}
+
+async fn accepted(State(s): State<WebState>, PageApplicant(a): PageApplicant, Path(id): Path<String>) -> Response {
+    let v = match s.app.order_view(&a, &id).await {
+        Ok(v) => v,
+        Err(e) => return error_page(&s, e),
+    };
+    let rec = &v.record;
+    if rec.order.state != OrderState::Submitted {
+        return Redirect::to(&format!("/orders/{}", rec.order.id)).into_response();
+    }
+    let body = html! {
+        div.card.center {
+            div.success-mark { "✓" }
+            h2 #accepted { "受理成功" }
+            p.muted { "您的申请已提交,CA受理员将尽快审核。审核通过后证书将快递寄出,请留意短信通知。" }
+            a.btn.btn-primary href={ "/orders/" (rec.order.id) } id="view-detail" { "查看详情" }
+        }
+    };
+    layout(&s, "受理成功", None, body).into_response()
+}

@@ -1,0 +1,208 @@
+//! The materials pages, in the guide's order: bind the phone, prepare (开始), photograph and
+//! confirm the ID card (确认上传), face verification (进入身份验证), signature (签名) and the
+//! address (填写地址 → 确定 → 受理成功).
+
+use super::{error_page, layout};
+use crate::WebState;
+use crate::auth::PageApplicant;
+use axum::extract::{Path, State};
+use axum::response::{IntoResponse, Redirect, Response};
+use axum::routing::get;
+use axum::Router;
+use maud::{Markup, html};
+use yiqian_app::orders::OrderView;
+use yiqian_domain::Step;
+use yiqian_domain::identity::MobileNumber;
+
+/// Routes of the step pages.
+pub fn routes() -> Router<WebState> {
+    Router::new()
+        .route("/orders/{id}/phone", get(phone))
+        .route("/orders/{id}/prepare", get(prepare))
+        .route("/orders/{id}/id-card", get(id_card))
+        .route("/orders/{id}/liveness", get(liveness))
+        .route("/orders/{id}/signature", get(signature))
+        .route("/orders/{id}/address", get(address))
+}
+
+/// Loads the order for a step page: only while materials are open and the step is done or
+/// next; otherwise the applicant is sent to the order page.
+async fn step_view(s: &WebState, a: &yiqian_domain::ApplicantId, id: &str, step: Step) -> Result<OrderView, Response> {
+    let v = s.app.order_view(a, id).await.map_err(|e| error_page(s, e))?;
+    let c = v.record.order.checklist;
+    let open = v.record.order.state.accepts_materials() && (c.is_done(step) || v.next_step == Some(step));
+    if !open {
+        return Err(Redirect::to(&format!("/orders/{}", v.record.order.id)).into_response());
+    }
+    Ok(v)
+}
+
+fn progress(v: &OrderView, current: Step) -> Markup {
+    html! {
+        ol.steps.steps-inline {
+            @for st in Step::ALL {
+                @let class = if st == current { "current" } else if v.record.order.checklist.is_done(st) { "done" } else { "todo" };
+                li class=(class) { (st.title()) }
+            }
+        }
+    }
+}
+
+fn api(v: &OrderView, tail: &str) -> String {
+    format!("/api/v1/orders/{}/{tail}", v.record.order.id)
+}
+
+fn back(v: &OrderView) -> String {
+    format!("/orders/{}", v.record.order.id)
+}
+
+async fn phone(State(s): State<WebState>, PageApplicant(a): PageApplicant, Path(id): Path<String>) -> Response {
+    let v = match step_view(&s, &a, &id, Step::Phone).await {
+        Ok(v) => v,
+        Err(r) => return r,
+    };
+    let saved = s.app.saved_material(&a, &id, Step::Phone.code()).await.ok().flatten();
+    let prefill = saved.as_ref().and_then(|m| m["phone"].as_str()).and_then(|p| MobileNumber::parse(p).ok());
+    let body = html! {
+        (progress(&v, Step::Phone))
+        div.card {
+            p.muted { "绑定接收审核、发货通知和证书PIN码短信的手机号。" }
+            form data-api-form data-action=(api(&v, "phone")) {
+                div.field { label for="phone" { "手机号" } input id="phone" name="phone" type="tel" inputmode="numeric" maxlength="13" required value=[prefill.as_ref().map(|p| p.as_str())]; }
+                div.field.field-row {
+                    label for="code" { "验证码" }
+                    input id="code" name="code" inputmode="numeric" maxlength="6" autocomplete="one-time-code" required;
+                    button.btn.btn-secondary type="button" data-sms-send data-action=(api(&v, "phone/code")) data-phone-input="#phone" id="send-code" { "获取验证码" }
+                }
+                p.form-error {}
+                button.btn.btn-primary type="submit" id="bind-submit" { "确定" }
+            }
+        }
+    };
+    layout(&s, "绑定手机", Some(&back(&v)), body).into_response()
+}
+
+async fn prepare(State(s): State<WebState>, PageApplicant(a): PageApplicant, Path(id): Path<String>) -> Response {
+    let v = match step_view(&s, &a, &id, Step::IdCard).await {
+        Ok(v) => v,
+        Err(r) => return r,
+    };
+    let body = html! {
+        (progress(&v, Step::IdCard))
+        div.card {
+            h2 { "办理前准备" }
+            ul {
+                li { "请确认手机网络连接正常(建议使用Wi-Fi或4G/5G网络)。" }
+                li { "请准备好本人有效的第二代居民身份证原件。" }
+                li { "请在光线充足的环境下拍摄,避免反光和遮挡。" }
+                li { "人脸验证时需要开启摄像头和麦克风。" }
+            }
+            a.btn.btn-primary href={ "/orders/" (v.record.order.id) "/id-card" } id="start" { "开始" }
+        }
+    };
+    layout(&s, "准备", Some(&back(&v)), body).into_response()
+}
+
+async fn id_card(State(s): State<WebState>, PageApplicant(a): PageApplicant, Path(id): Path<String>) -> Response {
+    let v = match step_view(&s, &a, &id, Step::IdCard).await {
+        Ok(v) => v,
+        Err(r) => return r,
+    };
+    let field = |name: &str, label: &str, hint: &str| {
+        html! { div.field { label for=(name) { (label) } input id=(name) name=(name) placeholder=(hint) required; } }
+    };
+    let body = html! {
+        (progress(&v, Step::IdCard))
+        section.card data-idcard data-photos-action=(api(&v, "id-card/photos")) {
+            p.muted { "请拍摄身份证正反面,确保四角完整、字迹清晰。" }
+            label.photo-slot { input type="file" accept="image/*" capture="environment" data-photo="front" id="photo-front"; img.preview.hidden alt="人像面"; span { "拍摄人像面" } }
+            label.photo-slot { input type="file" accept="image/*" capture="environment" data-photo="back" id="photo-back"; img.preview.hidden alt="国徽面"; span { "拍摄国徽面" } }
+            div.progress.hidden { progress max="100" value="0" {} span.progress-text {} }
+            p.form-error {}
+            button.btn.btn-primary type="button" data-photos-upload disabled id="photos-upload" { "识别证件" }
+            button.btn.btn-secondary type="button" data-photos-retake { "重拍" }
+        }
+        form.card.hidden data-idcard-fields data-api-form data-action=(api(&v, "id-card")) id="idcard-fields" {
+            p.muted { "请核对身份信息,如有误请修改或重拍。" }
+            (field("name", "姓名", ""))
+            div.field { label for="sex" { "性别" } select id="sex" name="sex" required { option value="" { "请选择" } option value="男" { "男" } option value="女" { "女" } } }
+            (field("ethnicity", "民族", "如:汉"))
+            (field("birth_date", "出生日期", "如:1990-03-07"))
+            (field("address", "住址", ""))
+            (field("id_number", "公民身份号码", "18位"))
+            (field("authority", "签发机关", ""))
+            (field("validity", "有效期限", "如:2020.01.01-2040.01.01 或 2020.01.01-长期"))
+            p.form-error {}
+            button.btn.btn-primary type="submit" id="idcard-confirm" { "确认上传" }
+        }
+    };
+    layout(&s, "身份证拍照", Some(&back(&v)), body).into_response()
+}
+
+async fn liveness(State(s): State<WebState>, PageApplicant(a): PageApplicant, Path(id): Path<String>) -> Response {
+    let v = match step_view(&s, &a, &id, Step::Liveness).await {
+        Ok(v) => v,
+        Err(r) => return r,
+    };
+    let body = html! {
+        (progress(&v, Step::Liveness))
+        div.notice {
+            p { "请使用普通话大声读出屏幕上的数字。" }
+            p { "保持脸部正对屏幕,不要戴眼镜、帽子等配饰;光线充足,不要逆光。" }
+        }
+        section.card data-liveness data-challenge-action=(api(&v, "liveness/challenge")) data-video-action=(api(&v, "liveness")) {
+            div.digits #digits {}
+            div.video-box { video muted playsinline autoplay {} }
+            div.progress.hidden { progress max="100" value="0" {} span.progress-text {} }
+            p.form-error {}
+            button.btn.btn-primary type="button" data-liveness-start id="liveness-start" { "进入身份验证" }
+            button.btn.btn-primary.hidden type="button" data-liveness-record disabled id="liveness-record" { "开始录制" }
+            div.hidden data-liveness-fallback {
+                p.muted { "无法使用摄像头录制时,可用相机录制一段读数视频后上传:" }
+                input type="file" accept="video/*" capture="user" id="liveness-file";
+                button.btn.btn-secondary type="button" data-liveness-fallback-upload { "上传视频" }
+            }
+        }
+    };
+    layout(&s, "人脸验证", Some(&back(&v)), body).into_response()
+}
+
+async fn signature(State(s): State<WebState>, PageApplicant(a): PageApplicant, Path(id): Path<String>) -> Response {
+    let v = match step_view(&s, &a, &id, Step::Signature).await {
+        Ok(v) => v,
+        Err(r) => return r,
+    };
+    let body = html! {
+        (progress(&v, Step::Signature))
+        section.card data-signature data-action=(api(&v, "signature")) {
+            p.muted { "请申请人本人在框内手写签名(正楷)。" }
+            div.signature-pad { canvas #signature-canvas {} }
+            div.progress.hidden { progress max="100" value="0" {} span.progress-text {} }
+            p.form-error {}
+            button.btn.btn-secondary type="button" data-signature-clear { "重写" }
+            button.btn.btn-primary type="button" data-signature-submit id="signature-submit" { "确认签名" }
+        }
+    };
+    layout(&s, "签名", Some(&back(&v)), body).into_response()
+}
+
+async fn address(State(s): State<WebState>, PageApplicant(a): PageApplicant, Path(id): Path<String>) -> Response {
+    let v = match step_view(&s, &a, &id, Step::Address).await {
+        Ok(v) => v,
+        Err(r) => return r,
+    };
+    let body = html! {
+        (progress(&v, Step::Address))
+        form.card data-address data-api-form data-action=(api(&v, "address")) data-then=(api(&v, "submit")) {
+            div.field { label for="recipient" { "收件人" } input id="recipient" name="recipient" required maxlength="30"; }
+            div.field { label for="addr-phone" { "联系电话" } input id="addr-phone" name="phone" type="tel" inputmode="numeric" required maxlength="13"; }
+            div.field { label for="province" { "省份" } select id="province" name="province_code" required { option value="" { "请选择省份" } } }
+            div.field { label for="city" { "城市" } select id="city" name="city_code" required { option value="" { "请选择城市" } } }
+            div.field { label for="district" { "区县" } select id="district" name="district_code" required { option value="" { "请选择区县" } } }
+            div.field { label for="street" { "详细地址" } input id="street" name="street" required maxlength="100" placeholder="街道、门牌号"; }
+            p.form-error {}
+            button.btn.btn-primary type="submit" id="address-submit" { "确定" }
+        }
+    };
+    layout(&s, "填写地址", Some(&back(&v)), body).into_response()
+}
