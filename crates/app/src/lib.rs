@@ -15,6 +15,7 @@ pub mod materials;
 pub mod orders;
 pub mod outbox;
 pub mod payments;
+pub mod sandbox_inbox;
 pub mod sms_codes;
 
 pub use clock::{Clock, SystemClock, TestClock};

@@ -47,7 +47,7 @@ pub async fn test_store(backend: Backend) -> TestStore {
 }
 
 /// Creates an empty database named `yiqian_test_<random>` on the test server; returns its URL.
-async fn fresh_postgres_database() -> String {
+pub async fn fresh_postgres_database() -> String {
     sqlx::any::install_default_drivers();
     let base = std::env::var("YIQIAN_TEST_DATABASE_URL").expect("YIQIAN_TEST_DATABASE_URL");
     let mut suffix = [0u8; 8];

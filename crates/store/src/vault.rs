@@ -57,28 +57,35 @@ impl MasterKey {
     /// Reads the key file at `path`, or creates it (mode 0600) with a new random key.
     /// Returns the key and whether it was created.
     pub fn load_or_create(path: &Path) -> Result<(MasterKey, bool), StoreError> {
-        match std::fs::read_to_string(path) {
-            Ok(text) => Ok((MasterKey::from_base64(&text)?, false)),
-            Err(e) if e.kind() == std::io::ErrorKind::NotFound => {
-                let key = MasterKey::generate();
-                if let Some(dir) = path.parent() {
-                    std::fs::create_dir_all(dir)?;
-                }
-                let mut options = std::fs::OpenOptions::new();
-                options.write(true).create_new(true);
-                #[cfg(unix)]
-                {
-                    use std::os::unix::fs::OpenOptionsExt;
-                    options.mode(0o600);
-                }
-                use std::io::Write;
-                let mut file = options.open(path)?;
-                file.write_all(key.to_base64().as_bytes())?;
-                file.sync_all()?;
-                Ok((key, true))
+        let (key, created) = load_or_create_key_file(path)?;
+        Ok((MasterKey(key), created))
+    }
+}
+
+/// Reads a 32-byte key stored as base64 in `path`, or creates the file (mode 0600, never
+/// overwriting) with a new random key. Returns the key and whether it was created.
+pub fn load_or_create_key_file(path: &Path) -> Result<([u8; 32], bool), StoreError> {
+    match std::fs::read_to_string(path) {
+        Ok(text) => Ok((MasterKey::from_base64(&text)?.0, false)),
+        Err(e) if e.kind() == std::io::ErrorKind::NotFound => {
+            let key = MasterKey::generate();
+            if let Some(dir) = path.parent() {
+                std::fs::create_dir_all(dir)?;
             }
-            Err(e) => Err(e.into()),
+            let mut options = std::fs::OpenOptions::new();
+            options.write(true).create_new(true);
+            #[cfg(unix)]
+            {
+                use std::os::unix::fs::OpenOptionsExt;
+                options.mode(0o600);
+            }
+            use std::io::Write;
+            let mut file = options.open(path)?;
+            file.write_all(key.to_base64().as_bytes())?;
+            file.sync_all()?;
+            Ok((key.0, true))
         }
+        Err(e) => Err(e.into()),
     }
 }
 

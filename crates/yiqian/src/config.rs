@@ -1,0 +1,200 @@
+//! Configuration: built-in defaults (SQLite and sandbox providers under `./yiqian-data`),
+//! then a TOML file, then `YIQIAN_*` environment variables, then command-line flags.
+
+use serde::Deserialize;
+use std::net::SocketAddr;
+use std::path::{Path, PathBuf};
+
+/// The service's configuration.
+#[derive(Debug, Clone, Deserialize)]
+#[serde(default, deny_unknown_fields)]
+pub struct Config {
+    /// Address to listen on.
+    pub listen: SocketAddr,
+    /// Directory for the database, blobs and generated keys.
+    pub data_dir: PathBuf,
+    /// Database URL; empty means SQLite in the data directory.
+    pub database_url: String,
+    /// Public base URL (for payment links and notifications); empty means `http://LISTEN`.
+    pub public_url: String,
+    /// Master key for personal data (base64 of 32 bytes); empty means the key file.
+    pub master_key: String,
+    /// File holding the master key; empty means `DATA/master.key`, created on first start.
+    pub master_key_file: String,
+    /// Development mode: the sandbox SMS inbox page is served.
+    pub dev_mode: bool,
+    /// Customer-service line shown on every page.
+    pub customer_service: String,
+    /// Minutes an unpaid order waits for payment.
+    pub pay_ttl_minutes: i64,
+    /// Which implementation each outside service uses.
+    pub providers: ProviderChoice,
+}
+
+/// Which implementation each outside service uses; `sandbox` is the only one so far.
+#[derive(Debug, Clone, Deserialize)]
+#[serde(default, deny_unknown_fields)]
+pub struct ProviderChoice {
+    /// Payment gateway.
+    pub payment: String,
+    /// SMS.
+    pub sms: String,
+    /// ID card OCR and face checks.
+    pub identity: String,
+}
+
+impl Default for ProviderChoice {
+    fn default() -> Self {
+        ProviderChoice { payment: "sandbox".into(), sms: "sandbox".into(), identity: "sandbox".into() }
+    }
+}
+
+impl Default for Config {
+    fn default() -> Self {
+        Config {
+            listen: SocketAddr::from(([127, 0, 0, 1], 8080)),
+            data_dir: PathBuf::from("./yiqian-data"),
+            database_url: String::new(),
+            public_url: String::new(),
+            master_key: String::new(),
+            master_key_file: String::new(),
+            dev_mode: true,
+            customer_service: "400-000-0000".into(),
+            pay_ttl_minutes: 30,
+            providers: ProviderChoice::default(),
+        }
+    }
+}
+
+/// Why the configuration cannot be used.
+#[derive(Debug, thiserror::Error)]
+pub enum ConfigError {
+    /// The file could not be read.
+    #[error("cannot read config file {path}: {source}")]
+    Read {
+        /// The file.
+        path: PathBuf,
+        /// Why.
+        source: std::io::Error,
+    },
+    /// The file is not valid.
+    #[error("config file {path} is invalid: {message}")]
+    Parse {
+        /// The file.
+        path: PathBuf,
+        /// What is wrong.
+        message: String,
+    },
+    /// An environment variable is not valid.
+    #[error("environment variable {name} is invalid: {message}")]
+    Env {
+        /// The variable.
+        name: &'static str,
+        /// What is wrong.
+        message: String,
+    },
+    /// A provider that does not exist was chosen.
+    #[error("unknown {service} provider {name:?}; available: sandbox")]
+    Provider {
+        /// Which service.
+        service: &'static str,
+        /// The name given.
+        name: String,
+    },
+}
+
+impl Config {
+    /// Defaults, overlaid by `file` (if any) and then by the environment.
+    pub fn load(file: Option<&Path>, env: impl Fn(&str) -> Option<String>) -> Result<Config, ConfigError> {
+        let mut config = match file {
+            Some(path) => {
+                let text = std::fs::read_to_string(path).map_err(|source| ConfigError::Read { path: path.into(), source })?;
+                toml::from_str(&text).map_err(|e| ConfigError::Parse { path: path.into(), message: e.to_string() })?
+            }
+            None => Config::default(),
+        };
+        if let Some(v) = env("YIQIAN_LISTEN") {
+            config.listen = v.parse().map_err(|_| ConfigError::Env { name: "YIQIAN_LISTEN", message: "expected HOST:PORT".into() })?;
+        }
+        if let Some(v) = env("YIQIAN_DATA") {
+            config.data_dir = v.into();
+        }
+        if let Some(v) = env("YIQIAN_DATABASE_URL") {
+            config.database_url = v;
+        }
+        if let Some(v) = env("YIQIAN_PUBLIC_URL") {
+            config.public_url = v;
+        }
+        if let Some(v) = env("YIQIAN_MASTER_KEY") {
+            config.master_key = v;
+        }
+        if let Some(v) = env("YIQIAN_MASTER_KEY_FILE") {
+            config.master_key_file = v;
+        }
+        if let Some(v) = env("YIQIAN_DEV_MODE") {
+            config.dev_mode = matches!(v.as_str(), "1" | "true" | "yes");
+        }
+        if let Some(v) = env("YIQIAN_CUSTOMER_SERVICE") {
+            config.customer_service = v;
+        }
+        if let Some(v) = env("YIQIAN_PAY_TTL_MINUTES") {
+            config.pay_ttl_minutes =
+                v.parse().map_err(|_| ConfigError::Env { name: "YIQIAN_PAY_TTL_MINUTES", message: "expected minutes".into() })?;
+        }
+        config.check()?;
+        Ok(config)
+    }
+
+    fn check(&self) -> Result<(), ConfigError> {
+        for (service, name) in
+            [("payment", &self.providers.payment), ("sms", &self.providers.sms), ("identity", &self.providers.identity)]
+        {
+            if name != "sandbox" {
+                return Err(ConfigError::Provider { service, name: name.clone() });
+            }
+        }
+        Ok(())
+    }
+
+    /// The database URL in force.
+    pub fn database_url(&self) -> String {
+        if self.database_url.is_empty() {
+            format!("sqlite://{}?mode=rwc", self.data_dir.join("yiqian.db").display())
+        } else {
+            self.database_url.clone()
+        }
+    }
+
+    /// The public URL in force.
+    pub fn public_url(&self) -> String {
+        if self.public_url.is_empty() { format!("http://{}", self.listen) } else { self.public_url.trim_end_matches('/').into() }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn layers_file_then_environment() {
+        let dir = tempfile::tempdir().unwrap();
+        let file = dir.path().join("yiqian.toml");
+        std::fs::write(&file, "listen = \"127.0.0.1:9000\"\ncustomer_service = \"95000\"\n[providers]\nsms = \"sandbox\"\n").unwrap();
+        let c = Config::load(Some(&file), |k| (k == "YIQIAN_LISTEN").then(|| "127.0.0.1:9100".to_owned())).unwrap();
+        assert_eq!(c.listen.port(), 9100);
+        assert_eq!(c.customer_service, "95000");
+        assert_eq!(c.public_url(), "http://127.0.0.1:9100");
+        assert!(c.database_url().starts_with("sqlite://"));
+    }
+
+    #[test]
+    fn refuses_unknown_keys_and_providers() {
+        let dir = tempfile::tempdir().unwrap();
+        let file = dir.path().join("yiqian.toml");
+        std::fs::write(&file, "lisen = \"x\"\n").unwrap();
+        assert!(matches!(Config::load(Some(&file), |_| None), Err(ConfigError::Parse { .. })));
+        std::fs::write(&file, "[providers]\npayment = \"wechatpay\"\n").unwrap();
+        assert!(matches!(Config::load(Some(&file), |_| None), Err(ConfigError::Provider { .. })));
+        assert!(matches!(Config::load(None, |k| (k == "YIQIAN_LISTEN").then(|| "nope".into())), Err(ConfigError::Env { .. })));
+    }
+}

@@ -1,0 +1,6 @@
+//! The yiqian service as a library: configuration ([`config`]) and assembly of store,
+//! providers, application and HTTP server ([`server`]). The `yiqian` binary and the journey
+//! tests both start the service through [`server::Server::start`].
+
+pub mod config;
+pub mod server;

@@ -1,0 +1,171 @@
+//! Assembling and running the service: open the data directory and its keys, the store,
+//! the providers chosen by configuration, the application and its background workers, and
+//! the HTTP server.
+
+use crate::config::Config;
+use std::net::SocketAddr;
+use std::path::PathBuf;
+use std::sync::Arc;
+use tokio::sync::oneshot;
+use yiqian_app::sandbox_inbox::StoreSmsInbox;
+use yiqian_app::{App, AppConfig, Clock, Providers, SystemClock};
+use yiqian_providers::sandbox::{SandboxGateway, SandboxIdentity, SandboxSms};
+use yiqian_store::blobs::LocalBlobStore;
+use yiqian_store::vault::load_or_create_key_file;
+use yiqian_store::{MasterKey, Store, StoreError, Vault};
+
+/// Why the service could not start.
+#[derive(Debug, thiserror::Error)]
+pub enum StartError {
+    /// The data directory or a key could not be prepared.
+    #[error("{what}: {source}")]
+    Storage {
+        /// What was being prepared.
+        what: String,
+        /// Why it failed.
+        source: StoreError,
+    },
+    /// The listen address could not be bound.
+    #[error("cannot listen on {addr}: {source}")]
+    Bind {
+        /// The address.
+        addr: SocketAddr,
+        /// Why.
+        source: std::io::Error,
+    },
+}
+
+fn storage(what: impl Into<String>) -> impl FnOnce(StoreError) -> StartError {
+    let what = what.into();
+    move |source| StartError::Storage { what, source }
+}
+
+/// Opens the store of `config`: creates the data directory and, in development, the master
+/// key file. Returns the store and the notes worth telling the operator.
+pub async fn open_store(config: &Config) -> Result<(Store, Vec<String>), StartError> {
+    let mut notes = Vec::new();
+    std::fs::create_dir_all(&config.data_dir)
+        .map_err(|e| StartError::Storage { what: format!("creating {}", config.data_dir.display()), source: e.into() })?;
+    let master = if !config.master_key.is_empty() {
+        MasterKey::from_base64(&config.master_key).map_err(storage("reading the master key from configuration"))?
+    } else {
+        let path = if config.master_key_file.is_empty() {
+            config.data_dir.join("master.key")
+        } else {
+            PathBuf::from(&config.master_key_file)
+        };
+        let (key, created) = MasterKey::load_or_create(&path).map_err(storage(format!("master key file {}", path.display())))?;
+        if created {
+            notes.push(format!(
+                "created a new master key for personal data at {} (mode 0600): back it up; without it the stored personal data cannot be read",
+                path.display()
+            ));
+        }
+        key
+    };
+    let blobs = Arc::new(LocalBlobStore::new(config.data_dir.join("blobs")));
+    let store = Store::open(&config.database_url(), Vault::new(&master), blobs)
+        .await
+        .map_err(storage("opening the database"))?;
+    Ok((store, notes))
+}
+
+/// A running service.
+pub struct Server {
+    /// The application (tests drive the clock and the outbox through it).
+    pub app: App,
+    /// The address actually bound.
+    pub addr: SocketAddr,
+    /// The public URL in force.
+    pub public_url: String,
+    /// What the operator should know (keys created, …).
+    pub notes: Vec<String>,
+    shutdown: Option<oneshot::Sender<()>>,
+    finished: tokio::task::JoinHandle<()>,
+}
+
+impl Server {
+    /// Starts the service with the system clock.
+    pub async fn start(config: &Config) -> Result<Server, StartError> {
+        Server::start_with_clock(config, Arc::new(SystemClock)).await
+    }
+
+    /// Starts the service with `clock` (tests move time by hand). Binding port 0 picks a free
+    /// port; the public URL then follows the bound address unless configured.
+    pub async fn start_with_clock(config: &Config, clock: Arc<dyn Clock>) -> Result<Server, StartError> {
+        let listener = tokio::net::TcpListener::bind(config.listen)
+            .await
+            .map_err(|source| StartError::Bind { addr: config.listen, source })?;
+        let addr = listener.local_addr().map_err(|source| StartError::Bind { addr: config.listen, source })?;
+        let public_url = if config.public_url.is_empty() { format!("http://{addr}") } else { config.public_url() };
+        let (store, mut notes) = open_store(config).await?;
+
+        let gateway_key_path = config.data_dir.join("sandbox-gateway.key");
+        let (gateway_key, _) = load_or_create_key_file(&gateway_key_path).map_err(storage("sandbox gateway key"))?;
+        let gateway = SandboxGateway::new(gateway_key, &public_url);
+        let providers = Providers {
+            gateway: Arc::new(gateway.clone()),
+            sms: Arc::new(SandboxSms::new(Arc::new(StoreSmsInbox::new(store.clone())))),
+            identity: Arc::new(SandboxIdentity),
+        };
+        notes.push("payments, SMS and identity checks run in the sandbox (no money moves, no SMS leaves)".into());
+        let app_config = AppConfig {
+            public_url: public_url.clone(),
+            pay_ttl: chrono::Duration::minutes(config.pay_ttl_minutes),
+            ..AppConfig::default()
+        };
+        let app = App::new(store, clock, providers, app_config);
+        let router = yiqian_web::router(yiqian_web::WebState {
+            app: app.clone(),
+            sandbox_gateway: Some(gateway),
+            dev_mode: config.dev_mode,
+            customer_service: config.customer_service.clone(),
+        });
+
+        let (tx, rx) = oneshot::channel::<()>();
+        let worker_app = app.clone();
+        let finished = tokio::spawn(async move {
+            let (stop_workers, workers_stopped) = oneshot::channel::<()>();
+            let workers = tokio::spawn(async move {
+                worker_app
+                    .run_workers(async {
+                        let _ = workers_stopped.await;
+                    })
+                    .await
+            });
+            let served = axum::serve(listener, router.into_make_service_with_connect_info::<SocketAddr>())
+                .with_graceful_shutdown(async {
+                    let _ = rx.await;
+                })
+                .await;
+            if let Err(e) = served {
+                tracing::error!(error = %e, "HTTP server stopped");
+            }
+            let _ = stop_workers.send(());
+            let _ = workers.await;
+        });
+        Ok(Server { app, addr, public_url, notes, shutdown: Some(tx), finished })
+    }
+
+    /// Stops accepting requests, lets running ones finish, stops the workers.
+    pub async fn stop(mut self) {
+        if let Some(tx) = self.shutdown.take() {
+            let _ = tx.send(());
+        }
+        let _ = (&mut self.finished).await;
+    }
+
+    /// Runs until the process is asked to stop (Ctrl-C or SIGTERM).
+    pub async fn run_until_signal(self) {
+        let ctrl_c = tokio::signal::ctrl_c();
+        #[cfg(unix)]
+        {
+            let mut term = tokio::signal::unix::signal(tokio::signal::unix::SignalKind::terminate()).expect("SIGTERM handler");
+            tokio::select! { _ = ctrl_c => {}, _ = term.recv() => {} }
+        }
+        #[cfg(not(unix))]
+        let _ = ctrl_c.await;
+        tracing::info!("shutting down");
+        self.stop().await;
+    }
+}
