@@ -1,0 +1,367 @@
+//! The applicant's journey through the HTTP API with sandbox providers, on SQLite and (when
+//! configured) PostgreSQL: apply, pay, complete the materials, 受理成功; refunds, replayed
+//! notifications, refused IDs, SMS limits, bad uploads, and concurrency on one order.
+
+mod common;
+
+use common::*;
+use reqwest::StatusCode;
+use serde_json::json;
+use yiqian_domain::{Fen, PaymentId};
+use yiqian_providers::payment::GatewayNotification;
+use yiqian_store::audit::AuditVerdict;
+
+async fn audit_intact(h: &Harness) -> i64 {
+    match h.server.app.store().verify_audit().await.unwrap() {
+        AuditVerdict::Intact { entries, .. } => entries,
+        broken => panic!("audit chain broken on {:?}: {broken:?}", h.backend),
+    }
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 4)]
+async fn full_application_reaches_accepted_and_paid() {
+    for backend in backends() {
+        let h = start(backend).await;
+        let phone = "13800138000";
+        let token = h.login(phone).await;
+        let id = h.create_order(&token).await;
+        // A double tap on 办理 returns the same unpaid order.
+        assert_eq!(h.create_order(&token).await, id);
+        let o = h.order(&token, &id).await;
+        assert_eq!(o["status_word"], "待支付");
+        assert_eq!(o["next_url"], format!("/orders/{id}/pay"));
+
+        h.pay(&token, &id).await;
+        assert!(h.sms_containing(phone, "已支付成功").await.is_some(), "paid SMS on {backend:?}");
+
+        let done = h.complete_materials(&token, &id, phone).await;
+        assert_eq!(done["state"], "submitted");
+        assert_eq!(done["next_url"], format!("/orders/{id}/accepted"));
+        let o = h.order(&token, &id).await;
+        assert_eq!(o["status_word"], "已支付");
+        assert!(o["checklist"].as_array().unwrap().iter().all(|s| s["done"] == true));
+        let texts: Vec<&str> = o["history"].as_array().unwrap().iter().map(|e| e["text"].as_str().unwrap()).collect();
+        assert!(texts.iter().any(|t| t.contains("支付成功")));
+        assert!(texts.iter().any(|t| t.contains("受理成功")));
+        assert!(h.sms_containing(phone, "已受理成功").await.is_some());
+        assert!(o["can_refund"].as_bool().unwrap());
+
+        // The pages of the journey render for this applicant.
+        let page = h.http.get(h.url(&format!("/orders/{id}/accepted"))).bearer_auth(&token).send().await.unwrap();
+        assert_eq!(page.status(), StatusCode::OK);
+        assert!(page.text().await.unwrap().contains("受理成功"));
+
+        // Already submitted: steps are locked, submit again is harmless.
+        let r = h.post(Some(&token), &format!("/api/v1/orders/{id}/address"), address()).await;
+        assert_eq!((r.status, r.code()), (StatusCode::CONFLICT, "materials_locked"), "{backend:?}");
+        h.post(Some(&token), &format!("/api/v1/orders/{id}/submit"), json!({})).await.ok();
+
+        assert!(audit_intact(&h).await >= 8);
+        h.server.stop().await;
+    }
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 4)]
+async fn refund_before_shipping_goes_back_through_the_gateway() {
+    for backend in backends() {
+        let h = start(backend).await;
+        let phone = "13900139000";
+        let token = h.login(phone).await;
+        let id = h.create_order(&token).await;
+        h.pay(&token, &id).await;
+        let r = h.post(Some(&token), &format!("/api/v1/orders/{id}/refund"), json!({})).await.ok();
+        assert_eq!(r["state"], "refunding");
+        let o = h.wait_for_state(&token, &id, "refunded").await;
+        assert_eq!(o["status_word"], "已退款");
+        let refunds = o["refunds"].as_array().unwrap();
+        assert_eq!(refunds.len(), 1, "{backend:?}");
+        assert_eq!(refunds[0]["state"], "succeeded");
+        assert_eq!(refunds[0]["amount_fen"], 15000);
+        assert!(h.sms_containing(phone, "已申请退款").await.is_some());
+        assert!(h.sms_containing(phone, "已原路退回").await.is_some());
+        let again = h.post(Some(&token), &format!("/api/v1/orders/{id}/refund"), json!({})).await;
+        assert_eq!((again.status, again.code()), (StatusCode::CONFLICT, "refund_already_requested"));
+        audit_intact(&h).await;
+        h.server.stop().await;
+    }
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 4)]
+async fn replayed_forged_and_stale_notifications_change_nothing() {
+    for backend in backends() {
+        let h = start(backend).await;
+        let token = h.login("13700137000").await;
+        let id = h.create_order(&token).await;
+        h.pay(&token, &id).await;
+        let before = h.order(&token, &id).await;
+        let payment = before["payments"][0]["id"].as_str().unwrap().to_owned();
+        let n = GatewayNotification::PaymentSucceeded {
+            notification_id: format!("sbx-pay-{payment}"),
+            payment: PaymentId::parse(&payment).unwrap(),
+            gateway_txn: "SBXREPLAY".into(),
+            amount: Fen(15000),
+        };
+        // The same notification again: acknowledged, nothing changes.
+        let signed = h.signed(&n);
+        for _ in 0..3 {
+            assert_eq!(h.notify(&signed).await.status, StatusCode::OK);
+        }
+        // A tampered body or a stale timestamp is refused.
+        let mut forged = signed.clone();
+        forged.body = String::from_utf8(forged.body).unwrap().replace("15000", "1").into_bytes();
+        let r = h.notify(&forged).await;
+        assert_eq!((r.status, r.code()), (StatusCode::BAD_REQUEST, "notification_signature"));
+        let stale = h.gateway().sign(&n, h.server.app.now() - chrono::Duration::minutes(10));
+        let r = h.notify(&stale).await;
+        assert_eq!((r.status, r.code()), (StatusCode::BAD_REQUEST, "notification_stale"));
+        let after = h.order(&token, &id).await;
+        assert_eq!(before["history"], after["history"], "{backend:?}");
+        assert_eq!(after["payments"].as_array().unwrap().len(), 1);
+        assert_eq!(after["state"], "collecting");
+        audit_intact(&h).await;
+        h.server.stop().await;
+    }
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 4)]
+async fn ineligible_or_bad_ids_are_refused_with_a_clear_message() {
+    for backend in backends() {
+        let h = start(backend).await;
+        let phone = "13600136000";
+        let token = h.login(phone).await;
+        let id = h.create_order(&token).await;
+        h.pay(&token, &id).await;
+        let p = |tail: &str| format!("/api/v1/orders/{id}/{tail}");
+        // Out of order: the ID card before the phone is bound.
+        let r = h.post(Some(&token), &p("id-card"), id_card("110101199003074477")).await;
+        assert_eq!((r.status, r.code()), (StatusCode::CONFLICT, "step_out_of_order"), "{backend:?}");
+        assert!(r.message().contains("绑定手机"));
+
+        let code = h.request_code(Some(&token), &p("phone/code"), phone).await;
+        h.post(Some(&token), &p("phone"), json!({"phone": phone, "code": code})).await.ok();
+        let photos = reqwest::multipart::Form::new()
+            .part("front", reqwest::multipart::Part::bytes(jpeg()))
+            .part("back", reqwest::multipart::Part::bytes(jpeg()));
+        h.post_form(&token, &p("id-card/photos"), photos).await.ok();
+
+        let bad = h.post(Some(&token), &p("id-card"), id_card("110101199003074478")).await;
+        assert_eq!((bad.status, bad.code()), (StatusCode::BAD_REQUEST, "invalid_id_card"));
+        assert!(bad.message().contains("校验位"), "{}", bad.message());
+        // A Hong Kong residence permit number with a valid checksum: told to visit a service point.
+        let hk = h.post(Some(&token), &p("id-card"), id_card(&with_check("81000019900307001"))).await;
+        assert_eq!(hk.status, StatusCode::BAD_REQUEST);
+        assert!(hk.message().contains("线下网点"), "{}", hk.message());
+        let mut expired = id_card("110101199003074477");
+        expired["validity"] = json!("2005.01.01-2015.01.01");
+        let r = h.post(Some(&token), &p("id-card"), expired).await;
+        assert!(r.message().contains("已过期"), "{}", r.message());
+        assert_eq!(h.order(&token, &id).await["next_step"], "id_card");
+        h.server.stop().await;
+    }
+}
+
+fn with_check(body: &str) -> String {
+    let w = [7, 9, 10, 5, 8, 4, 2, 1, 6, 3, 7, 9, 10, 5, 8, 4, 2];
+    let s: u32 = body.bytes().zip(w).map(|(b, w)| u32::from(b - b'0') * w).sum();
+    format!("{body}{}", b"10X98765432"[(s % 11) as usize] as char)
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 4)]
+async fn sms_codes_are_limited() {
+    for backend in backends() {
+        let h = start_with(backend, true).await;
+        let clock = h.clock.clone().unwrap();
+        let phone = "13500135000";
+        h.post(None, "/api/v1/session/code", json!({"phone": phone})).await.ok();
+        // Resend within 60 s.
+        let r = h.post(None, "/api/v1/session/code", json!({"phone": phone})).await;
+        assert_eq!((r.status, r.code()), (StatusCode::TOO_MANY_REQUESTS, "rate_limited"), "{backend:?}");
+        assert!(r.body["error"]["retry_after_seconds"].as_i64().unwrap() > 0);
+        // Five wrong tries, then even the right code no longer works.
+        let right = h.latest_code(phone).await;
+        let wrong = if right == "000000" { "111111" } else { "000000" };
+        for i in 0..5 {
+            let r = h.post(None, "/api/v1/session", json!({"phone": phone, "code": wrong})).await;
+            assert_eq!(r.code(), "sms_code_wrong");
+            assert!(r.message().contains(if i < 4 { "还可尝试" } else { "次数过多" }), "{}", r.message());
+        }
+        let r = h.post(None, "/api/v1/session", json!({"phone": phone, "code": right})).await;
+        assert_eq!(r.code(), "sms_code_locked");
+        // Expired after five minutes.
+        clock.advance(chrono::Duration::seconds(61));
+        let code = h.request_code(None, "/api/v1/session/code", phone).await;
+        clock.advance(chrono::Duration::minutes(5));
+        let r = h.post(None, "/api/v1/session", json!({"phone": phone, "code": code})).await;
+        assert_eq!(r.code(), "sms_code_expired");
+        // Ten codes a day per phone.
+        for _ in 2..10 {
+            clock.advance(chrono::Duration::seconds(61));
+            h.post(None, "/api/v1/session/code", json!({"phone": phone})).await.ok();
+        }
+        clock.advance(chrono::Duration::seconds(61));
+        let r = h.post(None, "/api/v1/session/code", json!({"phone": phone})).await;
+        assert_eq!(r.status, StatusCode::TOO_MANY_REQUESTS);
+        assert!(r.message().contains("今日"), "{}", r.message());
+        // Thirty a day per client address, whatever the phone.
+        for i in 0..20 {
+            let other = format!("1380000{:04}", i);
+            h.post(None, "/api/v1/session/code", json!({"phone": other})).await.ok();
+        }
+        let r = h.post(None, "/api/v1/session/code", json!({"phone": "13811112222"})).await;
+        assert_eq!(r.status, StatusCode::TOO_MANY_REQUESTS);
+        assert!(r.message().contains("当前网络"), "{}", r.message());
+        // A code is used once.
+        let token_phone = "13822223333";
+        clock.advance(chrono::Duration::days(1));
+        let code = h.request_code(None, "/api/v1/session/code", token_phone).await;
+        h.post(None, "/api/v1/session", json!({"phone": token_phone, "code": code})).await.ok();
+        let r = h.post(None, "/api/v1/session", json!({"phone": token_phone, "code": code})).await;
+        assert_eq!(r.code(), "sms_code_used");
+        h.server.stop().await;
+    }
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 4)]
+async fn bad_requests_get_clear_errors_and_lose_nothing() {
+    for backend in backends() {
+        let h = start(backend).await;
+        let phone = "13300133000";
+        let r = h.get(None, "/api/v1/orders").await;
+        assert_eq!((r.status, r.code()), (StatusCode::UNAUTHORIZED, "unauthorized"));
+        let token = h.login(phone).await;
+        let r = h.post(Some(&token), "/api/v1/orders", json!({"agreement_version": "2026-11", "accepted": false})).await;
+        assert_eq!(r.code(), "agreement_not_accepted");
+        let r = h.post(Some(&token), "/api/v1/orders", json!({"nonsense": 1})).await;
+        assert_eq!((r.status, r.code()), (StatusCode::BAD_REQUEST, "invalid_body"));
+        let id = h.create_order(&token).await;
+        // Not paid: materials refused.
+        let r = h.post(Some(&token), &format!("/api/v1/orders/{id}/address"), address()).await;
+        assert_eq!(r.code(), "order_not_paid");
+        let r = h.post(Some(&token), &format!("/api/v1/orders/{id}/refund"), json!({})).await;
+        assert_eq!(r.code(), "order_not_paid");
+        let r = h.post(Some(&token), &format!("/api/v1/orders/{id}/payments"), json!({"channel": "cash"})).await;
+        assert_eq!(r.code(), "invalid_channel");
+        h.pay(&token, &id).await;
+        // Someone else's order does not exist for them.
+        let other = h.login("13311113333").await;
+        let r = h.get(Some(&other), &format!("/api/v1/orders/{id}")).await;
+        assert_eq!(r.status, StatusCode::NOT_FOUND);
+        // Uploads are judged by their bytes.
+        let p = |tail: &str| format!("/api/v1/orders/{id}/{tail}");
+        let code = h.request_code(Some(&token), &p("phone/code"), phone).await;
+        h.post(Some(&token), &p("phone"), json!({"phone": phone, "code": code})).await.ok();
+        let pdf = reqwest::multipart::Form::new()
+            .part("front", reqwest::multipart::Part::bytes(b"%PDF-1.7 not a photo at all, just a document...........................".to_vec()).file_name("front.jpg"))
+            .part("back", reqwest::multipart::Part::bytes(jpeg()).file_name("back.jpg"));
+        let r = h.post_form(&token, &p("id-card/photos"), pdf).await;
+        assert_eq!((r.status, r.code()), (StatusCode::BAD_REQUEST, "invalid_upload"));
+        assert!(r.message().contains("人像面"), "{}", r.message());
+        let missing = reqwest::multipart::Form::new().part("front", reqwest::multipart::Part::bytes(jpeg()));
+        let r = h.post_form(&token, &p("id-card/photos"), missing).await;
+        assert_eq!(r.code(), "upload_missing");
+        let photos = reqwest::multipart::Form::new()
+            .part("front", reqwest::multipart::Part::bytes(jpeg()))
+            .part("back", reqwest::multipart::Part::bytes(jpeg()));
+        h.post_form(&token, &p("id-card/photos"), photos).await.ok();
+        h.post(Some(&token), &p("id-card"), id_card("11010119900307803X")).await;
+        let c = h.post(Some(&token), &p("liveness/challenge"), json!({})).await.ok();
+        let mut big = mp4();
+        big.resize(yiqian_domain::media::MAX_VIDEO_BYTES + 1, 0);
+        let form = reqwest::multipart::Form::new()
+            .text("challenge_id", c["challenge_id"].as_str().unwrap().to_owned())
+            .part("video", reqwest::multipart::Part::bytes(big));
+        let r = h.post_form(&token, &p("liveness"), form).await;
+        assert_eq!(r.status, StatusCode::BAD_REQUEST, "{}", r.body);
+        let image_as_video = reqwest::multipart::Form::new()
+            .text("challenge_id", c["challenge_id"].as_str().unwrap().to_owned())
+            .part("video", reqwest::multipart::Part::bytes(jpeg()));
+        let r = h.post_form(&token, &p("liveness"), image_as_video).await;
+        assert_eq!(r.code(), "invalid_upload");
+        // Nothing of the refused uploads moved the order on.
+        let o = h.order(&token, &id).await;
+        assert_eq!(o["state"], "collecting");
+        assert_eq!(o["next_step"], "liveness");
+        audit_intact(&h).await;
+        h.server.stop().await;
+    }
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 4)]
+async fn unpaid_orders_expire_and_late_money_goes_back() {
+    for backend in backends() {
+        let h = start_with(backend, true).await;
+        let clock = h.clock.clone().unwrap();
+        let token = h.login("13200132000").await;
+        let id = h.create_order(&token).await;
+        let t = h.start_payment(&token, &id, "alipay").await;
+        let payment = h.order(&token, &id).await["payments"][0]["id"].as_str().unwrap().to_owned();
+        clock.advance(chrono::Duration::minutes(31));
+        assert_eq!(h.server.app.expire_overdue_orders().await.unwrap(), 1);
+        let o = h.order(&token, &id).await;
+        assert_eq!(o["status_word"], "已取消", "{backend:?}");
+        let r = h.post(Some(&token), &format!("/api/v1/orders/{id}/payments"), json!({"channel": "wechat"})).await;
+        assert_eq!(r.code(), "order_closed");
+        // The applicant paid at the cashier just before it closed: the money goes back.
+        let n = GatewayNotification::PaymentSucceeded {
+            notification_id: format!("sbx-pay-{payment}"),
+            payment: PaymentId::parse(&payment).unwrap(),
+            gateway_txn: "SBXLATE".into(),
+            amount: Fen(15000),
+        };
+        assert_eq!(h.notify(&h.signed(&n)).await.status, StatusCode::OK);
+        let o = h.order(&token, &id).await;
+        assert_eq!(o["state"], "refunding");
+        assert_eq!(o["refunds"][0]["reason"], "paid_after_close");
+        let _ = t;
+        h.server.stop().await;
+    }
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 4)]
+async fn fifty_concurrent_refunds_and_notifications_end_consistent() {
+    for backend in backends() {
+        let h = std::sync::Arc::new(start(backend).await);
+        let token = h.login("13100131000").await;
+        let id = h.create_order(&token).await;
+        h.start_payment(&token, &id, "wechat").await;
+        let payment = h.order(&token, &id).await["payments"][0]["id"].as_str().unwrap().to_owned();
+        let n = GatewayNotification::PaymentSucceeded {
+            notification_id: format!("sbx-pay-{payment}"),
+            payment: PaymentId::parse(&payment).unwrap(),
+            gateway_txn: "SBXCONC".into(),
+            amount: Fen(15000),
+        };
+        let signed = h.signed(&n);
+        let mut tasks = Vec::new();
+        for i in 0..50 {
+            let h = h.clone();
+            let token = token.clone();
+            let id = id.clone();
+            let signed = signed.clone();
+            tasks.push(tokio::spawn(async move {
+                if i % 2 == 0 {
+                    h.notify(&signed).await.status
+                } else {
+                    h.post(Some(&token), &format!("/api/v1/orders/{id}/refund"), json!({})).await.status
+                }
+            }));
+        }
+        for t in tasks {
+            let status = t.await.unwrap();
+            assert!(status.is_success() || status == StatusCode::CONFLICT, "unexpected {status} on {backend:?}");
+        }
+        let o = h.order(&token, &id).await;
+        let state = o["state"].as_str().unwrap();
+        assert!(["collecting", "refunding", "refunded"].contains(&state), "{state}");
+        assert_eq!(o["payments"].as_array().unwrap().len(), 1);
+        assert_eq!(o["payments"][0]["state"], "succeeded");
+        let refunds = o["refunds"].as_array().unwrap().len();
+        assert_eq!(refunds, usize::from(state != "collecting"), "one refund at most, {backend:?}");
+        let paid_events = o["history"].as_array().unwrap().iter().filter(|e| e["text"].as_str().unwrap().starts_with("支付成功")).count();
+        assert_eq!(paid_events, 1);
+        if state != "collecting" {
+            h.wait_for_state(&token, &id, "refunded").await;
+        }
+        audit_intact(&h).await;
+    }
+}
