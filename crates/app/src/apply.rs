@@ -4,6 +4,7 @@
 use crate::{App, AppError, new_id};
 use chrono::{DateTime, Utc};
 use serde_json::json;
+use yiqian_domain::identity::MobileNumber;
 use yiqian_domain::payment::GatewayState;
 use yiqian_domain::{ApplicantId, Command, OrderEvent, PaymentId, RefundId, RefundReason, Step};
 use yiqian_providers::sms::{SmsMessage, SmsTemplate};
@@ -136,14 +137,11 @@ impl App {
         &self,
         tx: &mut Tx,
         rec: &OrderRecord,
-    ) -> Result<yiqian_domain::identity::MobileNumber, AppError> {
-        if let Some(bound) = tx.material(&rec.order.id, Step::Phone.code()).await? {
-            if let Some(phone) = bound["phone"].as_str() {
-                if let Ok(p) = yiqian_domain::identity::MobileNumber::parse(phone) {
-                    return Ok(p);
-                }
-            }
+    ) -> Result<MobileNumber, AppError> {
+        let bound = tx.material(&rec.order.id, Step::Phone.code()).await?;
+        match bound.as_ref().and_then(|b| b["phone"].as_str()).map(MobileNumber::parse) {
+            Some(Ok(phone)) => Ok(phone),
+            _ => Ok(tx.applicant_phone(&rec.applicant).await?),
         }
-        Ok(tx.applicant_phone(&rec.applicant).await?)
     }
 }

@@ -110,7 +110,7 @@ impl App {
         let phone_hash = self.store().vault().lookup_hash("phone", phone.as_str());
         let hash = self.code_hash(phone, purpose, code);
         let max_attempts = self.config().sms.max_attempts;
-        let verdict = in_tx!(self, |tx| {
+        in_tx!(self, |tx| {
             let now = self.now();
             let Some(last) = tx.latest_sms_code(&phone_hash, purpose.code()).await? else {
                 return Ok(Err(AppError::invalid("sms_code_missing", "请先获取验证码")));
@@ -135,8 +135,7 @@ impl App {
                 return Ok(Err(AppError::invalid("sms_code_wrong", message)));
             }
             Ok(Ok(MatchedCode { id: last.id }))
-        })?;
-        verdict
+        })?
     }
 
     /// Uses up a matched code inside the caller's unit of work; a code is good once.

@@ -195,8 +195,22 @@ async fn bind_phone(State(s): State<WebState>, ApiApplicant(a): ApiApplicant, Pa
     summary(&s.app.bind_phone(&a, &id, &b.phone, &b.code).await?)
 }
 
+/// A multipart upload whose rejection (not multipart at all) is a typed API error.
+pub struct Upload(Multipart);
+
+impl<S: Send + Sync> FromRequest<S> for Upload {
+    type Rejection = ApiError;
+
+    async fn from_request(req: Request, state: &S) -> Result<Self, Self::Rejection> {
+        Multipart::from_request(req, state)
+            .await
+            .map(Upload)
+            .map_err(|_| ApiError::invalid("upload_not_multipart", "请以 multipart/form-data 格式上传文件"))
+    }
+}
+
 /// Reads a multipart upload into named parts; a body over the limit is a clear error.
-async fn read_parts(mut multipart: Multipart) -> Result<HashMap<String, Vec<u8>>, ApiError> {
+async fn read_parts(Upload(mut multipart): Upload) -> Result<HashMap<String, Vec<u8>>, ApiError> {
     let mut parts = HashMap::new();
     loop {
         let field = match multipart.next_field().await {
@@ -223,7 +237,7 @@ fn part<'a>(parts: &'a HashMap<String, Vec<u8>>, name: &str, missing: &str) -> R
     parts.get(name).map(Vec::as_slice).ok_or_else(|| ApiError::invalid("upload_missing", missing.to_owned()))
 }
 
-async fn id_photos(State(s): State<WebState>, ApiApplicant(a): ApiApplicant, Path(id): Path<String>, multipart: Multipart) -> ApiResult {
+async fn id_photos(State(s): State<WebState>, ApiApplicant(a): ApiApplicant, Path(id): Path<String>, multipart: Upload) -> ApiResult {
     let parts = read_parts(multipart).await?;
     let front = part(&parts, "front", "请拍摄身份证人像面")?;
     let back = part(&parts, "back", "请拍摄身份证国徽面")?;
@@ -245,14 +259,14 @@ async fn liveness_challenge(State(s): State<WebState>, ApiApplicant(a): ApiAppli
     Ok(Json(json!({"challenge_id": c.id, "digits": c.digits, "expires_in_seconds": c.expires_in_seconds})).into_response())
 }
 
-async fn liveness_video(State(s): State<WebState>, ApiApplicant(a): ApiApplicant, Path(id): Path<String>, multipart: Multipart) -> ApiResult {
+async fn liveness_video(State(s): State<WebState>, ApiApplicant(a): ApiApplicant, Path(id): Path<String>, multipart: Upload) -> ApiResult {
     let parts = read_parts(multipart).await?;
     let challenge = String::from_utf8_lossy(part(&parts, "challenge_id", "请先进入身份验证获取数字")?).into_owned();
     let video = part(&parts, "video", "请录制读数视频")?;
     summary(&s.app.submit_liveness(&a, &id, &challenge, video).await?)
 }
 
-async fn signature(State(s): State<WebState>, ApiApplicant(a): ApiApplicant, Path(id): Path<String>, multipart: Multipart) -> ApiResult {
+async fn signature(State(s): State<WebState>, ApiApplicant(a): ApiApplicant, Path(id): Path<String>, multipart: Upload) -> ApiResult {
     let parts = read_parts(multipart).await?;
     let image = part(&parts, "image", "请在框内签名")?;
     let strokes = String::from_utf8_lossy(part(&parts, "strokes", "请在框内签名")?).into_owned();

@@ -15,10 +15,9 @@ pub const SESSION_COOKIE: &str = "yiqian_session";
 
 /// The session token of a request, if any.
 pub fn session_token(parts: &Parts) -> Option<String> {
-    if let Some(v) = parts.headers.get(header::AUTHORIZATION).and_then(|v| v.to_str().ok()) {
-        if let Some(t) = v.strip_prefix("Bearer ") {
-            return Some(t.trim().to_owned());
-        }
+    let bearer = parts.headers.get(header::AUTHORIZATION).and_then(|v| v.to_str().ok()).and_then(|v| v.strip_prefix("Bearer "));
+    if let Some(t) = bearer {
+        return Some(t.trim().to_owned());
     }
     parts
         .headers

@@ -259,6 +259,8 @@ async fn bad_requests_get_clear_errors_and_lose_nothing() {
         let missing = reqwest::multipart::Form::new().part("front", reqwest::multipart::Part::bytes(jpeg()));
         let r = h.post_form(&token, &p("id-card/photos"), missing).await;
         assert_eq!(r.code(), "upload_missing");
+        let r = h.post(Some(&token), &p("id-card/photos"), json!({"front": "not a file"})).await;
+        assert_eq!((r.status, r.code()), (StatusCode::BAD_REQUEST, "upload_not_multipart"));
         let photos = reqwest::multipart::Form::new()
             .part("front", reqwest::multipart::Part::bytes(jpeg()))
             .part("back", reqwest::multipart::Part::bytes(jpeg()));

@@ -38,6 +38,17 @@ pub fn status_class(s: OrderState) -> &'static str {
     }
 }
 
+/// The guide's button word that leads into a step.
+fn step_button(step: Step) -> &'static str {
+    match step {
+        Step::Phone => "绑定手机",
+        Step::IdCard => "开始",
+        Step::Liveness => "进入身份验证",
+        Step::Signature => "签名",
+        Step::Address => "填写地址",
+    }
+}
+
 fn status_pill(s: OrderState) -> Markup {
     html! { span class={ "status-word " (status_class(s)) } data-state=(s.code()) { (s.applicant_word()) } }
 }
@@ -103,7 +114,7 @@ async fn detail(State(s): State<WebState>, PageApplicant(a): PageApplicant, Path
                 a.btn.btn-primary href=(next_path(rec)) { "去支付" }
                 button.btn.btn-secondary data-post data-action={ "/api/v1/orders/" (rec.order.id) "/cancel" } data-confirm="确定取消该订单吗?" { "取消订单" }
             }
-            @if state.accepts_materials() { a.btn.btn-primary href=(next_path(rec)) id="continue" { "继续办理" } }
+            @if state.accepts_materials() { a.btn.btn-primary href=(next_path(rec)) id="continue" { (v.next_step.map(step_button).unwrap_or("确定")) } }
             @if v.can_refund() {
                 button.btn.btn-danger #refund data-post data-action={ "/api/v1/orders/" (rec.order.id) "/refund" }
                     data-confirm="确定申请退款吗?退款后订单将关闭,款项原路退回。" { "申请退款" }
