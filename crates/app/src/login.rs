@@ -38,26 +38,33 @@ impl App {
     pub async fn login(&self, phone: &str, code: &str) -> Result<Session, AppError> {
         let phone = MobileNumber::parse(phone)?;
         let matched = self.check_code(&phone, CodePurpose::Login, code).await?;
-        let mut raw = [0u8; 32];
-        rand::rngs::OsRng.fill_bytes(&mut raw);
-        let token = B64.encode(raw);
-        let hash = token_hash(&token);
-        let ttl = self.config().session_ttl;
         let new_applicant = ApplicantId::parse(&new_id("AP", 20)).expect("generated ids are valid");
-        let applicant = in_tx!(self, |tx| {
+        in_tx!(self, |tx| {
             let now = self.now();
             self.use_code(&mut tx, &matched).await?;
             let applicant = tx.applicant_by_phone(&phone, &new_applicant, now).await?;
-            tx.insert_session(&hash, &applicant, now, now + ttl).await?;
-            let actor = format!("applicant:{applicant}");
-            let subject = actor.clone();
-            tx.audit(
-                NewAuditEntry { actor: &actor, action: "applicant.login", subject: &subject, detail: serde_json::json!({"method": "sms"}) },
-                now,
-            )
-            .await?;
-            Ok(applicant)
-        })?;
+            self.open_session(&mut tx, applicant, "sms", now).await
+        })
+    }
+
+    /// The seam every way of logging in ends in: records a new session for an identified
+    /// applicant within the caller's unit of work. Phone + SMS code is one way to identify
+    /// the applicant; WeChat web authorisation (code → openid → applicant) is another.
+    async fn open_session(
+        &self,
+        tx: &mut yiqian_store::Tx,
+        applicant: ApplicantId,
+        method: &'static str,
+        now: chrono::DateTime<chrono::Utc>,
+    ) -> Result<Session, AppError> {
+        let mut raw = [0u8; 32];
+        rand::rngs::OsRng.fill_bytes(&mut raw);
+        let token = B64.encode(raw);
+        let ttl = self.config().session_ttl;
+        tx.insert_session(&token_hash(&token), &applicant, now, now + ttl).await?;
+        let actor = format!("applicant:{applicant}");
+        let detail = serde_json::json!({"method": method});
+        tx.audit(NewAuditEntry { actor: &actor, action: "applicant.login", subject: &actor, detail }, now).await?;
         Ok(Session { token, applicant, expires_in_seconds: ttl.num_seconds() })
     }
 
