@@ -33,7 +33,7 @@ pub fn layout(state: &WebState, title: &str, back: Option<&str>, body: Markup) -
             body {
                 div.page {
                     header.topbar {
-                        @if let Some(b) = back { a.back href=(b) { "‹ 返回" } }
+                        @if let Some(b) = back { a.back href=(b) { "返回" } }
                         h1 { (title) }
                     }
                     main { (body) }
