@@ -59,14 +59,11 @@ impl<T: serde::de::DeserializeOwned, S: Send + Sync> FromRequest<S> for Body<T> 
 
 type ApiResult = Result<Response, ApiError>;
 
-fn client_ip(headers: &HeaderMap, addr: &SocketAddr) -> String {
-    // Behind a reverse proxy the proxy's own address would count every applicant as one
-    // client; operators put the proxy's X-Real-IP in front.
-    headers
-        .get("x-real-ip")
-        .and_then(|v| v.to_str().ok())
-        .map(|s| s.trim().to_owned())
-        .unwrap_or_else(|| addr.ip().to_string())
+/// The client's address for per-client limits: the connecting address, or the proxy's
+/// `X-Real-IP` when the deployment says a proxy sets it.
+fn client_ip(s: &WebState, headers: &HeaderMap, addr: &SocketAddr) -> String {
+    let forwarded = s.trust_x_real_ip.then(|| headers.get("x-real-ip").and_then(|v| v.to_str().ok())).flatten();
+    forwarded.map(|v| v.trim().to_owned()).unwrap_or_else(|| addr.ip().to_string())
 }
 
 async fn product(State(s): State<WebState>) -> Json<Value> {
@@ -89,7 +86,7 @@ async fn send_login_code(
     headers: HeaderMap,
     Body(b): Body<PhoneBody>,
 ) -> ApiResult {
-    let sent = s.app.send_login_code(&b.phone, &client_ip(&headers, &addr)).await?;
+    let sent = s.app.send_login_code(&b.phone, &client_ip(&s, &headers, &addr)).await?;
     Ok(Json(json!({"retry_after_seconds": sent.retry_after_seconds})).into_response())
 }
 
@@ -181,7 +178,7 @@ async fn send_bind_code(
     Path(id): Path<String>,
     Body(b): Body<PhoneBody>,
 ) -> ApiResult {
-    let sent = s.app.send_bind_code(&a, &id, &b.phone, &client_ip(&headers, &addr)).await?;
+    let sent = s.app.send_bind_code(&a, &id, &b.phone, &client_ip(&s, &headers, &addr)).await?;
     Ok(Json(json!({"retry_after_seconds": sent.retry_after_seconds})).into_response())
 }
 

@@ -30,6 +30,9 @@ pub struct WebState {
     pub dev_mode: bool,
     /// The customer-service line shown on every page.
     pub customer_service: String,
+    /// Whether a reverse proxy in front sets `X-Real-IP` to the client's address. Only then is
+    /// the header believed; otherwise anyone could dodge the per-client limits with it.
+    pub trust_x_real_ip: bool,
 }
 
 /// Largest request body for uploads (a face video plus form overhead).

@@ -27,6 +27,8 @@ pub struct Config {
     pub customer_service: String,
     /// Minutes an unpaid order waits for payment.
     pub pay_ttl_minutes: i64,
+    /// Whether a reverse proxy in front sets `X-Real-IP` (believed only then).
+    pub trust_x_real_ip: bool,
     /// Which implementation each outside service uses.
     pub providers: ProviderChoice,
 }
@@ -61,6 +63,7 @@ impl Default for Config {
             dev_mode: true,
             customer_service: "400-000-0000".into(),
             pay_ttl_minutes: 30,
+            trust_x_real_ip: false,
             providers: ProviderChoice::default(),
         }
     }

@@ -120,6 +120,7 @@ impl Server {
             sandbox_gateway: Some(gateway),
             dev_mode: config.dev_mode,
             customer_service: config.customer_service.clone(),
+            trust_x_real_ip: config.trust_x_real_ip,
         });
 
         let (tx, rx) = oneshot::channel::<()>();
