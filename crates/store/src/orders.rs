@@ -54,6 +54,11 @@ fn corrupt(what: &str) -> StoreError {
     StoreError::Corrupt(format!("order column {what} holds an unknown value"))
 }
 
+fn order_id_from_row(row: &AnyRow) -> Result<OrderId, StoreError> {
+    let id: String = row.try_get("id")?;
+    OrderId::parse(&id).ok_or_else(|| corrupt("id"))
+}
+
 fn order_from_row(row: &AnyRow) -> Result<OrderRecord, StoreError> {
     let id: String = row.try_get("id")?;
     let state: String = row.try_get("state")?;
@@ -158,12 +163,7 @@ impl Tx {
             .bind(limit)
             .fetch_all(self.conn())
             .await?;
-        rows.iter()
-            .map(|r| {
-                let id: String = r.try_get("id")?;
-                OrderId::parse(&id).ok_or_else(|| corrupt("id"))
-            })
-            .collect()
+        rows.iter().map(order_id_from_row).collect()
     }
 
     /// Appends events to the order's history, after the order row was updated in this
@@ -275,12 +275,7 @@ impl Tx {
         .bind(except.as_str())
         .fetch_all(self.conn())
         .await?;
-        rows.iter()
-            .map(|r| {
-                let id: String = r.try_get("id")?;
-                OrderId::parse(&id).ok_or_else(|| corrupt("id"))
-            })
-            .collect()
+        rows.iter().map(order_id_from_row).collect()
     }
 
     /// Records a new liveness challenge (the digits to read aloud).

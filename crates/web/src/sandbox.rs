@@ -39,15 +39,15 @@ async fn cashier(State(s): State<WebState>, Query(q): Query<CashierQuery>) -> Re
     let body = html! {
         div.notice.notice-warn { "沙箱收银台:仅用于测试,不会产生真实扣款。" }
         div.card {
-            p.muted { (trade.description) }
-            p.price { "¥" (trade.amount.yuan()) }
-            p.muted { "订单号 " (trade.order) }
+            p.muted { (trade.request.description) }
+            p.price { "¥" (trade.request.amount.yuan()) }
+            p.muted { "订单号 " (trade.request.order) }
         }
         form.card method="post" action="/sandbox/cashier/confirm" {
             input type="hidden" name="t" value=(q.t);
             @for ch in [Channel::Wechat, Channel::Alipay] {
                 label.check {
-                    input type="radio" name="channel" value=(ch.code()) checked[ch == trade.channel];
+                    input type="radio" name="channel" value=(ch.code()) checked[ch == trade.request.channel];
                     span { (ch.title()) }
                 }
             }
@@ -72,7 +72,7 @@ async fn confirm(State(s): State<WebState>, Form(f): Form<ConfirmForm>) -> Respo
                     tracing::error!(error = %e, "sandbox gateway: payment notification never acknowledged");
                 }
             });
-            Redirect::to(&trade.return_url).into_response()
+            Redirect::to(&trade.request.return_url).into_response()
         }
         Err(e) => (StatusCode::BAD_REQUEST, layout(&s, "收银台", None, html! { div.card { p.form-error { (e) } } })).into_response(),
     }

@@ -26,8 +26,6 @@ use rand::RngCore;
 use serde::{Deserialize, Serialize};
 use sha2::Sha256;
 use std::sync::Arc;
-use yiqian_domain::payment::Channel;
-use yiqian_domain::{Fen, OrderId, PaymentId};
 
 /// Header carrying the signature.
 pub const SIGNATURE_HEADER: &str = "yiqian-sandbox-signature";
@@ -42,21 +40,12 @@ pub const NOTIFY_PATH: &str = "/notify/sandbox";
 /// The cashier page path.
 pub const CASHIER_PATH: &str = "/sandbox/cashier";
 
-/// A trade as the cashier page shows it.
+/// A trade as the cashier page shows it: the payment asked for, and until when the link works.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 pub struct CashierTrade {
-    /// Our out-trade-number.
-    pub payment: PaymentId,
-    /// The order.
-    pub order: OrderId,
-    /// Amount.
-    pub amount: Fen,
-    /// The channel the applicant chose.
-    pub channel: Channel,
-    /// What is bought.
-    pub description: String,
-    /// Where the browser returns afterwards.
-    pub return_url: String,
+    /// The payment asked for.
+    #[serde(flatten)]
+    pub request: PaymentRequest,
     /// Until when the cashier link works.
     pub expires_at: DateTime<Utc>,
 }
@@ -129,10 +118,13 @@ impl SandboxGateway {
     pub fn confirm_cashier(&self, token: &str, now: DateTime<Utc>) -> Result<(CashierTrade, SignedNotification), CashierError> {
         let trade = self.open_cashier(token, now)?;
         let notification = GatewayNotification::PaymentSucceeded {
-            notification_id: format!("sbx-pay-{}", trade.payment),
-            payment: trade.payment.clone(),
-            gateway_txn: format!("SBX{}", &hex::encode(self.mac(&[b"txn\n", trade.payment.as_str().as_bytes()]).finalize().into_bytes())[..24]),
-            amount: trade.amount,
+            notification_id: format!("sbx-pay-{}", trade.request.payment),
+            payment: trade.request.payment.clone(),
+            gateway_txn: format!(
+                "SBX{}",
+                &hex::encode(self.mac(&[b"txn\n", trade.request.payment.as_str().as_bytes()]).finalize().into_bytes())[..24]
+            ),
+            amount: trade.request.amount,
         };
         Ok((trade, self.sign(&notification, now)))
     }
@@ -186,15 +178,7 @@ impl PaymentGateway for SandboxGateway {
     }
 
     async fn create_payment(&self, request: &PaymentRequest) -> Result<PaymentStart, ProviderError> {
-        let trade = CashierTrade {
-            payment: request.payment.clone(),
-            order: request.order.clone(),
-            amount: request.amount,
-            channel: request.channel,
-            description: request.description.clone(),
-            return_url: request.return_url.clone(),
-            expires_at: Utc::now() + Duration::hours(2),
-        };
+        let trade = CashierTrade { request: request.clone(), expires_at: Utc::now() + Duration::hours(2) };
         let token = self.cashier_token(&trade);
         Ok(PaymentStart { pay_url: format!("{}{}?t={}", self.inner.public_url, CASHIER_PATH, token) })
     }
@@ -240,6 +224,8 @@ impl PaymentGateway for SandboxGateway {
 #[cfg(test)]
 mod tests {
     use super::*;
+    use yiqian_domain::payment::Channel;
+    use yiqian_domain::{Fen, OrderId, PaymentId};
 
     fn gw() -> SandboxGateway {
         SandboxGateway::new([7u8; 32], "http://127.0.0.1:1")
@@ -266,7 +252,7 @@ mod tests {
         let start = g.create_payment(&request()).await.unwrap();
         let t = token(&start.pay_url);
         let trade = g.open_cashier(t, Utc::now()).unwrap();
-        assert_eq!(trade.amount, Fen(15000));
+        assert_eq!(trade.request.amount, Fen(15000));
         let mut forged = t.to_owned();
         forged.insert(3, 'A');
         assert_eq!(g.open_cashier(&forged, Utc::now()), Err(CashierError::Invalid));

@@ -9,9 +9,12 @@ mod steps;
 use crate::WebState;
 use crate::error::status_of;
 use axum::Router;
-use axum::response::{IntoResponse, Response};
+use crate::views::next_path;
+use axum::response::{IntoResponse, Redirect, Response};
 use maud::{DOCTYPE, Markup, html};
 use yiqian_app::AppError;
+use yiqian_app::orders::OrderView;
+use yiqian_domain::{ApplicantId, OrderState};
 
 /// Page routes.
 pub fn routes() -> Router<WebState> {
@@ -46,6 +49,21 @@ pub fn layout(state: &WebState, title: &str, back: Option<&str>, body: Markup) -
             }
         }
     }
+}
+
+/// Loads the applicant's order for a page, or the page saying why it cannot be shown.
+pub async fn load_order(state: &WebState, applicant: &ApplicantId, id: &str) -> Result<OrderView, Response> {
+    state.app.order_view(applicant, id).await.map_err(|e| error_page(state, e))
+}
+
+/// Loads an order for a page that only applies in `wanted` (pay, 受理成功 …); in any other
+/// state the applicant is sent where the order goes next.
+pub async fn order_in_state(state: &WebState, applicant: &ApplicantId, id: &str, wanted: OrderState) -> Result<OrderView, Response> {
+    let v = load_order(state, applicant, id).await?;
+    if v.record.order.state != wanted {
+        return Err(Redirect::to(&next_path(&v.record)).into_response());
+    }
+    Ok(v)
 }
 
 /// A page telling the applicant why something cannot be shown or done.

@@ -1,12 +1,12 @@
 //! Pages about one order or all of them: purchase records (已购记录), order details with the
 //! status timeline and the refund button (查看详情), payment, and 受理成功.
 
-use super::{error_page, layout};
+use super::{error_page, layout, load_order, order_in_state};
 use crate::WebState;
 use crate::auth::PageApplicant;
 use crate::views::{next_path, step_path};
 use axum::extract::{Path, State};
-use axum::response::{IntoResponse, Redirect, Response};
+use axum::response::{IntoResponse, Response};
 use axum::routing::get;
 use axum::Router;
 use maud::{Markup, html};
@@ -93,11 +93,8 @@ fn checklist(v: &OrderView) -> Markup {
     }
 }
 
-async fn detail(State(s): State<WebState>, PageApplicant(a): PageApplicant, Path(id): Path<String>) -> Response {
-    let v = match s.app.order_view(&a, &id).await {
-        Ok(v) => v,
-        Err(e) => return error_page(&s, e),
-    };
+async fn detail(State(s): State<WebState>, PageApplicant(a): PageApplicant, Path(id): Path<String>) -> Result<Response, Response> {
+    let v = load_order(&s, &a, &id).await?;
     let rec = &v.record;
     let state = rec.order.state;
     let body = html! {
@@ -133,18 +130,12 @@ async fn detail(State(s): State<WebState>, PageApplicant(a): PageApplicant, Path
             }
         }
     };
-    layout(&s, "订单详情", Some("/orders"), body).into_response()
+    Ok(layout(&s, "订单详情", Some("/orders"), body).into_response())
 }
 
-async fn pay(State(s): State<WebState>, PageApplicant(a): PageApplicant, Path(id): Path<String>) -> Response {
-    let v = match s.app.order_view(&a, &id).await {
-        Ok(v) => v,
-        Err(e) => return error_page(&s, e),
-    };
+async fn pay(State(s): State<WebState>, PageApplicant(a): PageApplicant, Path(id): Path<String>) -> Result<Response, Response> {
+    let v = order_in_state(&s, &a, &id, OrderState::Created).await?;
     let rec = &v.record;
-    if rec.order.state != OrderState::Created {
-        return Redirect::to(&next_path(rec)).into_response();
-    }
     let body = html! {
         div.card {
             p.muted { (s.app.config().product.name) }
@@ -160,36 +151,24 @@ async fn pay(State(s): State<WebState>, PageApplicant(a): PageApplicant, Path(id
             button.btn.btn-primary type="submit" id="pay-submit" { "确认支付 ¥" (rec.order.price.yuan()) }
         }
     };
-    layout(&s, "支付", Some(&format!("/orders/{}", rec.order.id)), body).into_response()
+    Ok(layout(&s, "支付", Some(&format!("/orders/{}", rec.order.id)), body).into_response())
 }
 
-async fn paying(State(s): State<WebState>, PageApplicant(a): PageApplicant, Path(id): Path<String>) -> Response {
-    let v = match s.app.order_view(&a, &id).await {
-        Ok(v) => v,
-        Err(e) => return error_page(&s, e),
-    };
+async fn paying(State(s): State<WebState>, PageApplicant(a): PageApplicant, Path(id): Path<String>) -> Result<Response, Response> {
+    let v = order_in_state(&s, &a, &id, OrderState::Created).await?;
     let rec = &v.record;
-    if rec.order.state != OrderState::Created {
-        return Redirect::to(&next_path(rec)).into_response();
-    }
     let body = html! {
         div.card.center data-poll data-url={ "/api/v1/orders/" (rec.order.id) } data-until="collecting,submitted,returned,refunding,refunded,cancelled" {
             p { "正在确认支付结果,请稍候……" }
             p.muted { "支付完成后将自动进入下一步。" }
         }
     };
-    layout(&s, "支付结果", Some(&format!("/orders/{}", rec.order.id)), body).into_response()
+    Ok(layout(&s, "支付结果", Some(&format!("/orders/{}", rec.order.id)), body).into_response())
 }
 
-async fn accepted(State(s): State<WebState>, PageApplicant(a): PageApplicant, Path(id): Path<String>) -> Response {
-    let v = match s.app.order_view(&a, &id).await {
-        Ok(v) => v,
-        Err(e) => return error_page(&s, e),
-    };
+async fn accepted(State(s): State<WebState>, PageApplicant(a): PageApplicant, Path(id): Path<String>) -> Result<Response, Response> {
+    let v = order_in_state(&s, &a, &id, OrderState::Submitted).await?;
     let rec = &v.record;
-    if rec.order.state != OrderState::Submitted {
-        return Redirect::to(&format!("/orders/{}", rec.order.id)).into_response();
-    }
     let body = html! {
         div.card.center {
             div.success-mark { "✓" }
@@ -198,5 +177,5 @@ async fn accepted(State(s): State<WebState>, PageApplicant(a): PageApplicant, Pa
             a.btn.btn-primary href={ "/orders/" (rec.order.id) } id="view-detail" { "查看详情" }
         }
     };
-    layout(&s, "受理成功", None, body).into_response()
+    Ok(layout(&s, "受理成功", None, body).into_response())
 }

@@ -2,7 +2,7 @@
 //! confirm the ID card (确认上传), face verification (进入身份验证), signature (签名) and the
 //! address (填写地址 → 确定 → 受理成功).
 
-use super::{error_page, layout};
+use super::{layout, load_order};
 use crate::WebState;
 use crate::auth::PageApplicant;
 use axum::extract::{Path, State};
@@ -28,7 +28,7 @@ pub fn routes() -> Router<WebState> {
 /// Loads the order for a step page: only while materials are open and the step is done or
 /// next; otherwise the applicant is sent to the order page.
 async fn step_view(s: &WebState, a: &yiqian_domain::ApplicantId, id: &str, step: Step) -> Result<OrderView, Response> {
-    let v = s.app.order_view(a, id).await.map_err(|e| error_page(s, e))?;
+    let v = load_order(s, a, id).await?;
     let c = v.record.order.checklist;
     let open = v.record.order.state.accepts_materials() && (c.is_done(step) || v.next_step == Some(step));
     if !open {
@@ -56,11 +56,8 @@ fn back(v: &OrderView) -> String {
     format!("/orders/{}", v.record.order.id)
 }
 
-async fn phone(State(s): State<WebState>, PageApplicant(a): PageApplicant, Path(id): Path<String>) -> Response {
-    let v = match step_view(&s, &a, &id, Step::Phone).await {
-        Ok(v) => v,
-        Err(r) => return r,
-    };
+async fn phone(State(s): State<WebState>, PageApplicant(a): PageApplicant, Path(id): Path<String>) -> Result<Response, Response> {
+    let v = step_view(&s, &a, &id, Step::Phone).await?;
     let saved = s.app.saved_material(&a, &id, Step::Phone.code()).await.ok().flatten();
     let prefill = saved.as_ref().and_then(|m| m["phone"].as_str()).and_then(|p| MobileNumber::parse(p).ok());
     let body = html! {
@@ -79,14 +76,11 @@ async fn phone(State(s): State<WebState>, PageApplicant(a): PageApplicant, Path(
             }
         }
     };
-    layout(&s, "绑定手机", Some(&back(&v)), body).into_response()
+    Ok(layout(&s, "绑定手机", Some(&back(&v)), body).into_response())
 }
 
-async fn prepare(State(s): State<WebState>, PageApplicant(a): PageApplicant, Path(id): Path<String>) -> Response {
-    let v = match step_view(&s, &a, &id, Step::IdCard).await {
-        Ok(v) => v,
-        Err(r) => return r,
-    };
+async fn prepare(State(s): State<WebState>, PageApplicant(a): PageApplicant, Path(id): Path<String>) -> Result<Response, Response> {
+    let v = step_view(&s, &a, &id, Step::IdCard).await?;
     let body = html! {
         (progress(&v, Step::IdCard))
         div.card {
@@ -100,14 +94,11 @@ async fn prepare(State(s): State<WebState>, PageApplicant(a): PageApplicant, Pat
             a.btn.btn-primary href={ "/orders/" (v.record.order.id) "/id-card" } id="start" { "开始" }
         }
     };
-    layout(&s, "准备", Some(&back(&v)), body).into_response()
+    Ok(layout(&s, "准备", Some(&back(&v)), body).into_response())
 }
 
-async fn id_card(State(s): State<WebState>, PageApplicant(a): PageApplicant, Path(id): Path<String>) -> Response {
-    let v = match step_view(&s, &a, &id, Step::IdCard).await {
-        Ok(v) => v,
-        Err(r) => return r,
-    };
+async fn id_card(State(s): State<WebState>, PageApplicant(a): PageApplicant, Path(id): Path<String>) -> Result<Response, Response> {
+    let v = step_view(&s, &a, &id, Step::IdCard).await?;
     let field = |name: &str, label: &str, hint: &str| {
         html! { div.field { label for=(name) { (label) } input id=(name) name=(name) placeholder=(hint) required; } }
     };
@@ -136,14 +127,11 @@ async fn id_card(State(s): State<WebState>, PageApplicant(a): PageApplicant, Pat
             button.btn.btn-primary type="submit" id="idcard-confirm" { "确认上传" }
         }
     };
-    layout(&s, "身份证拍照", Some(&back(&v)), body).into_response()
+    Ok(layout(&s, "身份证拍照", Some(&back(&v)), body).into_response())
 }
 
-async fn liveness(State(s): State<WebState>, PageApplicant(a): PageApplicant, Path(id): Path<String>) -> Response {
-    let v = match step_view(&s, &a, &id, Step::Liveness).await {
-        Ok(v) => v,
-        Err(r) => return r,
-    };
+async fn liveness(State(s): State<WebState>, PageApplicant(a): PageApplicant, Path(id): Path<String>) -> Result<Response, Response> {
+    let v = step_view(&s, &a, &id, Step::Liveness).await?;
     let body = html! {
         (progress(&v, Step::Liveness))
         div.notice {
@@ -164,14 +152,11 @@ async fn liveness(State(s): State<WebState>, PageApplicant(a): PageApplicant, Pa
             }
         }
     };
-    layout(&s, "人脸验证", Some(&back(&v)), body).into_response()
+    Ok(layout(&s, "人脸验证", Some(&back(&v)), body).into_response())
 }
 
-async fn signature(State(s): State<WebState>, PageApplicant(a): PageApplicant, Path(id): Path<String>) -> Response {
-    let v = match step_view(&s, &a, &id, Step::Signature).await {
-        Ok(v) => v,
-        Err(r) => return r,
-    };
+async fn signature(State(s): State<WebState>, PageApplicant(a): PageApplicant, Path(id): Path<String>) -> Result<Response, Response> {
+    let v = step_view(&s, &a, &id, Step::Signature).await?;
     let body = html! {
         (progress(&v, Step::Signature))
         section.card data-signature data-action=(api(&v, "signature")) {
@@ -183,14 +168,11 @@ async fn signature(State(s): State<WebState>, PageApplicant(a): PageApplicant, P
             button.btn.btn-primary type="button" data-signature-submit id="signature-submit" { "确认签名" }
         }
     };
-    layout(&s, "签名", Some(&back(&v)), body).into_response()
+    Ok(layout(&s, "签名", Some(&back(&v)), body).into_response())
 }
 
-async fn address(State(s): State<WebState>, PageApplicant(a): PageApplicant, Path(id): Path<String>) -> Response {
-    let v = match step_view(&s, &a, &id, Step::Address).await {
-        Ok(v) => v,
-        Err(r) => return r,
-    };
+async fn address(State(s): State<WebState>, PageApplicant(a): PageApplicant, Path(id): Path<String>) -> Result<Response, Response> {
+    let v = step_view(&s, &a, &id, Step::Address).await?;
     let body = html! {
         (progress(&v, Step::Address))
         form.card data-address data-api-form data-action=(api(&v, "address")) data-then=(api(&v, "submit")) {
@@ -204,5 +186,5 @@ async fn address(State(s): State<WebState>, PageApplicant(a): PageApplicant, Pat
             button.btn.btn-primary type="submit" id="address-submit" { "确定" }
         }
     };
-    layout(&s, "填写地址", Some(&back(&v)), body).into_response()
+    Ok(layout(&s, "填写地址", Some(&back(&v)), body).into_response())
 }
