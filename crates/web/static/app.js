@@ -31,7 +31,8 @@
         is then un-hidden (class "hidden") and scrolled to.
    4. section[data-liveness]  data-challenge-action, data-video-action.
         Contains button[data-liveness-start], .digits, .video-box > video,
-        button[data-liveness-record], [data-liveness-fallback] (hidden; holds
+        button[data-liveness-record] (may be rendered hidden: shown once the
+        camera is open), [data-liveness-fallback] (hidden; holds
         input[type=file][accept="video/*"] and button[data-liveness-fallback-upload]),
         .progress, .form-error. Challenge answer {challenge_id, digits,
         expires_in_seconds}. Video upload: multipart challenge_id + video
@@ -932,6 +933,7 @@
           if (recordBtn) {
             recordBtn.textContent = recordLabel;
             recordBtn.disabled = false;
+            show(recordBtn); // the page renders it hidden until the camera is open
           }
         })
         .catch(function (err) {

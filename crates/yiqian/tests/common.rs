@@ -134,9 +134,19 @@ impl Harness {
     /// Asks for a code at `path` (login or phone binding) and returns the code from the new
     /// SMS, waiting for its delivery.
     pub async fn request_code(&self, token: Option<&str>, path: &str, phone: &str) -> String {
-        let seen: std::collections::HashSet<String> =
-            self.server.app.store().sandbox_sms(Some(phone), 1000).await.unwrap().into_iter().map(|m| m.id).collect();
+        let seen = self.sms_ids(phone).await;
         self.post(token, path, json!({"phone": phone})).await.ok();
+        self.new_code(phone, &seen).await
+    }
+
+    /// The ids of the SMS already in `phone`'s sandbox inbox (to tell a new code from old ones).
+    pub async fn sms_ids(&self, phone: &str) -> std::collections::HashSet<String> {
+        self.server.app.store().sandbox_sms(Some(phone), 1000).await.unwrap().into_iter().map(|m| m.id).collect()
+    }
+
+    /// The six digits of a verification code SMS to `phone` that is not among `seen`, waiting
+    /// for its delivery (someone else, e.g. a page in a browser, asked for it).
+    pub async fn new_code(&self, phone: &str, seen: &std::collections::HashSet<String>) -> String {
         for _ in 0..100 {
             self.server.app.deliver_due().await.unwrap();
             let inbox = self.server.app.store().sandbox_sms(Some(phone), 1000).await.unwrap();

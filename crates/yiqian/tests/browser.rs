@@ -1,0 +1,475 @@
+//! The applicant's journey in a real browser: headless Chromium, driven over WebDriver, on a
+//! phone-sized screen with a fake camera, walks the pages from 办理 to 受理成功 by clicking
+//! the real buttons, so the server-rendered pages and `/static/app.js` are tested together.
+//!
+//! Needs `/usr/bin/chromium` and `/usr/bin/chromedriver` (Debian `chromium chromium-driver`).
+//! Without them the test says so and passes, unless `YIQIAN_REQUIRE_BROWSER=1` (CI).
+//! Screenshots land in `target/browser-screenshots/`.
+
+mod common;
+
+use base64::Engine;
+use common::*;
+use fantoccini::actions::{InputSource, PointerAction, TouchActions};
+use fantoccini::elements::Element;
+use fantoccini::{Client, ClientBuilder, Locator};
+use serde_json::{Value, json};
+use std::future::Future;
+use std::net::{TcpListener, TcpStream};
+use std::os::unix::process::CommandExt;
+use std::path::{Path, PathBuf};
+use std::process::{Child, Command, Stdio};
+use std::time::{Duration, Instant};
+use yiqian_store::Backend;
+
+const CHROMIUM: &str = "/usr/bin/chromium";
+const CHROMEDRIVER: &str = "/usr/bin/chromedriver";
+/// How long any one thing on a page may take to appear.
+const WAIT: Duration = Duration::from_secs(20);
+/// The liveness page records 6 s and then uploads.
+const LIVENESS_WAIT: Duration = Duration::from_secs(30);
+/// WeChat's browser on an iPhone.
+const WECHAT_IPHONE_UA: &str = "Mozilla/5.0 (iPhone; CPU iPhone OS 17_5 like Mac OS X) AppleWebKit/605.1.15 \
+     (KHTML, like Gecko) Mobile/15E148 MicroMessenger/8.0.50(0x1800322d) NetType/WIFI Language/zh_CN";
+const PHONE: &str = "13800138000";
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 4)]
+async fn applicant_walks_from_apply_to_accepted_in_a_real_browser() {
+    let missing: Vec<&str> = [CHROMIUM, CHROMEDRIVER].into_iter().filter(|p| !Path::new(p).exists()).collect();
+    if !missing.is_empty() {
+        let required = std::env::var("YIQIAN_REQUIRE_BROWSER").is_ok_and(|v| v == "1");
+        assert!(!required, "YIQIAN_REQUIRE_BROWSER=1 but {missing:?} missing: apt-get install chromium chromium-driver");
+        println!("browser test skipped: {missing:?} not installed (apt-get install chromium chromium-driver)");
+        return;
+    }
+    let started = Instant::now();
+    let h = start(Backend::Sqlite).await;
+    let work = tempfile::tempdir().unwrap();
+    let camera = work.path().join("camera.y4m");
+    std::fs::write(&camera, fake_camera_y4m()).unwrap();
+
+    let driver = Driver::start(work.path());
+    let client = driver.session(&work.path().join("profile"), &camera).await;
+    let b = Browser { c: client.clone(), base: h.base.clone(), shots: screenshot_dir() };
+    let _ = std::fs::remove_file(b.shots.join("failure.png"));
+    match tokio::time::timeout(Duration::from_secs(150), walk(&h, &b, work.path())).await {
+        Ok(()) => {}
+        Err(_) => b.fail("the whole walk took longer than 150 s").await,
+    }
+    let _ = client.close().await;
+    drop(driver);
+    h.server.stop().await;
+    println!("browser walk passed in {:.1} s", started.elapsed().as_secs_f64());
+}
+
+async fn walk(h: &Harness, b: &Browser, work: &Path) {
+    // The ID card photos: real JPEGs drawn by the browser itself.
+    b.goto("/").await;
+    let front = work.join("front.jpg");
+    let back = work.join("back.jpg");
+    std::fs::write(&front, b.canvas_jpeg("#e8f0fa", "居民身份证 人像面").await).unwrap();
+    std::fs::write(&back, b.canvas_jpeg("#faf0e0", "中华人民共和国 国徽面").await).unwrap();
+
+    // 首页 → 办理 → the agreement.
+    b.click("#apply").await;
+    b.wait_path("the agreement page", |p| p == "/apply").await;
+    b.click("#accepted").await;
+    b.click("#apply-submit").await;
+
+    // Login with an SMS code.
+    b.wait_path("the login page", |p| p.starts_with("/login")).await;
+    let seen = h.sms_ids(PHONE).await;
+    b.type_into("#phone", PHONE).await;
+    b.click("#send-code").await;
+    let code = h.new_code(PHONE, &seen).await;
+    b.type_into("#code", &code).await;
+    b.click("#login-submit").await;
+
+    // Back on the agreement, already ticked: 办理 creates the order.
+    b.wait_path("the agreement again after login", |p| p == "/apply?agreed=1").await;
+    let ticked = b.visible("#accepted").await.is_selected().await.unwrap();
+    assert!(ticked, "the agreement stays ticked after login");
+    b.click("#apply-submit").await;
+
+    // Pay at the sandbox cashier.
+    let pay = b.wait_path("the pay page", |p| p.starts_with("/orders/") && p.ends_with("/pay")).await;
+    let id = pay.trim_start_matches("/orders/").trim_end_matches("/pay").to_owned();
+    let order = |tail: &str| format!("/orders/{id}/{tail}");
+    b.click("#pay-submit").await;
+    b.wait_path("the sandbox cashier", |p| p.starts_with("/sandbox/cashier")).await;
+    b.click("#cashier-confirm").await;
+
+    // The paying page polls until the payment is confirmed, then goes to the first step.
+    let phone_page = order("phone");
+    b.wait_path("the phone step after paying", |p| p == phone_page).await;
+    let seen = h.sms_ids(PHONE).await;
+    b.type_into("#phone", PHONE).await;
+    b.click("#send-code").await;
+    let code = h.new_code(PHONE, &seen).await;
+    b.type_into("#code", &code).await;
+    b.click("#bind-submit").await;
+
+    let prepare = order("prepare");
+    b.wait_path("the prepare page", |p| p == prepare).await;
+    b.click("#start").await;
+
+    // ID card: choose both photos, 识别证件, check the fields, 确认上传.
+    let id_card = order("id-card");
+    b.wait_path("the ID card page", |p| p == id_card).await;
+    b.find("#photo-front").await.send_keys(front.to_str().unwrap()).await.unwrap();
+    b.find("#photo-back").await.send_keys(back.to_str().unwrap()).await.unwrap();
+    b.click("#photos-upload").await;
+    b.visible("#idcard-fields").await;
+    b.type_into("#name", "张三").await;
+    b.visible("#sex").await.select_by_value("男").await.unwrap();
+    b.type_into("#ethnicity", "汉").await;
+    b.type_into("#birth_date", "1990-03-07").await;
+    b.type_into("#address", "北京市东城区景山前街4号").await;
+    b.type_into("#id_number", "110101199003074477").await;
+    b.type_into("#authority", "北京市公安局东城分局").await;
+    b.type_into("#validity", "2020.01.01-2040.01.01").await;
+    b.click("#idcard-confirm").await;
+
+    // Liveness: the four digits, then a recording from the fake camera that stops by itself.
+    let liveness = order("liveness");
+    b.wait_path("the liveness page", |p| p == liveness).await;
+    b.click("#liveness-start").await;
+    let digits = b
+        .poll("four digits in #digits", || async move {
+            let t = b.c.find(Locator::Css("#digits")).await.ok()?.text().await.ok()?;
+            let t: String = t.chars().filter(|c| !c.is_whitespace()).collect();
+            (t.len() == 4 && t.chars().all(|c| c.is_ascii_digit())).then_some(t)
+        })
+        .await;
+    println!("liveness digits: {digits}");
+    b.click("#liveness-record").await;
+    tokio::time::sleep(Duration::from_millis(1500)).await;
+    b.screenshot("liveness-recording.png").await;
+    let signature = order("signature");
+    b.wait_path_within("the signature page after the recording uploads", LIVENESS_WAIT, |p| p == signature).await;
+
+    // Signature: a finger stroke across the pad.
+    let canvas = b.visible("#signature-canvas").await;
+    b.c.execute("arguments[0].scrollIntoView({block: 'center'});", vec![serde_json::to_value(&canvas).unwrap()])
+        .await
+        .unwrap();
+    let (_, _, w, _) = canvas.rectangle().await.unwrap();
+    let mut finger = TouchActions::new("finger".into()).then(PointerAction::MoveToElement {
+        element: canvas.clone(),
+        duration: None,
+        x: -(w / 3.0),
+        y: 10.0,
+    });
+    finger = finger.then(PointerAction::Down { button: 0 });
+    for i in 0..24 {
+        let dy = if i % 6 < 3 { -6.0 } else { 6.0 };
+        finger = finger.then(PointerAction::MoveBy { duration: Some(Duration::from_millis(16)), x: w / 36.0, y: dy });
+    }
+    // The finger rests before it lifts, as a hand does at the end of a signature: lifting it
+    // while still moving makes Chromium take the stroke as a fling and swallow the next tap.
+    finger = finger.then(PointerAction::Pause { duration: Duration::from_millis(150) }).then(PointerAction::Up { button: 0 });
+    b.c.perform_actions(finger).await.unwrap();
+    b.c.release_actions().await.unwrap();
+    b.click("#signature-submit").await;
+
+    // Address: cascading pickers, then 确定 submits the application.
+    let address = order("address");
+    b.wait_path("the address page", |p| p == address).await;
+    b.type_into("#recipient", "张三").await;
+    b.type_into("#addr-phone", PHONE).await;
+    b.choose("#province", "440000").await;
+    b.choose("#city", "440300").await;
+    b.choose("#district", "440305").await;
+    b.type_into("#street", "科技园南区1栋101室").await;
+    b.click("#address-submit").await;
+
+    let accepted = order("accepted");
+    b.wait_path("受理成功", |p| p == accepted).await;
+    let word = b.visible("#accepted").await.text().await.unwrap();
+    assert_eq!(word, "受理成功");
+    b.screenshot("accepted.png").await;
+    b.click("#view-detail").await;
+    let detail = format!("/orders/{id}");
+    b.wait_path("the order page", |p| p == detail).await;
+    let status = b.visible(".status-word").await.text().await.unwrap();
+    assert_eq!(status, "已支付", "status word on the order page");
+
+    // The server agrees: the application is submitted with every step done.
+    let token = b.c.get_named_cookie("yiqian_session").await.expect("session cookie").value().to_owned();
+    let o = h.order(&token, &id).await;
+    assert_eq!(o["state"], "submitted", "{o}");
+    assert_eq!(o["status_word"], "已支付");
+    assert!(o["checklist"].as_array().unwrap().iter().all(|s| s["done"] == true), "{o}");
+    let texts: Vec<&str> = o["history"].as_array().unwrap().iter().filter_map(|e| e["text"].as_str()).collect();
+    assert!(texts.iter().any(|t| t.contains("受理成功")), "{texts:?}");
+
+    // What the pages uploaded is what a phone would send: photos re-encoded by the page, a
+    // recorded video, a signature with its strokes.
+    let app = &h.server.app;
+    let applicant = app.authenticate(&token).await.unwrap();
+    let material = |key: &'static str| {
+        let (applicant, id) = (applicant.clone(), id.clone());
+        async move { app.saved_material(&applicant, &id, key).await.unwrap().unwrap_or_else(|| panic!("no {key} material")) }
+    };
+    let blob = |blob_id: Value| async move { app.store().get_blob(blob_id.as_str().unwrap()).await.unwrap() };
+    let (info, photo) = blob(material("id_card").await["photos"]["front"].clone()).await;
+    assert!(photo.starts_with(&[0xFF, 0xD8, 0xFF]), "{info:?}");
+    assert_ne!(photo, std::fs::read(&front).unwrap(), "the page re-encodes the photo in a canvas");
+    let (info, video) = blob(material("liveness").await["video"].clone()).await;
+    assert!(video.len() > 10_000, "a recorded video, not a stub: {info:?}");
+    println!("liveness video: {} bytes, {}", video.len(), info.content_type);
+    let signature = material("signature").await;
+    let (_, png) = blob(signature["image"].clone()).await;
+    assert!(png.starts_with(b"\x89PNG"));
+    let strokes = signature["strokes"].as_array().unwrap();
+    let points = strokes[0].as_array().unwrap();
+    assert!(strokes.len() == 1 && points.len() >= 20, "one finger stroke: {strokes:?}");
+    assert!(points.windows(2).all(|p| p[1]["x"].as_f64() > p[0]["x"].as_f64()), "left to right: {points:?}");
+}
+
+/// chromedriver on a free port, in its own process group with the browsers it starts, all
+/// killed when this is dropped (also when the test panics).
+struct Driver {
+    child: Child,
+    url: String,
+}
+
+impl Driver {
+    fn start(work: &Path) -> Driver {
+        let port = TcpListener::bind("127.0.0.1:0").unwrap().local_addr().unwrap().port();
+        let log = std::fs::File::create(work.join("chromedriver.log")).unwrap();
+        let child = Command::new(CHROMEDRIVER)
+            .arg(format!("--port={port}"))
+            .stdin(Stdio::null())
+            .stdout(log.try_clone().unwrap())
+            .stderr(log)
+            .process_group(0)
+            .spawn()
+            .expect("start chromedriver");
+        let mut driver = Driver { child, url: format!("http://127.0.0.1:{port}") };
+        let deadline = Instant::now() + Duration::from_secs(10);
+        while TcpStream::connect(("127.0.0.1", port)).is_err() {
+            if let Ok(Some(status)) = driver.child.try_wait() {
+                panic!("chromedriver exited at start ({status}); see {}", work.join("chromedriver.log").display());
+            }
+            assert!(Instant::now() < deadline, "chromedriver did not listen on {port} within 10 s");
+            std::thread::sleep(Duration::from_millis(50));
+        }
+        driver
+    }
+
+    /// A W3C session with headless Chromium as a phone in WeChat, with a fake camera that
+    /// plays `camera` (a y4m file).
+    async fn session(&self, profile: &Path, camera: &Path) -> Client {
+        let caps = json!({
+            "browserName": "chrome",
+            "goog:chromeOptions": {
+                "binary": CHROMIUM,
+                "args": [
+                    "--headless", "--no-sandbox", "--disable-gpu", "--disable-dev-shm-usage", "--disable-quic",
+                    "--no-first-run", "--disable-background-networking", "--disable-component-update", "--disable-sync",
+                    format!("--user-data-dir={}", profile.display()),
+                    "--use-fake-ui-for-media-stream", "--use-fake-device-for-media-stream",
+                    format!("--use-file-for-fake-video-capture={}", camera.display()),
+                ],
+                "mobileEmulation": {
+                    "deviceMetrics": {"width": 390, "height": 844, "pixelRatio": 3.0},
+                    "userAgent": WECHAT_IPHONE_UA,
+                },
+            },
+        });
+        let Value::Object(caps) = caps else { unreachable!() };
+        ClientBuilder::new(hyper_util::client::legacy::connect::HttpConnector::new())
+            .capabilities(caps)
+            .connect(&self.url)
+            .await
+            .expect("a WebDriver session with headless Chromium")
+    }
+}
+
+impl Drop for Driver {
+    fn drop(&mut self) {
+        // The whole group: chromedriver and any Chromium it left behind.
+        let _ = Command::new("kill")
+            .args(["-KILL", "--", &format!("-{}", self.child.id())])
+            .stdout(Stdio::null())
+            .stderr(Stdio::null())
+            .status();
+        let _ = self.child.kill();
+        let _ = self.child.wait();
+    }
+}
+
+/// The browser as the applicant's hand: finds, waits (bounded), clicks and types.
+struct Browser {
+    c: Client,
+    base: String,
+    shots: PathBuf,
+}
+
+impl Browser {
+    async fn goto(&self, path: &str) {
+        self.c.goto(&format!("{}{path}", self.base)).await.unwrap();
+    }
+
+    /// The current path and query, or "" while the browser is busy.
+    async fn path(&self) -> String {
+        match self.c.current_url().await {
+            Ok(u) => match u.query() {
+                Some(q) => format!("{}?{q}", u.path()),
+                None => u.path().to_owned(),
+            },
+            Err(_) => String::new(),
+        }
+    }
+
+    /// Polls `f` until it yields, for at most `WAIT`.
+    async fn poll<T, F, Fut>(&self, what: &str, f: F) -> T
+    where
+        F: FnMut() -> Fut,
+        Fut: Future<Output = Option<T>>,
+    {
+        self.poll_within(what, WAIT, f).await
+    }
+
+    async fn poll_within<T, F, Fut>(&self, what: &str, limit: Duration, mut f: F) -> T
+    where
+        F: FnMut() -> Fut,
+        Fut: Future<Output = Option<T>>,
+    {
+        let deadline = Instant::now() + limit;
+        loop {
+            if let Some(v) = f().await {
+                return v;
+            }
+            if Instant::now() > deadline {
+                self.fail(&format!("waited {limit:?} for {what}")).await;
+            }
+            tokio::time::sleep(Duration::from_millis(100)).await;
+        }
+    }
+
+    async fn wait_path(&self, what: &str, want: impl Fn(&str) -> bool) -> String {
+        self.wait_path_within(what, WAIT, want).await
+    }
+
+    async fn wait_path_within(&self, what: &str, limit: Duration, want: impl Fn(&str) -> bool) -> String {
+        let want = &want;
+        self.poll_within(what, limit, || async move {
+            let p = self.path().await;
+            want(&p).then_some(p)
+        })
+        .await
+    }
+
+    async fn find(&self, css: &str) -> Element {
+        self.poll(&format!("{css} on the page"), || async move { self.c.find(Locator::Css(css)).await.ok() }).await
+    }
+
+    async fn visible(&self, css: &str) -> Element {
+        self.poll(&format!("{css} to show"), || async move {
+            let e = self.c.find(Locator::Css(css)).await.ok()?;
+            e.is_displayed().await.ok()?.then_some(e)
+        })
+        .await
+    }
+
+    /// Clicks `css` once it shows and is enabled (retrying while something covers it).
+    async fn click(&self, css: &str) {
+        self.poll(&format!("{css} to be clickable"), || async move {
+            let e = self.c.find(Locator::Css(css)).await.ok()?;
+            if !(e.is_displayed().await.ok()? && e.is_enabled().await.ok()?) {
+                return None;
+            }
+            e.click().await.ok()
+        })
+        .await
+    }
+
+    async fn type_into(&self, css: &str, text: &str) {
+        let e = self.visible(css).await;
+        e.clear().await.unwrap();
+        e.send_keys(text).await.unwrap();
+        let value = e.prop("value").await.unwrap().unwrap_or_default();
+        assert_eq!(value, text, "typed into {css}");
+    }
+
+    /// Chooses the option `value` of the select `css` once the option is there.
+    async fn choose(&self, css: &str, value: &str) {
+        let option = format!("{css} option[value='{value}']");
+        self.find(&option).await;
+        self.visible(css).await.select_by_value(value).await.unwrap();
+        let chosen = self.find(css).await.prop("value").await.unwrap().unwrap_or_default();
+        assert_eq!(chosen, value, "chose in {css}");
+    }
+
+    /// A JPEG drawn on a canvas in the page (an ID card look-alike).
+    async fn canvas_jpeg(&self, background: &str, title: &str) -> Vec<u8> {
+        let script = r#"
+            var c = document.createElement('canvas');
+            c.width = 856; c.height = 540;
+            var g = c.getContext('2d');
+            g.fillStyle = arguments[0]; g.fillRect(0, 0, c.width, c.height);
+            g.fillStyle = '#c8d4e4'; g.fillRect(560, 110, 240, 300);
+            g.strokeStyle = '#345'; g.lineWidth = 4; g.strokeRect(20, 20, 816, 500);
+            g.fillStyle = '#222'; g.font = '40px sans-serif'; g.fillText(arguments[1], 50, 90);
+            for (var i = 0; i < 6; i++) { g.fillRect(50, 150 + i * 55, 300 + (i * 37) % 150, 18); }
+            return c.toDataURL('image/jpeg', 0.9);
+        "#;
+        let url = self.c.execute(script, vec![json!(background), json!(title)]).await.unwrap();
+        let b64 = url.as_str().and_then(|u| u.strip_prefix("data:image/jpeg;base64,")).expect("a JPEG data URL");
+        let bytes = base64::engine::general_purpose::STANDARD.decode(b64).unwrap();
+        assert!(bytes.starts_with(&[0xFF, 0xD8, 0xFF]) && bytes.len() > 2000, "a real JPEG");
+        bytes
+    }
+
+    async fn screenshot(&self, name: &str) {
+        if let Ok(png) = self.c.screenshot().await {
+            let _ = std::fs::create_dir_all(&self.shots);
+            let _ = std::fs::write(self.shots.join(name), png);
+        }
+    }
+
+    /// Fails the test with where the browser is and what the page says, and a screenshot.
+    async fn fail(&self, why: &str) -> ! {
+        self.screenshot("failure.png").await;
+        let url = self.c.current_url().await.map(|u| u.to_string()).unwrap_or_default();
+        let errors = self
+            .c
+            .execute(
+                "return Array.prototype.map.call(document.querySelectorAll('.form-error'), \
+                 function (e) { return e.textContent.trim(); }).filter(Boolean);",
+                vec![],
+            )
+            .await
+            .unwrap_or(Value::Null);
+        panic!("{why}; the browser is at {url}, page errors {errors}; see {}", self.shots.join("failure.png").display());
+    }
+}
+
+fn screenshot_dir() -> PathBuf {
+    Path::new(env!("CARGO_MANIFEST_DIR")).join("../../target/browser-screenshots")
+}
+
+/// 30 frames of 320×240 video (YUV4MPEG2, 4:2:0): a gradient with a bright square moving
+/// across it, for Chromium's fake camera.
+fn fake_camera_y4m() -> Vec<u8> {
+    const W: usize = 320;
+    const H: usize = 240;
+    const FRAMES: usize = 30;
+    let mut out = format!("YUV4MPEG2 W{W} H{H} F15:1 Ip A1:1 C420jpeg\n").into_bytes();
+    for f in 0..FRAMES {
+        out.extend_from_slice(b"FRAME\n");
+        let (sx, sy) = (20 + f * 8, 60 + (f % 10) * 8);
+        for y in 0..H {
+            for x in 0..W {
+                let inside = (sx..sx + 60).contains(&x) && (sy..sy + 60).contains(&y);
+                out.push(if inside { 235 } else { (16 + (x + y + f * 4) % 200) as u8 });
+            }
+        }
+        let u = (128 + (f * 4) % 60) as u8;
+        out.extend(std::iter::repeat_n(u, (W / 2) * (H / 2)));
+        out.extend(std::iter::repeat_n(255 - u, (W / 2) * (H / 2)));
+    }
+    out
+}
