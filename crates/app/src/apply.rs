@@ -71,14 +71,21 @@ impl App {
         Ok((updated, transition.events))
     }
 
-    async fn queue_effects(&self, tx: &mut Tx, rec: &OrderRecord, event: &OrderEvent, now: DateTime<Utc>) -> Result<(), AppError> {
+    async fn queue_effects(
+        &self,
+        tx: &mut Tx,
+        rec: &OrderRecord,
+        event: &OrderEvent,
+        now: DateTime<Utc>,
+    ) -> Result<(), AppError> {
         let order = rec.order.id.to_string();
         let yuan = rec.order.price.yuan();
         let template = match event {
             OrderEvent::Paid { .. } => Some(SmsTemplate::Paid { order }),
             OrderEvent::Submitted => Some(SmsTemplate::Submitted { order }),
             OrderEvent::RefundRequested { reason } => {
-                let payment = rec.order.paid_by.clone().ok_or_else(|| AppError::Internal("refund of an unpaid order".into()))?;
+                let payment =
+                    rec.order.paid_by.clone().ok_or_else(|| AppError::Internal("refund of an unpaid order".into()))?;
                 self.start_refund(tx, rec, &payment, *reason, now).await?;
                 Some(SmsTemplate::RefundStarted { order, yuan })
             }
@@ -92,7 +99,8 @@ impl App {
         if let Some(template) = template {
             let to = self.notification_phone(tx, rec).await?;
             let key = format!("sms:{}:{}:{}", rec.order.id, event.code(), rec.version);
-            let message = serde_json::to_value(SmsMessage { to, template }).map_err(|e| AppError::Internal(e.to_string()))?;
+            let message =
+                serde_json::to_value(SmsMessage { to, template }).map_err(|e| AppError::Internal(e.to_string()))?;
             tx.enqueue(&new_id("OB", 20), SMS, &key, &message, now).await?;
             self.wake_outbox();
         }
@@ -133,11 +141,7 @@ impl App {
     }
 
     /// Where the order's notifications go: the bound phone once bound, else the login phone.
-    pub(crate) async fn notification_phone(
-        &self,
-        tx: &mut Tx,
-        rec: &OrderRecord,
-    ) -> Result<MobileNumber, AppError> {
+    pub(crate) async fn notification_phone(&self, tx: &mut Tx, rec: &OrderRecord) -> Result<MobileNumber, AppError> {
         let bound = tx.material(&rec.order.id, Step::Phone.code()).await?;
         match bound.as_ref().and_then(|b| b["phone"].as_str()).map(MobileNumber::parse) {
             Some(Ok(phone)) => Ok(phone),

@@ -35,7 +35,12 @@ pub struct LivenessChallenge {
 impl App {
     /// Loads the applicant's order and checks that `step` may be done now, before any upload
     /// is stored.
-    async fn order_for_step(&self, applicant: &ApplicantId, order_id: &str, step: Step) -> Result<OrderRecord, AppError> {
+    async fn order_for_step(
+        &self,
+        applicant: &ApplicantId,
+        order_id: &str,
+        step: Step,
+    ) -> Result<OrderRecord, AppError> {
         let mut tx = self.store().read().await?;
         let rec = self.own_order(&mut tx, applicant, order_id).await?;
         rec.order.execute(Command::CompleteStep(step))?;
@@ -58,12 +63,19 @@ impl App {
                 tx.insert_blob(b, now).await?;
             }
             tx.save_material(&rec.order.id, step.code(), &evidence, now).await?;
-            let (rec, _) = self.apply(&mut tx, &rec, &Actor::Applicant(applicant.clone()), Command::CompleteStep(step)).await?;
+            let (rec, _) =
+                self.apply(&mut tx, &rec, &Actor::Applicant(applicant.clone()), Command::CompleteStep(step)).await?;
             Ok(rec)
         })
     }
 
-    async fn store_upload(&self, rec: &OrderRecord, kind: &str, mime: &str, bytes: &[u8]) -> Result<BlobInfo, AppError> {
+    async fn store_upload(
+        &self,
+        rec: &OrderRecord,
+        kind: &str,
+        mime: &str,
+        bytes: &[u8],
+    ) -> Result<BlobInfo, AppError> {
         let info = BlobInfo {
             id: new_id("BL", 24),
             order_id: rec.order.id.to_string(),
@@ -76,14 +88,26 @@ impl App {
     }
 
     /// Sends the code that binds `phone` to the order.
-    pub async fn send_bind_code(&self, applicant: &ApplicantId, order_id: &str, phone: &str, client_ip: &str) -> Result<crate::sms_codes::CodeSent, AppError> {
+    pub async fn send_bind_code(
+        &self,
+        applicant: &ApplicantId,
+        order_id: &str,
+        phone: &str,
+        client_ip: &str,
+    ) -> Result<crate::sms_codes::CodeSent, AppError> {
         let phone = MobileNumber::parse(phone)?;
         self.order_for_step(applicant, order_id, Step::Phone).await?;
         self.send_code(&phone, CodePurpose::BindPhone, client_ip).await
     }
 
     /// Binds `phone` to the order with the code sent to it (绑定手机).
-    pub async fn bind_phone(&self, applicant: &ApplicantId, order_id: &str, phone: &str, code: &str) -> Result<OrderRecord, AppError> {
+    pub async fn bind_phone(
+        &self,
+        applicant: &ApplicantId,
+        order_id: &str,
+        phone: &str,
+        code: &str,
+    ) -> Result<OrderRecord, AppError> {
         let phone = MobileNumber::parse(phone)?;
         self.order_for_step(applicant, order_id, Step::Phone).await?;
         let matched = self.check_code(&phone, CodePurpose::BindPhone, code).await?;
@@ -92,15 +116,22 @@ impl App {
             let rec = self.own_order(&mut tx, applicant, order_id).await?;
             self.use_code(&mut tx, &matched).await?;
             tx.save_material(&rec.order.id, Step::Phone.code(), &json!({"phone": phone.as_str()}), now).await?;
-            let (rec, _) =
-                self.apply(&mut tx, &rec, &Actor::Applicant(applicant.clone()), Command::CompleteStep(Step::Phone)).await?;
+            let (rec, _) = self
+                .apply(&mut tx, &rec, &Actor::Applicant(applicant.clone()), Command::CompleteStep(Step::Phone))
+                .await?;
             Ok(rec)
         })
     }
 
     /// Stores the two ID card photos and returns what the OCR read, for the applicant to
     /// confirm or correct.
-    pub async fn upload_id_photos(&self, applicant: &ApplicantId, order_id: &str, front: &[u8], back: &[u8]) -> Result<IdCardReading, AppError> {
+    pub async fn upload_id_photos(
+        &self,
+        applicant: &ApplicantId,
+        order_id: &str,
+        front: &[u8],
+        back: &[u8],
+    ) -> Result<IdCardReading, AppError> {
         let rec = self.order_for_step(applicant, order_id, Step::IdCard).await?;
         let front_type = check_photo(front).map_err(|e| AppError::invalid("invalid_upload", format!("人像面:{e}")))?;
         let back_type = check_photo(back).map_err(|e| AppError::invalid("invalid_upload", format!("国徽面:{e}")))?;
@@ -120,7 +151,12 @@ impl App {
     }
 
     /// Confirms the ID card's fields over the uploaded photos (确认上传).
-    pub async fn confirm_id_card(&self, applicant: &ApplicantId, order_id: &str, form: &IdCardForm) -> Result<OrderRecord, AppError> {
+    pub async fn confirm_id_card(
+        &self,
+        applicant: &ApplicantId,
+        order_id: &str,
+        form: &IdCardForm,
+    ) -> Result<OrderRecord, AppError> {
         let rec = self.order_for_step(applicant, order_id, Step::IdCard).await?;
         let card = confirm_id_card(form, self.now().date_naive())?;
         let id_hash = self.store().vault().lookup_hash("resident-id", card.id_number.as_str());
@@ -140,21 +176,28 @@ impl App {
             tx.set_order_id_number_hash(&rec.order.id, &id_hash).await?;
             let evidence = json!({"photos": photos, "card": card});
             tx.save_material(&rec.order.id, Step::IdCard.code(), &evidence, now).await?;
-            let (rec, _) =
-                self.apply(&mut tx, &rec, &Actor::Applicant(applicant.clone()), Command::CompleteStep(Step::IdCard)).await?;
+            let (rec, _) = self
+                .apply(&mut tx, &rec, &Actor::Applicant(applicant.clone()), Command::CompleteStep(Step::IdCard))
+                .await?;
             Ok(rec)
         })
     }
 
     /// Issues the digits for a face video (进入身份验证). Retries are limited per day.
-    pub async fn liveness_challenge(&self, applicant: &ApplicantId, order_id: &str) -> Result<LivenessChallenge, AppError> {
+    pub async fn liveness_challenge(
+        &self,
+        applicant: &ApplicantId,
+        order_id: &str,
+    ) -> Result<LivenessChallenge, AppError> {
         let rec = self.order_for_step(applicant, order_id, Step::Liveness).await?;
         let policy = self.config().liveness.clone();
         let digits: String = (0..4).map(|_| char::from(b'0' + rand::thread_rng().gen_range(0..10u8))).collect();
         let id = new_id("LC", 20);
         in_tx!(self, |tx| {
             let now = self.now();
-            if tx.challenges_since(&rec.order.id, now - chrono::Duration::days(1)).await? >= policy.max_challenges_per_day {
+            if tx.challenges_since(&rec.order.id, now - chrono::Duration::days(1)).await?
+                >= policy.max_challenges_per_day
+            {
                 return Err(AppError::RateLimited {
                     message: "今日人脸验证次数已达上限,请明天再试,或到线下网点办理".into(),
                     retry_after_seconds: 24 * 3600,
@@ -177,7 +220,13 @@ impl App {
     /// Takes the face video answering a challenge. The provider's verdict is kept as
     /// evidence; "needs review" completes the step for a reviewer to decide, "fail" asks the
     /// applicant to try again.
-    pub async fn submit_liveness(&self, applicant: &ApplicantId, order_id: &str, challenge_id: &str, video: &[u8]) -> Result<OrderRecord, AppError> {
+    pub async fn submit_liveness(
+        &self,
+        applicant: &ApplicantId,
+        order_id: &str,
+        challenge_id: &str,
+        video: &[u8],
+    ) -> Result<OrderRecord, AppError> {
         let rec = self.order_for_step(applicant, order_id, Step::Liveness).await?;
         let video_type = check_video(video)?;
         let (challenge, id_card) = {
@@ -230,8 +279,9 @@ impl App {
             }
             tx.insert_blob(&blob, now).await?;
             tx.save_material(&rec.order.id, Step::Liveness.code(), &evidence, now).await?;
-            let (rec, _) =
-                self.apply(&mut tx, &rec, &Actor::Applicant(applicant.clone()), Command::CompleteStep(Step::Liveness)).await?;
+            let (rec, _) = self
+                .apply(&mut tx, &rec, &Actor::Applicant(applicant.clone()), Command::CompleteStep(Step::Liveness))
+                .await?;
             Ok(rec)
         })
     }
@@ -246,9 +296,10 @@ impl App {
     ) -> Result<OrderRecord, AppError> {
         let rec = self.order_for_step(applicant, order_id, Step::Signature).await?;
         let png_type = check_signature(png)?;
-        let strokes: serde_json::Value =
-            serde_json::from_str(strokes).map_err(|_| AppError::invalid("signature_strokes", "签名数据不完整,请重新签名"))?;
-        let points: usize = strokes.as_array().map(|s| s.iter().filter_map(|x| x.as_array()).map(Vec::len).sum()).unwrap_or(0);
+        let strokes: serde_json::Value = serde_json::from_str(strokes)
+            .map_err(|_| AppError::invalid("signature_strokes", "签名数据不完整,请重新签名"))?;
+        let points: usize =
+            strokes.as_array().map(|s| s.iter().filter_map(|x| x.as_array()).map(Vec::len).sum()).unwrap_or(0);
         if points < 10 {
             return Err(AppError::invalid("signature_empty", "请在框内签名"));
         }
@@ -258,7 +309,12 @@ impl App {
     }
 
     /// Takes the shipping address (填写地址).
-    pub async fn save_address(&self, applicant: &ApplicantId, order_id: &str, form: &AddressForm) -> Result<OrderRecord, AppError> {
+    pub async fn save_address(
+        &self,
+        applicant: &ApplicantId,
+        order_id: &str,
+        form: &AddressForm,
+    ) -> Result<OrderRecord, AppError> {
         let address = check_address(form)?;
         let evidence = serde_json::to_value(&address).map_err(|e| AppError::Internal(e.to_string()))?;
         self.complete_step(applicant, order_id, Step::Address, evidence, &[]).await
@@ -274,7 +330,12 @@ impl App {
     }
 
     /// The evidence saved for a step of the applicant's own order (to prefill a redo).
-    pub async fn saved_material(&self, applicant: &ApplicantId, order_id: &str, key: &str) -> Result<Option<serde_json::Value>, AppError> {
+    pub async fn saved_material(
+        &self,
+        applicant: &ApplicantId,
+        order_id: &str,
+        key: &str,
+    ) -> Result<Option<serde_json::Value>, AppError> {
         let mut tx = self.store().read().await?;
         let rec = self.own_order(&mut tx, applicant, order_id).await?;
         Ok(tx.material(&rec.order.id, key).await?)

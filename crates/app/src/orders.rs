@@ -35,7 +35,12 @@ impl OrderView {
 impl App {
     /// Loads an order of `applicant` inside a unit of work; someone else's order is
     /// "not found", never "forbidden", so order numbers cannot be probed.
-    pub(crate) async fn own_order(&self, tx: &mut Tx, applicant: &ApplicantId, id: &str) -> Result<OrderRecord, AppError> {
+    pub(crate) async fn own_order(
+        &self,
+        tx: &mut Tx,
+        applicant: &ApplicantId,
+        id: &str,
+    ) -> Result<OrderRecord, AppError> {
         let id = OrderId::parse(id).ok_or(AppError::NotFound("订单"))?;
         match tx.load_order(&id).await {
             Ok(rec) if &rec.applicant == applicant => Ok(rec),
@@ -46,7 +51,12 @@ impl App {
 
     /// Creates an order after the applicant accepted the agreement (办理). A second tap while
     /// an unpaid order is open returns that order instead of a new one.
-    pub async fn create_order(&self, applicant: &ApplicantId, agreement_version: &str, accepted: bool) -> Result<OrderRecord, AppError> {
+    pub async fn create_order(
+        &self,
+        applicant: &ApplicantId,
+        agreement_version: &str,
+        accepted: bool,
+    ) -> Result<OrderRecord, AppError> {
         let product = &self.config().product;
         if !accepted {
             return Err(AppError::invalid("agreement_not_accepted", "请阅读并勾选同意申请协议"));
@@ -57,15 +67,13 @@ impl App {
         let ttl = self.config().pay_ttl;
         in_tx!(self, |tx| {
             let now = self.now();
-            if let Some(open) = tx
-                .orders_of(applicant)
-                .await?
-                .into_iter()
-                .find(|r| r.order.state == OrderState::Created && r.order.pay_deadline > now && r.product_code == product.code)
-            {
+            if let Some(open) = tx.orders_of(applicant).await?.into_iter().find(|r| {
+                r.order.state == OrderState::Created && r.order.pay_deadline > now && r.product_code == product.code
+            }) {
                 return Ok(open);
             }
-            let id = OrderId::parse(&format!("YQ{}{}", now.format("%Y%m%d"), new_id("", 8))).expect("generated ids are valid");
+            let id = OrderId::parse(&format!("YQ{}{}", now.format("%Y%m%d"), new_id("", 8)))
+                .expect("generated ids are valid");
             let record = OrderRecord {
                 order: Order::new(id.clone(), product.price, now + ttl),
                 applicant: applicant.clone(),
@@ -81,7 +89,8 @@ impl App {
             let actor = Actor::Applicant(applicant.clone()).label();
             tx.append_history(&record.order, &actor, std::slice::from_ref(&event), now).await?;
             let subject = format!("order:{id}");
-            let detail = serde_json::json!({"agreement_version": product.agreement_version, "price_fen": product.price});
+            let detail =
+                serde_json::json!({"agreement_version": product.agreement_version, "price_fen": product.price});
             tx.audit(NewAuditEntry { actor: &actor, action: "order.created", subject: &subject, detail }, now).await?;
             Ok(record)
         })

@@ -53,7 +53,10 @@ impl App {
     }
 
     async fn deliver(&self, message: &OutboxMessage) -> Result<(), ProviderError> {
-        let malformed = |e: serde_json::Error| ProviderError::Rejected { provider: "outbox", detail: format!("malformed payload: {e}") };
+        let malformed = |e: serde_json::Error| ProviderError::Rejected {
+            provider: "outbox",
+            detail: format!("malformed payload: {e}"),
+        };
         match message.kind.as_str() {
             SMS => {
                 let sms: SmsMessage = serde_json::from_value(message.payload.clone()).map_err(malformed)?;
@@ -61,10 +64,13 @@ impl App {
             }
             REFUND => {
                 let r: RefundPayload = serde_json::from_value(message.payload.clone()).map_err(malformed)?;
-                let request = RefundRequest { refund: r.refund, payment: r.payment, amount: r.amount, channel: r.channel };
+                let request =
+                    RefundRequest { refund: r.refund, payment: r.payment, amount: r.amount, channel: r.channel };
                 self.providers().gateway.refund(&request).await
             }
-            other => Err(ProviderError::Rejected { provider: "outbox", detail: format!("unknown message kind {other}") }),
+            other => {
+                Err(ProviderError::Rejected { provider: "outbox", detail: format!("unknown message kind {other}") })
+            }
         }
     }
 

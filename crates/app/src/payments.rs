@@ -22,8 +22,14 @@ pub enum NotificationOutcome {
 
 impl App {
     /// Starts paying for an unpaid order through `channel`; returns the cashier URL.
-    pub async fn start_payment(&self, applicant: &ApplicantId, order_id: &str, channel: &str) -> Result<String, AppError> {
-        let channel = Channel::from_code(channel).ok_or_else(|| AppError::invalid("invalid_channel", "请选择微信支付或支付宝"))?;
+    pub async fn start_payment(
+        &self,
+        applicant: &ApplicantId,
+        order_id: &str,
+        channel: &str,
+    ) -> Result<String, AppError> {
+        let channel = Channel::from_code(channel)
+            .ok_or_else(|| AppError::invalid("invalid_channel", "请选择微信支付或支付宝"))?;
         let rec = {
             let mut tx = self.store().read().await?;
             self.own_order(&mut tx, applicant, order_id).await?
@@ -58,7 +64,8 @@ impl App {
             let actor = Actor::Applicant(applicant.clone()).label();
             let subject = format!("order:{}", rec.order.id);
             let detail = serde_json::json!({"payment": payment, "channel": channel.code(), "gateway": self.providers().gateway.name()});
-            tx.audit(NewAuditEntry { actor: &actor, action: "payment.started", subject: &subject, detail }, now).await?;
+            tx.audit(NewAuditEntry { actor: &actor, action: "payment.started", subject: &subject, detail }, now)
+                .await?;
             Ok(())
         })?;
         Ok(start.pay_url)
@@ -67,9 +74,10 @@ impl App {
     fn check_payable(&self, rec: &OrderRecord) -> Result<(), AppError> {
         match rec.order.state {
             OrderState::Created if rec.order.pay_deadline > self.now() => Ok(()),
-            OrderState::Created | OrderState::Cancelled => {
-                Err(AppError::Conflict { code: "order_closed", message: "订单已超时或已取消,请重新办理".into() })
-            }
+            OrderState::Created | OrderState::Cancelled => Err(AppError::Conflict {
+                code: "order_closed",
+                message: "订单已超时或已取消,请重新办理".into(),
+            }),
             _ => Err(yiqian_domain::OrderError::AlreadyPaid.into()),
         }
     }
@@ -105,7 +113,9 @@ impl App {
                 GatewayNotification::PaymentSucceeded { payment, gateway_txn, amount, .. } => {
                     let paid = match tx.payment(payment).await {
                         Ok(p) => p,
-                        Err(StoreError::NotFound(_)) => return Err(AppError::invalid("unknown_payment", "unknown payment")),
+                        Err(StoreError::NotFound(_)) => {
+                            return Err(AppError::invalid("unknown_payment", "unknown payment"));
+                        }
                         Err(e) => return Err(e.into()),
                     };
                     yiqian_domain::payment::check_amount(paid.amount, *amount)
@@ -116,13 +126,20 @@ impl App {
                         Err(e) => return Err(e.into()),
                     }
                     let rec = tx.load_order(&paid.order).await?;
-                    self.apply(&mut tx, &rec, &actor, Command::ConfirmPayment { payment: payment.clone(), amount: *amount })
-                        .await?;
+                    self.apply(
+                        &mut tx,
+                        &rec,
+                        &actor,
+                        Command::ConfirmPayment { payment: payment.clone(), amount: *amount },
+                    )
+                    .await?;
                 }
                 GatewayNotification::RefundSucceeded { refund, .. } => {
                     let r = match tx.refund(refund).await {
                         Ok(r) => r,
-                        Err(StoreError::NotFound(_)) => return Err(AppError::invalid("unknown_refund", "unknown refund")),
+                        Err(StoreError::NotFound(_)) => {
+                            return Err(AppError::invalid("unknown_refund", "unknown refund"));
+                        }
                         Err(e) => return Err(e.into()),
                     };
                     match tx.confirm_refund(refund, now).await {
@@ -137,8 +154,16 @@ impl App {
                         // A refund of a duplicate payment: the order itself is unaffected.
                         let subject = format!("order:{}", rec.order.id);
                         let detail = serde_json::json!({"refund": refund, "payment": r.payment});
-                        tx.audit(NewAuditEntry { actor: &actor.label(), action: "refund.succeeded", subject: &subject, detail }, now)
-                            .await?;
+                        tx.audit(
+                            NewAuditEntry {
+                                actor: &actor.label(),
+                                action: "refund.succeeded",
+                                subject: &subject,
+                                detail,
+                            },
+                            now,
+                        )
+                        .await?;
                     }
                 }
             }

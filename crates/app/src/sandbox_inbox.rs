@@ -22,8 +22,15 @@ impl StoreSmsInbox {
 
 #[async_trait]
 impl SandboxInbox for StoreSmsInbox {
-    async fn deliver(&self, idempotency_key: &str, phone: &str, template: &str, text: &str) -> Result<(), ProviderError> {
-        let transient = |e: yiqian_store::StoreError| ProviderError::Transient { provider: "sandbox-sms", detail: e.to_string() };
+    async fn deliver(
+        &self,
+        idempotency_key: &str,
+        phone: &str,
+        template: &str,
+        text: &str,
+    ) -> Result<(), ProviderError> {
+        let transient =
+            |e: yiqian_store::StoreError| ProviderError::Transient { provider: "sandbox-sms", detail: e.to_string() };
         let mut tx = self.store.begin().await.map_err(transient)?;
         let message = SandboxSms {
             id: crate::new_id("SM", 20),

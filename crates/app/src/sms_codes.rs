@@ -45,7 +45,12 @@ impl App {
     }
 
     /// Sends a new code to `phone`, within the limits.
-    pub async fn send_code(&self, phone: &MobileNumber, purpose: CodePurpose, client_ip: &str) -> Result<CodeSent, AppError> {
+    pub async fn send_code(
+        &self,
+        phone: &MobileNumber,
+        purpose: CodePurpose,
+        client_ip: &str,
+    ) -> Result<CodeSent, AppError> {
         let policy = &self.config().sms;
         let code = format!("{:06}", rand::thread_rng().gen_range(0..1_000_000));
         let phone_hash = self.store().vault().lookup_hash("phone", phone.as_str());
@@ -89,7 +94,10 @@ impl App {
             .await?;
             let message = SmsMessage {
                 to: phone.clone(),
-                template: SmsTemplate::VerificationCode { code: code.clone(), minutes: policy.code_ttl.num_minutes() as u32 },
+                template: SmsTemplate::VerificationCode {
+                    code: code.clone(),
+                    minutes: policy.code_ttl.num_minutes() as u32,
+                },
             };
             let payload = serde_json::to_value(message).map_err(|e| AppError::Internal(e.to_string()))?;
             tx.enqueue(&new_id("OB", 20), SMS, &format!("sms:code:{id}"), &payload, now).await?;
@@ -102,7 +110,12 @@ impl App {
     /// Checks `code` against the newest code sent to `phone`. A wrong code counts against the
     /// code's tries (and that count is kept even though the caller fails). The matched code
     /// must then be used up with [`App::use_code`] in the caller's unit of work.
-    pub(crate) async fn check_code(&self, phone: &MobileNumber, purpose: CodePurpose, code: &str) -> Result<MatchedCode, AppError> {
+    pub(crate) async fn check_code(
+        &self,
+        phone: &MobileNumber,
+        purpose: CodePurpose,
+        code: &str,
+    ) -> Result<MatchedCode, AppError> {
         let code = code.trim();
         if code.len() != 6 || !code.bytes().all(|b| b.is_ascii_digit()) {
             return Err(AppError::invalid("sms_code_format", "请输入6位数字验证码"));
@@ -142,9 +155,10 @@ impl App {
     pub(crate) async fn use_code(&self, tx: &mut yiqian_store::Tx, matched: &MatchedCode) -> Result<(), AppError> {
         match tx.consume_sms_code(&matched.id, self.now()).await {
             Ok(()) => Ok(()),
-            Err(yiqian_store::StoreError::Conflict) => Err(AppError::invalid("sms_code_used", "验证码已使用,请重新获取")),
+            Err(yiqian_store::StoreError::Conflict) => {
+                Err(AppError::invalid("sms_code_used", "验证码已使用,请重新获取"))
+            }
             Err(e) => Err(e.into()),
         }
     }
 }
-

@@ -24,7 +24,12 @@ struct FlakySms {
 
 impl FlakySms {
     fn new(failures: u32, permanent: bool) -> Arc<FlakySms> {
-        Arc::new(FlakySms { failures: Mutex::new(failures), permanent, attempts: Mutex::default(), delivered: Mutex::default() })
+        Arc::new(FlakySms {
+            failures: Mutex::new(failures),
+            permanent,
+            attempts: Mutex::default(),
+            delivered: Mutex::default(),
+        })
     }
 }
 
@@ -48,7 +53,10 @@ impl SmsSender for FlakySms {
     }
 }
 
-async fn app_with(backend: yiqian_store::Backend, sms: Arc<FlakySms>) -> (App, Arc<TestClock>, yiqian_store::testing::TestStore) {
+async fn app_with(
+    backend: yiqian_store::Backend,
+    sms: Arc<FlakySms>,
+) -> (App, Arc<TestClock>, yiqian_store::testing::TestStore) {
     let ts = test_store(backend).await;
     let clock = Arc::new(TestClock::at(Utc::now()));
     let providers = Providers {
@@ -127,10 +135,12 @@ async fn racing_workers_deliver_once() {
             app.send_code(&p, CodePurpose::Login, "127.0.0.1").await.unwrap();
             clock.advance(Duration::seconds(1));
         }
-        let workers: Vec<_> = (0..4).map(|_| {
-            let app = app.clone();
-            tokio::spawn(async move { app.deliver_due().await.unwrap() })
-        }).collect();
+        let workers: Vec<_> = (0..4)
+            .map(|_| {
+                let app = app.clone();
+                tokio::spawn(async move { app.deliver_due().await.unwrap() })
+            })
+            .collect();
         let mut total = 0;
         for w in workers {
             total += w.await.unwrap();

@@ -202,7 +202,8 @@ pub fn check_address(form: &AddressForm) -> Result<ShippingAddress, AddressError
         return Err(AddressError::Recipient);
     }
     let phone = MobileNumber::parse(&form.phone)?;
-    let Division { province, city, district, code } = resolve(&form.province_code, &form.city_code, &form.district_code)?;
+    let Division { province, city, district, code } =
+        resolve(&form.province_code, &form.city_code, &form.district_code)?;
     let street = form.street.trim();
     if !(5..=100).contains(&street.chars().count()) {
         return Err(AddressError::Street);

@@ -20,8 +20,8 @@ use std::fmt;
 
 /// Province-level codes (GB/T 2260) of the mainland.
 const MAINLAND_PROVINCES: [&str; 31] = [
-    "11", "12", "13", "14", "15", "21", "22", "23", "31", "32", "33", "34", "35", "36", "37", "41",
-    "42", "43", "44", "45", "46", "50", "51", "52", "53", "54", "61", "62", "63", "64", "65",
+    "11", "12", "13", "14", "15", "21", "22", "23", "31", "32", "33", "34", "35", "36", "37", "41", "42", "43", "44",
+    "45", "46", "50", "51", "52", "53", "54", "61", "62", "63", "64", "65",
 ];
 
 /// Province-level codes accepted in a number although they are not mainland ones:
@@ -148,11 +148,7 @@ impl ResidentId {
 
     /// The sex encoded in digit 17 (odd = male).
     pub fn sex(&self) -> Sex {
-        if (self.0.as_bytes()[16] - b'0') % 2 == 1 {
-            Sex::Male
-        } else {
-            Sex::Female
-        }
+        if (self.0.as_bytes()[16] - b'0') % 2 == 1 { Sex::Male } else { Sex::Female }
     }
 
     /// The province-level code: the first two digits.
@@ -205,11 +201,7 @@ fn is_known_province(code: &str) -> bool {
 
 /// The check character (as an ASCII byte) of 17 ASCII digits.
 fn id_check_char(body: &str) -> u8 {
-    let sum: u32 = body
-        .bytes()
-        .zip(ID_WEIGHTS)
-        .map(|(b, w)| u32::from(b - b'0') * w)
-        .sum();
+    let sum: u32 = body.bytes().zip(ID_WEIGHTS).map(|(b, w)| u32::from(b - b'0') * w).sum();
     ID_CHECK_CHARS[(sum % 11) as usize]
 }
 
@@ -316,10 +308,7 @@ fn parse_date_prefix(s: &str) -> Option<(NaiveDate, &str)> {
     }
 
     let (year, rest) = digits(s, 4, 4)?;
-    let sep = rest
-        .chars()
-        .next()
-        .filter(|c| matches!(c, '.' | '-' | '/'))?;
+    let sep = rest.chars().next().filter(|c| matches!(c, '.' | '-' | '/'))?;
     let (month, rest) = digits(&rest[1..], 1, 2)?;
     let rest = rest.strip_prefix(sep)?;
     let (day, rest) = digits(rest, 1, 2)?;
@@ -350,10 +339,7 @@ impl MobileNumber {
     /// Strips whitespace and hyphens and a leading +86, 86 or 0086; then requires
     /// `^1[3-9]\d{9}$`.
     pub fn parse(input: &str) -> Result<MobileNumber, MobileNumberError> {
-        let cleaned: String = input
-            .chars()
-            .filter(|c| !c.is_whitespace() && *c != '-')
-            .collect();
+        let cleaned: String = input.chars().filter(|c| !c.is_whitespace() && *c != '-').collect();
         let number = if let Some(rest) = cleaned.strip_prefix("+86") {
             rest
         } else if let Some(rest) = cleaned.strip_prefix("0086") {
@@ -364,9 +350,7 @@ impl MobileNumber {
             &cleaned
         };
         match number.as_bytes() {
-            [b'1', b'3'..=b'9', rest @ ..]
-                if rest.len() == 9 && rest.iter().all(u8::is_ascii_digit) =>
-            {
+            [b'1', b'3'..=b'9', rest @ ..] if rest.len() == 9 && rest.iter().all(u8::is_ascii_digit) => {
                 Ok(MobileNumber(number.to_owned()))
             }
             _ => Err(MobileNumberError::Invalid),
@@ -418,9 +402,7 @@ impl From<MobileNumber> for String {
 const USCC_ALPHABET: &[u8; 31] = b"0123456789ABCDEFGHJKLMNPQRTUWXY";
 
 /// Weights of positions 1..=17 (3^(i-1) mod 31).
-const USCC_WEIGHTS: [u32; 17] = [
-    1, 3, 9, 27, 19, 26, 16, 17, 20, 29, 25, 13, 8, 24, 10, 30, 28,
-];
+const USCC_WEIGHTS: [u32; 17] = [1, 3, 9, 27, 19, 26, 16, 17, 20, 29, 25, 13, 8, 24, 10, 30, 28];
 
 /// A unified social credit code (统一社会信用代码, GB 32100-2015), upper-cased.
 #[derive(Debug, Clone, PartialEq, Eq, Hash, Serialize, Deserialize)]
@@ -482,19 +464,12 @@ impl From<SocialCreditCode> for String {
 }
 
 fn uscc_value(b: u8) -> u32 {
-    USCC_ALPHABET
-        .iter()
-        .position(|&a| a == b)
-        .map_or(0, |i| i as u32)
+    USCC_ALPHABET.iter().position(|&a| a == b).map_or(0, |i| i as u32)
 }
 
 /// The check character (as an ASCII byte) of 17 characters of the alphabet.
 fn uscc_check_char(body: &str) -> u8 {
-    let sum: u32 = body
-        .bytes()
-        .zip(USCC_WEIGHTS)
-        .map(|(b, w)| uscc_value(b) * w)
-        .sum();
+    let sum: u32 = body.bytes().zip(USCC_WEIGHTS).map(|(b, w)| uscc_value(b) * w).sum();
     USCC_ALPHABET[((31 - sum % 31) % 31) as usize]
 }
 
@@ -529,10 +504,7 @@ pub enum EligibilityError {
 /// Online application is open only to mainland residents with a valid second-generation
 /// card; everyone else is told to visit a service point. (The card's validity period is
 /// checked separately with [`CardValidity::check_valid_on`].)
-pub fn check_online_eligibility(
-    kind: DocumentKind,
-    id: &ResidentId,
-) -> Result<(), EligibilityError> {
+pub fn check_online_eligibility(kind: DocumentKind, id: &ResidentId) -> Result<(), EligibilityError> {
     if kind == DocumentKind::MainlandResidentCard && id.is_mainland() {
         Ok(())
     } else {
@@ -570,12 +542,7 @@ mod tests {
 
     #[test]
     fn valid_numbers_parse() {
-        for s in [
-            "11010519491231002X",
-            "440524188001010014",
-            "110101199003074477",
-            "11010119900307803X",
-        ] {
+        for s in ["11010519491231002X", "440524188001010014", "110101199003074477", "11010119900307803X"] {
             assert_eq!(id(s).as_str(), s);
         }
     }
@@ -618,65 +585,35 @@ mod tests {
 
     #[test]
     fn bad_checksum() {
-        assert_eq!(
-            ResidentId::parse("110101199003074478", today()),
-            Err(IdNumberError::Checksum)
-        );
+        assert_eq!(ResidentId::parse("110101199003074478", today()), Err(IdNumberError::Checksum));
         // An X where a digit is due.
-        assert_eq!(
-            ResidentId::parse("11010119900307447X", today()),
-            Err(IdNumberError::Checksum)
-        );
+        assert_eq!(ResidentId::parse("11010119900307447X", today()), Err(IdNumberError::Checksum));
     }
 
     #[test]
     fn impossible_birth_date() {
         let feb30 = with_check("11010119900230447");
-        assert_eq!(
-            ResidentId::parse(&feb30, today()),
-            Err(IdNumberError::BirthDate)
-        );
+        assert_eq!(ResidentId::parse(&feb30, today()), Err(IdNumberError::BirthDate));
         let month13 = with_check("11010119901301447");
-        assert_eq!(
-            ResidentId::parse(&month13, today()),
-            Err(IdNumberError::BirthDate)
-        );
+        assert_eq!(ResidentId::parse(&month13, today()), Err(IdNumberError::BirthDate));
         let too_old = with_check("11010117990101447");
-        assert_eq!(
-            ResidentId::parse(&too_old, today()),
-            Err(IdNumberError::BirthDate)
-        );
+        assert_eq!(ResidentId::parse(&too_old, today()), Err(IdNumberError::BirthDate));
         // A legacy number for 29 February of a non-leap year.
-        assert_eq!(
-            ResidentId::parse("110101670229001", today()),
-            Err(IdNumberError::BirthDate)
-        );
+        assert_eq!(ResidentId::parse("110101670229001", today()), Err(IdNumberError::BirthDate));
     }
 
     #[test]
     fn future_birth_date() {
         let tomorrow = with_check("11010120260102447");
-        assert_eq!(
-            ResidentId::parse(&tomorrow, today()),
-            Err(IdNumberError::BirthDate)
-        );
+        assert_eq!(ResidentId::parse(&tomorrow, today()), Err(IdNumberError::BirthDate));
         let born_today = with_check("11010120260101447");
         assert!(ResidentId::parse(&born_today, today()).is_ok());
     }
 
     #[test]
     fn length_and_characters() {
-        for s in [
-            "",
-            "1101011990030744",
-            "1101011990030744771",
-            "12345678901234",
-        ] {
-            assert_eq!(
-                ResidentId::parse(s, today()),
-                Err(IdNumberError::Length),
-                "{s}"
-            );
+        for s in ["", "1101011990030744", "1101011990030744771", "12345678901234"] {
+            assert_eq!(ResidentId::parse(s, today()), Err(IdNumberError::Length), "{s}");
         }
         for s in [
             "1101011990030744A7",
@@ -686,27 +623,14 @@ mod tests {
             "１１０１０１１９９００３０７４４７７", // full-width digits
             "110101199003074４77",
         ] {
-            assert_eq!(
-                ResidentId::parse(s, today()),
-                Err(IdNumberError::Characters),
-                "{s}"
-            );
+            assert_eq!(ResidentId::parse(s, today()), Err(IdNumberError::Characters), "{s}");
         }
     }
 
     #[test]
     fn regions() {
-        for body in [
-            "10010119900307447",
-            "66010119900307447",
-            "00010119900307447",
-            "72010119900307447",
-        ] {
-            assert_eq!(
-                ResidentId::parse(&with_check(body), today()),
-                Err(IdNumberError::Region),
-                "{body}"
-            );
+        for body in ["10010119900307447", "66010119900307447", "00010119900307447", "72010119900307447"] {
+            assert_eq!(ResidentId::parse(&with_check(body), today()), Err(IdNumberError::Region), "{body}");
         }
         for (body, mainland) in [
             ("65010119900307447", true),
@@ -741,28 +665,16 @@ mod tests {
 
     #[test]
     fn id_error_messages() {
-        assert_eq!(
-            IdNumberError::Length.to_string(),
-            "身份证号码应为18位(旧证为15位)"
-        );
-        assert_eq!(
-            IdNumberError::Checksum.to_string(),
-            "身份证号码校验位不正确,请核对后重新输入"
-        );
+        assert_eq!(IdNumberError::Length.to_string(), "身份证号码应为18位(旧证为15位)");
+        assert_eq!(IdNumberError::Checksum.to_string(), "身份证号码校验位不正确,请核对后重新输入");
     }
 
     // --- CardValidity -------------------------------------------------------------------
 
     #[test]
     fn card_validity_formats() {
-        let fixed = CardValidity {
-            from: date(2015, 3, 1),
-            until: Some(date(2035, 3, 1)),
-        };
-        let open = CardValidity {
-            from: date(2015, 3, 1),
-            until: None,
-        };
+        let fixed = CardValidity { from: date(2015, 3, 1), until: Some(date(2035, 3, 1)) };
+        let open = CardValidity { from: date(2015, 3, 1), until: None };
         for s in [
             "2015.03.01-2035.03.01",
             "2015-03-01-2035-03-01",
@@ -777,12 +689,7 @@ mod tests {
         ] {
             assert_eq!(CardValidity::parse(s), Ok(fixed), "{s}");
         }
-        for s in [
-            "2015.03.01-长期",
-            "2015-03-01-长期",
-            "2015.03.01 至 长期",
-            "2015.03.01-长期有效",
-        ] {
+        for s in ["2015.03.01-长期", "2015-03-01-长期", "2015.03.01 至 长期", "2015.03.01-长期有效"] {
             assert_eq!(CardValidity::parse(s), Ok(open), "{s}");
         }
     }
@@ -804,28 +711,15 @@ mod tests {
             "2015.003.01-2035.03.01",
             "长期",
         ] {
-            assert_eq!(
-                CardValidity::parse(s),
-                Err(CardValidityError::Format),
-                "{s}"
-            );
+            assert_eq!(CardValidity::parse(s), Err(CardValidityError::Format), "{s}");
         }
     }
 
     #[test]
     fn card_validity_reversed() {
-        assert_eq!(
-            CardValidity::parse("2035.03.01-2015.03.01"),
-            Err(CardValidityError::Reversed)
-        );
-        let reversed = CardValidity {
-            from: date(2035, 3, 1),
-            until: Some(date(2015, 3, 1)),
-        };
-        assert_eq!(
-            reversed.check_valid_on(today()),
-            Err(CardValidityError::Reversed)
-        );
+        assert_eq!(CardValidity::parse("2035.03.01-2015.03.01"), Err(CardValidityError::Reversed));
+        let reversed = CardValidity { from: date(2035, 3, 1), until: Some(date(2015, 3, 1)) };
+        assert_eq!(reversed.check_valid_on(today()), Err(CardValidityError::Reversed));
     }
 
     #[test]
@@ -833,20 +727,11 @@ mod tests {
         let v = CardValidity::parse("2015.03.01-2035.03.01").unwrap();
         assert_eq!(v.check_valid_on(date(2015, 3, 1)), Ok(()));
         assert_eq!(v.check_valid_on(date(2035, 3, 1)), Ok(()));
-        assert_eq!(
-            v.check_valid_on(date(2035, 3, 2)),
-            Err(CardValidityError::Expired)
-        );
-        assert_eq!(
-            v.check_valid_on(date(2015, 2, 28)),
-            Err(CardValidityError::NotYetValid)
-        );
+        assert_eq!(v.check_valid_on(date(2035, 3, 2)), Err(CardValidityError::Expired));
+        assert_eq!(v.check_valid_on(date(2015, 2, 28)), Err(CardValidityError::NotYetValid));
         let open = CardValidity::parse("2015.03.01-长期").unwrap();
         assert_eq!(open.check_valid_on(date(2100, 1, 1)), Ok(()));
-        assert_eq!(
-            open.check_valid_on(date(2015, 2, 28)),
-            Err(CardValidityError::NotYetValid)
-        );
+        assert_eq!(open.check_valid_on(date(2015, 2, 28)), Err(CardValidityError::NotYetValid));
     }
 
     // --- MobileNumber -------------------------------------------------------------------
@@ -880,16 +765,9 @@ mod tests {
             "１３８０００００００００",
             "(138)00000000",
         ] {
-            assert_eq!(
-                MobileNumber::parse(s),
-                Err(MobileNumberError::Invalid),
-                "{s}"
-            );
+            assert_eq!(MobileNumber::parse(s), Err(MobileNumberError::Invalid), "{s}");
         }
-        assert_eq!(
-            MobileNumberError::Invalid.to_string(),
-            "请输入正确的11位手机号码"
-        );
+        assert_eq!(MobileNumberError::Invalid.to_string(), "请输入正确的11位手机号码");
     }
 
     #[test]
@@ -904,13 +782,8 @@ mod tests {
 
     // --- SocialCreditCode ---------------------------------------------------------------
 
-    const USCC_VECTORS: [&str; 5] = [
-        "91350100M000100Y43",
-        "91440300708461136T",
-        "91330100716105852F",
-        "91110108551385082Q",
-        "91310000MA1FL5LX3K",
-    ];
+    const USCC_VECTORS: [&str; 5] =
+        ["91350100M000100Y43", "91440300708461136T", "91330100716105852F", "91110108551385082Q", "91310000MA1FL5LX3K"];
 
     #[test]
     fn social_credit_codes() {
@@ -928,11 +801,7 @@ mod tests {
             for &c in USCC_ALPHABET {
                 if c != check.as_bytes()[0] {
                     let mutated = format!("{body}{}", char::from(c));
-                    assert_eq!(
-                        SocialCreditCode::parse(&mutated),
-                        Err(SocialCreditCodeError::Checksum),
-                        "{mutated}"
-                    );
+                    assert_eq!(SocialCreditCode::parse(&mutated), Err(SocialCreditCodeError::Checksum), "{mutated}");
                 }
             }
         }
@@ -940,33 +809,15 @@ mod tests {
 
     #[test]
     fn social_credit_code_errors() {
-        assert_eq!(
-            SocialCreditCode::parse("9135010"),
-            Err(SocialCreditCodeError::Length)
-        );
-        assert_eq!(
-            SocialCreditCode::parse("91350100M000100Y433"),
-            Err(SocialCreditCodeError::Length)
-        );
-        for s in [
-            "91350100M000100I43",
-            "O1350100M000100Y43",
-            "91350100M000100Y4Z",
-            "9135010 M000100Y43",
-        ] {
-            assert_eq!(
-                SocialCreditCode::parse(s),
-                Err(SocialCreditCodeError::Characters),
-                "{s}"
-            );
+        assert_eq!(SocialCreditCode::parse("9135010"), Err(SocialCreditCodeError::Length));
+        assert_eq!(SocialCreditCode::parse("91350100M000100Y433"), Err(SocialCreditCodeError::Length));
+        for s in ["91350100M000100I43", "O1350100M000100Y43", "91350100M000100Y4Z", "9135010 M000100Y43"] {
+            assert_eq!(SocialCreditCode::parse(s), Err(SocialCreditCodeError::Characters), "{s}");
         }
         assert!(serde_json::from_str::<SocialCreditCode>("\"91350100M000100Y44\"").is_err());
         let code = SocialCreditCode::parse("91350100M000100Y43").unwrap();
         let json = serde_json::to_string(&code).unwrap();
-        assert_eq!(
-            serde_json::from_str::<SocialCreditCode>(&json).unwrap(),
-            code
-        );
+        assert_eq!(serde_json::from_str::<SocialCreditCode>(&json).unwrap(), code);
     }
 
     // --- Eligibility --------------------------------------------------------------------
@@ -975,10 +826,7 @@ mod tests {
     fn online_eligibility() {
         let mainland = id("110101199003074477");
         let hong_kong = id(&with_check("81000019900307447"));
-        assert_eq!(
-            check_online_eligibility(DocumentKind::MainlandResidentCard, &mainland),
-            Ok(())
-        );
+        assert_eq!(check_online_eligibility(DocumentKind::MainlandResidentCard, &mainland), Ok(()));
         assert_eq!(
             check_online_eligibility(DocumentKind::MainlandResidentCard, &hong_kong),
             Err(EligibilityError::NotMainland)
@@ -989,15 +837,9 @@ mod tests {
             DocumentKind::ForeignPermanentResidence,
             DocumentKind::Other,
         ] {
-            assert_eq!(
-                check_online_eligibility(kind, &mainland),
-                Err(EligibilityError::NotMainland)
-            );
+            assert_eq!(check_online_eligibility(kind, &mainland), Err(EligibilityError::NotMainland));
         }
-        assert_eq!(
-            serde_json::to_string(&DocumentKind::HongKongMacaoPermit).unwrap(),
-            "\"hong_kong_macao_permit\""
-        );
+        assert_eq!(serde_json::to_string(&DocumentKind::HongKongMacaoPermit).unwrap(), "\"hong_kong_macao_permit\"");
     }
 
     // --- Properties ---------------------------------------------------------------------
@@ -1013,18 +855,8 @@ mod tests {
 
     /// The first 17 digits of a valid number, with its birth date.
     fn any_body() -> impl Strategy<Value = (String, NaiveDate)> {
-        (
-            any_province(),
-            0..10_000u32,
-            any_date(date(1900, 1, 1), today()),
-            0..1000u32,
-        )
-            .prop_map(|(p, county, birth, seq)| {
-                (
-                    format!("{p}{county:04}{}{seq:03}", birth.format("%Y%m%d")),
-                    birth,
-                )
-            })
+        (any_province(), 0..10_000u32, any_date(date(1900, 1, 1), today()), 0..1000u32)
+            .prop_map(|(p, county, birth, seq)| (format!("{p}{county:04}{}{seq:03}", birth.format("%Y%m%d")), birth))
     }
 
     proptest! {

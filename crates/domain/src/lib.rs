@@ -8,8 +8,8 @@
 
 pub mod applicant;
 pub mod catalogue;
-pub mod ids;
 pub mod identity;
+pub mod ids;
 pub mod materials;
 pub mod media;
 pub mod money;

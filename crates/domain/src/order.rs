@@ -178,9 +178,14 @@ impl RefundReason {
 
     /// Parses a [`RefundReason::code`].
     pub fn from_code(code: &str) -> Option<RefundReason> {
-        [RefundReason::ApplicantRequest, RefundReason::Rejected, RefundReason::PaidAfterClose, RefundReason::DuplicatePayment]
-            .into_iter()
-            .find(|r| r.code() == code)
+        [
+            RefundReason::ApplicantRequest,
+            RefundReason::Rejected,
+            RefundReason::PaidAfterClose,
+            RefundReason::DuplicatePayment,
+        ]
+        .into_iter()
+        .find(|r| r.code() == code)
     }
 }
 
@@ -388,14 +393,7 @@ pub struct Transition {
 impl Order {
     /// A new unpaid order.
     pub fn new(id: OrderId, price: Fen, pay_deadline: DateTime<Utc>) -> Order {
-        Order {
-            id,
-            price,
-            state: OrderState::Created,
-            checklist: Checklist::default(),
-            paid_by: None,
-            pay_deadline,
-        }
+        Order { id, price, state: OrderState::Created, checklist: Checklist::default(), paid_by: None, pay_deadline }
     }
 
     fn wrong_state(&self) -> OrderError {

@@ -63,7 +63,12 @@ pub fn resolve(province: &str, city: &str, district: &str) -> Result<Division, D
     let c = p.children.iter().find(|r| r.code == city).ok_or(DivisionError::City)?;
     if c.children.is_empty() {
         if district.is_empty() || district == c.code {
-            return Ok(Division { province: p.name.clone(), city: c.name.clone(), district: String::new(), code: c.code.clone() });
+            return Ok(Division {
+                province: p.name.clone(),
+                city: c.name.clone(),
+                district: String::new(),
+                code: c.code.clone(),
+            });
         }
         return Err(DivisionError::District);
     }

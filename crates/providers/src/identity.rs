@@ -55,5 +55,10 @@ pub trait IdentityVerifier: Send + Sync {
     /// Reads the card from its front (photo side) and back (national emblem side) images.
     async fn read_id_card(&self, front: &[u8], back: &[u8]) -> Result<IdCardReading, ProviderError>;
     /// Checks that `video` shows a live person reading `digits` who matches `id_photo`.
-    async fn check_liveness(&self, video: &[u8], digits: &str, id_photo: &[u8]) -> Result<LivenessVerdict, ProviderError>;
+    async fn check_liveness(
+        &self,
+        video: &[u8],
+        digits: &str,
+        id_photo: &[u8],
+    ) -> Result<LivenessVerdict, ProviderError>;
 }

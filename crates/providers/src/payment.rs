@@ -127,7 +127,11 @@ pub trait PaymentGateway: Send + Sync {
     /// refund id is harmless.
     async fn refund(&self, request: &RefundRequest) -> Result<(), ProviderError>;
     /// Verifies and parses a notification.
-    fn verify_notification(&self, n: &SignedNotification, now: DateTime<Utc>) -> Result<GatewayNotification, NotificationRejected>;
+    fn verify_notification(
+        &self,
+        n: &SignedNotification,
+        now: DateTime<Utc>,
+    ) -> Result<GatewayNotification, NotificationRejected>;
     /// The HTTP status and body the gateway expects when a notification was taken.
     fn acknowledgement(&self) -> (u16, &'static str);
 }

@@ -34,9 +34,25 @@ pub struct AuditEntry {
 
 /// The hash of an entry: SHA-256 over the previous hash and every field, each length-prefixed
 /// so that no two different entries hash alike.
-pub fn entry_hash(prev_hash: &str, seq: i64, at: i64, actor: &str, action: &str, subject: &str, detail: &str) -> String {
+pub fn entry_hash(
+    prev_hash: &str,
+    seq: i64,
+    at: i64,
+    actor: &str,
+    action: &str,
+    subject: &str,
+    detail: &str,
+) -> String {
     let mut h = Sha256::new();
-    for field in [prev_hash.as_bytes(), &seq.to_be_bytes(), &at.to_be_bytes(), actor.as_bytes(), action.as_bytes(), subject.as_bytes(), detail.as_bytes()] {
+    for field in [
+        prev_hash.as_bytes(),
+        &seq.to_be_bytes(),
+        &at.to_be_bytes(),
+        actor.as_bytes(),
+        action.as_bytes(),
+        subject.as_bytes(),
+        detail.as_bytes(),
+    ] {
         h.update((field.len() as u64).to_be_bytes());
         h.update(field);
     }
@@ -59,7 +75,11 @@ pub struct NewAuditEntry<'a> {
 impl Tx {
     /// Appends an entry to the chain. The chain head row is locked until commit, so entries
     /// are appended one transaction at a time; call this as the last write of a unit of work.
-    pub async fn audit(&mut self, entry: NewAuditEntry<'_>, now: chrono::DateTime<chrono::Utc>) -> Result<i64, StoreError> {
+    pub async fn audit(
+        &mut self,
+        entry: NewAuditEntry<'_>,
+        now: chrono::DateTime<chrono::Utc>,
+    ) -> Result<i64, StoreError> {
         let row = sqlx::query("UPDATE audit_head SET seq = seq + 1 WHERE id = 1 RETURNING seq, hash")
             .fetch_one(self.conn())
             .await?;
@@ -118,10 +138,16 @@ impl Store {
             }
             for e in page {
                 if e.seq != expected_seq {
-                    return Ok(AuditVerdict::Broken { seq: expected_seq, reason: format!("entry {expected_seq} is missing") });
+                    return Ok(AuditVerdict::Broken {
+                        seq: expected_seq,
+                        reason: format!("entry {expected_seq} is missing"),
+                    });
                 }
                 if e.prev_hash != prev {
-                    return Ok(AuditVerdict::Broken { seq: e.seq, reason: "does not link to the previous entry".into() });
+                    return Ok(AuditVerdict::Broken {
+                        seq: e.seq,
+                        reason: "does not link to the previous entry".into(),
+                    });
                 }
                 let h = entry_hash(&e.prev_hash, e.seq, e.at, &e.actor, &e.action, &e.subject, &e.detail);
                 if h != e.hash {
@@ -137,7 +163,10 @@ impl Store {
         if head_seq != expected_seq - 1 || head_hash != prev {
             return Ok(AuditVerdict::Broken {
                 seq: expected_seq,
-                reason: format!("the chain head says {head_seq} entries; entries after {} are missing", expected_seq - 1),
+                reason: format!(
+                    "the chain head says {head_seq} entries; entries after {} are missing",
+                    expected_seq - 1
+                ),
             });
         }
         Ok(AuditVerdict::Intact { entries: expected_seq - 1, head: prev })
@@ -212,7 +241,8 @@ mod tests {
         for backend in backends() {
             let ts = test_store(backend).await;
             chain_of(&ts.store, 4).await;
-            raw(&ts.store, "UPDATE audit_events SET detail = $1 WHERE seq = $2", r#"{"payment":"PAY-forged"}"#, 2).await;
+            raw(&ts.store, "UPDATE audit_events SET detail = $1 WHERE seq = $2", r#"{"payment":"PAY-forged"}"#, 2)
+                .await;
             assert_eq!(broken_at(ts.store.verify_audit().await.unwrap()), 2, "{backend:?}");
         }
     }

@@ -157,12 +157,13 @@ impl Tx {
 
     /// Unpaid orders whose payment deadline is at or before `now`, oldest first.
     pub async fn overdue_unpaid_orders(&mut self, now: DateTime<Utc>, limit: i64) -> Result<Vec<OrderId>, StoreError> {
-        let rows = sqlx::query("SELECT id FROM orders WHERE state = $1 AND pay_deadline <= $2 ORDER BY pay_deadline LIMIT $3")
-            .bind(OrderState::Created.code())
-            .bind(millis(now))
-            .bind(limit)
-            .fetch_all(self.conn())
-            .await?;
+        let rows =
+            sqlx::query("SELECT id FROM orders WHERE state = $1 AND pay_deadline <= $2 ORDER BY pay_deadline LIMIT $3")
+                .bind(OrderState::Created.code())
+                .bind(millis(now))
+                .bind(limit)
+                .fetch_all(self.conn())
+                .await?;
         rows.iter().map(order_id_from_row).collect()
     }
 
@@ -201,10 +202,12 @@ impl Tx {
 
     /// The order's history, oldest first.
     pub async fn history(&mut self, order: &OrderId) -> Result<Vec<HistoryEntry>, StoreError> {
-        let rows = sqlx::query("SELECT seq, at, actor, state_after, detail FROM order_events WHERE order_id = $1 ORDER BY seq")
-            .bind(order.as_str())
-            .fetch_all(self.conn())
-            .await?;
+        let rows = sqlx::query(
+            "SELECT seq, at, actor, state_after, detail FROM order_events WHERE order_id = $1 ORDER BY seq",
+        )
+        .bind(order.as_str())
+        .fetch_all(self.conn())
+        .await?;
         rows.iter()
             .map(|r| {
                 let detail: String = r.try_get("detail")?;
@@ -267,7 +270,11 @@ impl Tx {
     }
 
     /// Orders other than `except` in a live state (not refunded or cancelled) for the same ID number.
-    pub async fn live_orders_with_id_number(&mut self, hash: &str, except: &OrderId) -> Result<Vec<OrderId>, StoreError> {
+    pub async fn live_orders_with_id_number(
+        &mut self,
+        hash: &str,
+        except: &OrderId,
+    ) -> Result<Vec<OrderId>, StoreError> {
         let rows = sqlx::query(
             "SELECT id FROM orders WHERE id_number_hash = $1 AND id <> $2 AND state NOT IN ('refunding', 'refunded', 'cancelled')",
         )
@@ -295,11 +302,13 @@ impl Tx {
 
     /// Loads a challenge.
     pub async fn challenge(&mut self, id: &str) -> Result<Challenge, StoreError> {
-        let r = sqlx::query("SELECT id, order_id, digits, created_at, expires_at, used_at FROM liveness_challenges WHERE id = $1")
-            .bind(id)
-            .fetch_optional(self.conn())
-            .await?
-            .ok_or(StoreError::NotFound("challenge"))?;
+        let r = sqlx::query(
+            "SELECT id, order_id, digits, created_at, expires_at, used_at FROM liveness_challenges WHERE id = $1",
+        )
+        .bind(id)
+        .fetch_optional(self.conn())
+        .await?
+        .ok_or(StoreError::NotFound("challenge"))?;
         let order: String = r.try_get("order_id")?;
         let used: Option<i64> = r.try_get("used_at")?;
         Ok(Challenge {

@@ -139,7 +139,12 @@ impl Store {
     }
 
     /// Records a failed attempt: retry at `retry_at`, or give up (`None`).
-    pub async fn outbox_failed(&self, id: &str, error: &str, retry_at: Option<DateTime<Utc>>) -> Result<(), StoreError> {
+    pub async fn outbox_failed(
+        &self,
+        id: &str,
+        error: &str,
+        retry_at: Option<DateTime<Utc>>,
+    ) -> Result<(), StoreError> {
         let (state, next) = match retry_at {
             Some(t) => (OutboxState::Pending, millis(t)),
             None => (OutboxState::Dead, i64::MAX),

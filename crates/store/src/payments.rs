@@ -126,15 +126,22 @@ impl Tx {
     }
 
     /// Marks a payment confirmed by the gateway, once; `Conflict` if it already was.
-    pub async fn confirm_payment(&mut self, id: &PaymentId, gateway_txn: &str, now: DateTime<Utc>) -> Result<(), StoreError> {
-        let done = sqlx::query("UPDATE payments SET state = $1, gateway_txn = $2, succeeded_at = $3 WHERE id = $4 AND state = $5")
-            .bind(GatewayState::Succeeded.code())
-            .bind(gateway_txn)
-            .bind(millis(now))
-            .bind(id.as_str())
-            .bind(GatewayState::Pending.code())
-            .execute(self.conn())
-            .await?;
+    pub async fn confirm_payment(
+        &mut self,
+        id: &PaymentId,
+        gateway_txn: &str,
+        now: DateTime<Utc>,
+    ) -> Result<(), StoreError> {
+        let done = sqlx::query(
+            "UPDATE payments SET state = $1, gateway_txn = $2, succeeded_at = $3 WHERE id = $4 AND state = $5",
+        )
+        .bind(GatewayState::Succeeded.code())
+        .bind(gateway_txn)
+        .bind(millis(now))
+        .bind(id.as_str())
+        .bind(GatewayState::Pending.code())
+        .execute(self.conn())
+        .await?;
         if done.rows_affected() == 1 { Ok(()) } else { Err(StoreError::Conflict) }
     }
 

@@ -65,7 +65,11 @@ impl Tx {
     }
 
     /// The newest code sent to a phone for a purpose.
-    pub async fn latest_sms_code(&mut self, phone_hash: &str, purpose: &str) -> Result<Option<SmsCodeRecord>, StoreError> {
+    pub async fn latest_sms_code(
+        &mut self,
+        phone_hash: &str,
+        purpose: &str,
+    ) -> Result<Option<SmsCodeRecord>, StoreError> {
         let r = sqlx::query(
             "SELECT * FROM sms_codes WHERE phone_hash = $1 AND purpose = $2 ORDER BY created_at DESC, id DESC LIMIT 1",
         )
@@ -105,7 +109,11 @@ impl Tx {
     }
 
     /// Codes sent to a phone since `since` (all purposes).
-    pub async fn sms_codes_to_phone_since(&mut self, phone_hash: &str, since: DateTime<Utc>) -> Result<i64, StoreError> {
+    pub async fn sms_codes_to_phone_since(
+        &mut self,
+        phone_hash: &str,
+        since: DateTime<Utc>,
+    ) -> Result<i64, StoreError> {
         let r = sqlx::query("SELECT COUNT(*) AS n FROM sms_codes WHERE phone_hash = $1 AND created_at >= $2")
             .bind(phone_hash)
             .bind(millis(since))

@@ -42,7 +42,8 @@ pub async fn test_store(backend: Backend) -> TestStore {
     };
     let vault = Vault::new(&MasterKey::generate());
     let blobs = Arc::new(LocalBlobStore::new(dir.path().join("blobs")));
-    let store = Store::open(&url, vault, blobs).await.unwrap_or_else(|e| panic!("opening test store on {backend:?}: {e}"));
+    let store =
+        Store::open(&url, vault, blobs).await.unwrap_or_else(|e| panic!("opening test store on {backend:?}: {e}"));
     TestStore { store, dir, url }
 }
 
@@ -56,7 +57,9 @@ pub async fn fresh_postgres_database() -> String {
     let mut conn = sqlx::AnyConnection::connect(&base)
         .await
         .unwrap_or_else(|e| panic!("connecting to YIQIAN_TEST_DATABASE_URL: {e}"));
-    conn.execute(sqlx::AssertSqlSafe(format!("CREATE DATABASE {name}"))).await.expect("CREATE DATABASE (the role needs CREATEDB)");
+    conn.execute(sqlx::AssertSqlSafe(format!("CREATE DATABASE {name}")))
+        .await
+        .expect("CREATE DATABASE (the role needs CREATEDB)");
     conn.close().await.ok();
     let (head, query) = match base.split_once('?') {
         Some((h, q)) => (h, format!("?{q}")),

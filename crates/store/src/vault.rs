@@ -40,9 +40,7 @@ impl MasterKey {
 
     /// Parses the base64 form used in configuration and environment variables.
     pub fn from_base64(text: &str) -> Result<MasterKey, StoreError> {
-        let bytes = B64
-            .decode(text.trim())
-            .map_err(|_| StoreError::Config("master key is not valid base64".into()))?;
+        let bytes = B64.decode(text.trim()).map_err(|_| StoreError::Config("master key is not valid base64".into()))?;
         let key: [u8; 32] = bytes
             .try_into()
             .map_err(|_| StoreError::Config("master key must be 32 bytes (44 base64 characters)".into()))?;
@@ -141,14 +139,10 @@ impl Vault {
         let (wrapped, rest) = rest.split_at(WRAPPED);
         let (nonce, body) = rest.split_at(NONCE);
         let aad = context.as_bytes();
-        let dek = self
-            .wrap
-            .decrypt(Nonce::from_slice(wrap_nonce), Payload { msg: wrapped, aad })
-            .map_err(|_| corrupt())?;
+        let dek =
+            self.wrap.decrypt(Nonce::from_slice(wrap_nonce), Payload { msg: wrapped, aad }).map_err(|_| corrupt())?;
         let dek: [u8; 32] = dek.try_into().map_err(|_| corrupt())?;
-        Aes256Gcm::new(&dek.into())
-            .decrypt(Nonce::from_slice(nonce), Payload { msg: body, aad })
-            .map_err(|_| corrupt())
+        Aes256Gcm::new(&dek.into()).decrypt(Nonce::from_slice(nonce), Payload { msg: body, aad }).map_err(|_| corrupt())
     }
 
     /// [`Vault::seal`] for text columns: the sealed bytes in base64.
@@ -158,9 +152,8 @@ impl Vault {
 
     /// Opens what [`Vault::seal_text`] produced.
     pub fn open_text(&self, sealed: &str, context: &str) -> Result<String, StoreError> {
-        let bytes = B64
-            .decode(sealed)
-            .map_err(|_| StoreError::Corrupt(format!("sealed value for {context} is not base64")))?;
+        let bytes =
+            B64.decode(sealed).map_err(|_| StoreError::Corrupt(format!("sealed value for {context} is not base64")))?;
         String::from_utf8(self.open(&bytes, context)?)
             .map_err(|_| StoreError::Corrupt(format!("sealed value for {context} is not text")))
     }

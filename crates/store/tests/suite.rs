@@ -99,7 +99,13 @@ async fn applicant(store: &Store, number: &str, id: &str) -> ApplicantId {
 }
 
 /// An order record with every field set to something other than its default.
-fn order_record(id: &str, applicant: &ApplicantId, created_ms: i64, state: OrderState, deadline_ms: i64) -> OrderRecord {
+fn order_record(
+    id: &str,
+    applicant: &ApplicantId,
+    created_ms: i64,
+    state: OrderState,
+    deadline_ms: i64,
+) -> OrderRecord {
     OrderRecord {
         order: Order {
             id: order_id(id),
@@ -316,7 +322,8 @@ async fn history_numbers_events_across_calls_in_order() {
 
         let mut tx = store.read().await.unwrap();
         let h = tx.history(&order.id).await.unwrap();
-        let summary: Vec<_> = h.iter().map(|e| (e.seq, e.at, e.actor.as_str(), e.event.clone(), e.state_after)).collect();
+        let summary: Vec<_> =
+            h.iter().map(|e| (e.seq, e.at, e.actor.as_str(), e.event.clone(), e.state_after)).collect();
         assert_eq!(
             summary,
             vec![
@@ -405,7 +412,10 @@ async fn live_orders_are_found_by_id_number_hash() {
         tx.commit().await.unwrap();
 
         let mut tx = store.read().await.unwrap();
-        assert_eq!(tx.live_orders_with_id_number("hash-of-id-1", &mine.order.id).await.unwrap(), vec![live.order.id.clone()]);
+        assert_eq!(
+            tx.live_orders_with_id_number("hash-of-id-1", &mine.order.id).await.unwrap(),
+            vec![live.order.id.clone()]
+        );
         assert!(tx.live_orders_with_id_number("hash-of-id-2", &unrelated.order.id).await.unwrap().is_empty());
         assert!(tx.live_orders_with_id_number("hash-of-id-3", &mine.order.id).await.unwrap().is_empty());
     })
@@ -556,7 +566,10 @@ async fn one_refund_per_payment_and_replayed_notifications_are_duplicates() {
         tx.record_notification("wx-notify-2", "refund", at(1_000)).await.unwrap();
         tx.commit().await.unwrap();
         let mut tx = store.begin().await.unwrap();
-        assert!(matches!(tx.record_notification("wx-notify-1", "payment", at(2_000)).await, Err(StoreError::Duplicate)));
+        assert!(matches!(
+            tx.record_notification("wx-notify-1", "payment", at(2_000)).await,
+            Err(StoreError::Duplicate)
+        ));
         drop(tx);
         let mut tx = store.begin().await.unwrap();
         tx.record_notification("wx-notify-3", "payment", at(2_000)).await.unwrap();
@@ -762,7 +775,10 @@ async fn audit_chain_links_committed_entries_only() {
         let mut prev = GENESIS.to_owned();
         for (i, e) in entries.iter().enumerate() {
             assert_eq!((e.seq, e.at), (i as i64 + 1, T0 + i as i64 * 1_000));
-            assert_eq!((e.actor.as_str(), e.action.as_str(), e.subject.as_str()), ("system", "order.touched", subjects[i]));
+            assert_eq!(
+                (e.actor.as_str(), e.action.as_str(), e.subject.as_str()),
+                ("system", "order.touched", subjects[i])
+            );
             assert_eq!(serde_json::from_str::<serde_json::Value>(&e.detail).unwrap(), json!({"n": i}));
             assert_eq!(e.prev_hash, prev);
             assert_eq!(e.hash, entry_hash(&prev, e.seq, e.at, &e.actor, &e.action, &e.subject, &e.detail));

@@ -130,7 +130,11 @@ struct CreateOrderBody {
     accepted: bool,
 }
 
-async fn create_order(State(s): State<WebState>, ApiApplicant(a): ApiApplicant, Body(b): Body<CreateOrderBody>) -> ApiResult {
+async fn create_order(
+    State(s): State<WebState>,
+    ApiApplicant(a): ApiApplicant,
+    Body(b): Body<CreateOrderBody>,
+) -> ApiResult {
     let rec = s.app.create_order(&a, &b.agreement_version, b.accepted).await?;
     Ok((axum::http::StatusCode::CREATED, Json(order_summary(&rec))).into_response())
 }
@@ -188,7 +192,12 @@ struct BindBody {
     code: String,
 }
 
-async fn bind_phone(State(s): State<WebState>, ApiApplicant(a): ApiApplicant, Path(id): Path<String>, Body(b): Body<BindBody>) -> ApiResult {
+async fn bind_phone(
+    State(s): State<WebState>,
+    ApiApplicant(a): ApiApplicant,
+    Path(id): Path<String>,
+    Body(b): Body<BindBody>,
+) -> ApiResult {
     summary(&s.app.bind_phone(&a, &id, &b.phone, &b.code).await?)
 }
 
@@ -234,7 +243,12 @@ fn part<'a>(parts: &'a HashMap<String, Vec<u8>>, name: &str, missing: &str) -> R
     parts.get(name).map(Vec::as_slice).ok_or_else(|| ApiError::invalid("upload_missing", missing.to_owned()))
 }
 
-async fn id_photos(State(s): State<WebState>, ApiApplicant(a): ApiApplicant, Path(id): Path<String>, multipart: Upload) -> ApiResult {
+async fn id_photos(
+    State(s): State<WebState>,
+    ApiApplicant(a): ApiApplicant,
+    Path(id): Path<String>,
+    multipart: Upload,
+) -> ApiResult {
     let parts = read_parts(multipart).await?;
     let front = part(&parts, "front", "请拍摄身份证人像面")?;
     let back = part(&parts, "back", "请拍摄身份证国徽面")?;
@@ -251,26 +265,46 @@ async fn confirm_id_card(
     summary(&s.app.confirm_id_card(&a, &id, &form).await?)
 }
 
-async fn liveness_challenge(State(s): State<WebState>, ApiApplicant(a): ApiApplicant, Path(id): Path<String>) -> ApiResult {
+async fn liveness_challenge(
+    State(s): State<WebState>,
+    ApiApplicant(a): ApiApplicant,
+    Path(id): Path<String>,
+) -> ApiResult {
     let c = s.app.liveness_challenge(&a, &id).await?;
-    Ok(Json(json!({"challenge_id": c.id, "digits": c.digits, "expires_in_seconds": c.expires_in_seconds})).into_response())
+    Ok(Json(json!({"challenge_id": c.id, "digits": c.digits, "expires_in_seconds": c.expires_in_seconds}))
+        .into_response())
 }
 
-async fn liveness_video(State(s): State<WebState>, ApiApplicant(a): ApiApplicant, Path(id): Path<String>, multipart: Upload) -> ApiResult {
+async fn liveness_video(
+    State(s): State<WebState>,
+    ApiApplicant(a): ApiApplicant,
+    Path(id): Path<String>,
+    multipart: Upload,
+) -> ApiResult {
     let parts = read_parts(multipart).await?;
     let challenge = String::from_utf8_lossy(part(&parts, "challenge_id", "请先进入身份验证获取数字")?).into_owned();
     let video = part(&parts, "video", "请录制读数视频")?;
     summary(&s.app.submit_liveness(&a, &id, &challenge, video).await?)
 }
 
-async fn signature(State(s): State<WebState>, ApiApplicant(a): ApiApplicant, Path(id): Path<String>, multipart: Upload) -> ApiResult {
+async fn signature(
+    State(s): State<WebState>,
+    ApiApplicant(a): ApiApplicant,
+    Path(id): Path<String>,
+    multipart: Upload,
+) -> ApiResult {
     let parts = read_parts(multipart).await?;
     let image = part(&parts, "image", "请在框内签名")?;
     let strokes = String::from_utf8_lossy(part(&parts, "strokes", "请在框内签名")?).into_owned();
     summary(&s.app.save_signature(&a, &id, image, &strokes).await?)
 }
 
-async fn address(State(s): State<WebState>, ApiApplicant(a): ApiApplicant, Path(id): Path<String>, Body(form): Body<AddressForm>) -> ApiResult {
+async fn address(
+    State(s): State<WebState>,
+    ApiApplicant(a): ApiApplicant,
+    Path(id): Path<String>,
+    Body(form): Body<AddressForm>,
+) -> ApiResult {
     summary(&s.app.save_address(&a, &id, &form).await?)
 }
 

@@ -15,7 +15,8 @@ pub const SESSION_COOKIE: &str = "yiqian_session";
 
 /// The session token of a request, if any.
 pub fn session_token(parts: &Parts) -> Option<String> {
-    let bearer = parts.headers.get(header::AUTHORIZATION).and_then(|v| v.to_str().ok()).and_then(|v| v.strip_prefix("Bearer "));
+    let bearer =
+        parts.headers.get(header::AUTHORIZATION).and_then(|v| v.to_str().ok()).and_then(|v| v.strip_prefix("Bearer "));
     if let Some(t) = bearer {
         return Some(t.trim().to_owned());
     }

@@ -42,9 +42,24 @@ const UPLOAD_LIMIT: usize = yiqian_domain::media::MAX_VIDEO_BYTES + 1024 * 1024;
 pub fn router(state: WebState) -> Router {
     Router::new()
         .route("/healthz", get(healthz))
-        .route("/static/app.css", get(|| async { ([(header::CONTENT_TYPE, "text/css; charset=utf-8"), CACHE], include_str!("../static/app.css")) }))
-        .route("/static/app.js", get(|| async { ([(header::CONTENT_TYPE, "text/javascript; charset=utf-8"), CACHE], include_str!("../static/app.js")) }))
-        .route("/static/regions.json", get(|| async { ([(header::CONTENT_TYPE, "application/json"), CACHE], yiqian_domain::regions::REGIONS_JSON) }))
+        .route(
+            "/static/app.css",
+            get(|| async {
+                ([(header::CONTENT_TYPE, "text/css; charset=utf-8"), CACHE], include_str!("../static/app.css"))
+            }),
+        )
+        .route(
+            "/static/app.js",
+            get(|| async {
+                ([(header::CONTENT_TYPE, "text/javascript; charset=utf-8"), CACHE], include_str!("../static/app.js"))
+            }),
+        )
+        .route(
+            "/static/regions.json",
+            get(|| async {
+                ([(header::CONTENT_TYPE, "application/json"), CACHE], yiqian_domain::regions::REGIONS_JSON)
+            }),
+        )
         .merge(api::routes())
         .merge(pages::routes())
         .merge(notify::routes())
@@ -60,7 +75,10 @@ async fn healthz(axum::extract::State(state): axum::extract::State<WebState>) ->
         Ok(()) => (axum::http::StatusCode::OK, axum::Json(serde_json::json!({"status": "ok"}))),
         Err(e) => {
             tracing::error!(error = %e, "health check: database unreachable");
-            (axum::http::StatusCode::SERVICE_UNAVAILABLE, axum::Json(serde_json::json!({"status": "database unavailable"})))
+            (
+                axum::http::StatusCode::SERVICE_UNAVAILABLE,
+                axum::Json(serde_json::json!({"status": "database unavailable"})),
+            )
         }
     }
 }

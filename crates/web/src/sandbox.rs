@@ -3,11 +3,11 @@
 
 use crate::WebState;
 use crate::pages::layout;
+use axum::Router;
 use axum::extract::{Form, Query, State};
 use axum::http::StatusCode;
 use axum::response::{IntoResponse, Redirect, Response};
 use axum::routing::{get, post};
-use axum::Router;
 use maud::html;
 use serde::Deserialize;
 use yiqian_domain::payment::Channel;
@@ -34,7 +34,10 @@ async fn cashier(State(s): State<WebState>, Query(q): Query<CashierQuery>) -> Re
     let Some(gateway) = &s.sandbox_gateway else { return not_here(&s) };
     let trade = match gateway.open_cashier(&q.t, s.app.now()) {
         Ok(t) => t,
-        Err(e) => return (StatusCode::BAD_REQUEST, layout(&s, "收银台", None, html! { div.card { p.form-error { (e) } } })).into_response(),
+        Err(e) => {
+            return (StatusCode::BAD_REQUEST, layout(&s, "收银台", None, html! { div.card { p.form-error { (e) } } }))
+                .into_response();
+        }
     };
     let body = html! {
         div.notice.notice-warn { "沙箱收银台:仅用于测试,不会产生真实扣款。" }
@@ -74,7 +77,8 @@ async fn confirm(State(s): State<WebState>, Form(f): Form<ConfirmForm>) -> Respo
             });
             Redirect::to(&trade.request.return_url).into_response()
         }
-        Err(e) => (StatusCode::BAD_REQUEST, layout(&s, "收银台", None, html! { div.card { p.form-error { (e) } } })).into_response(),
+        Err(e) => (StatusCode::BAD_REQUEST, layout(&s, "收银台", None, html! { div.card { p.form-error { (e) } } }))
+            .into_response(),
     }
 }
 

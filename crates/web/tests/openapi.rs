@@ -192,7 +192,10 @@ fn route_extraction_reads_chained_methods() {
     assert!(routed.contains(&("delete".to_owned(), "/api/v1/session".to_owned())));
     assert!(routed.contains(&("get".to_owned(), "/api/v1/orders".to_owned())));
     assert!(routed.contains(&("post".to_owned(), "/api/v1/orders".to_owned())));
-    assert_eq!(methods_of(r#"get(|| async { x.get("a").post(1) }).delete(out)"#), ["delete", "get"].map(String::from).into());
+    assert_eq!(
+        methods_of(r#"get(|| async { x.get("a").post(1) }).delete(out)"#),
+        ["delete", "get"].map(String::from).into()
+    );
 }
 
 #[test]

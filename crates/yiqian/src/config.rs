@@ -111,13 +111,16 @@ impl Config {
     pub fn load(file: Option<&Path>, env: impl Fn(&str) -> Option<String>) -> Result<Config, ConfigError> {
         let mut config = match file {
             Some(path) => {
-                let text = std::fs::read_to_string(path).map_err(|source| ConfigError::Read { path: path.into(), source })?;
+                let text =
+                    std::fs::read_to_string(path).map_err(|source| ConfigError::Read { path: path.into(), source })?;
                 toml::from_str(&text).map_err(|e| ConfigError::Parse { path: path.into(), message: e.to_string() })?
             }
             None => Config::default(),
         };
         if let Some(v) = env("YIQIAN_LISTEN") {
-            config.listen = v.parse().map_err(|_| ConfigError::Env { name: "YIQIAN_LISTEN", message: "expected HOST:PORT".into() })?;
+            config.listen = v
+                .parse()
+                .map_err(|_| ConfigError::Env { name: "YIQIAN_LISTEN", message: "expected HOST:PORT".into() })?;
         }
         if let Some(v) = env("YIQIAN_DATA") {
             config.data_dir = v.into();
@@ -141,8 +144,9 @@ impl Config {
             config.customer_service = v;
         }
         if let Some(v) = env("YIQIAN_PAY_TTL_MINUTES") {
-            config.pay_ttl_minutes =
-                v.parse().map_err(|_| ConfigError::Env { name: "YIQIAN_PAY_TTL_MINUTES", message: "expected minutes".into() })?;
+            config.pay_ttl_minutes = v
+                .parse()
+                .map_err(|_| ConfigError::Env { name: "YIQIAN_PAY_TTL_MINUTES", message: "expected minutes".into() })?;
         }
         config.check()?;
         Ok(config)
@@ -170,7 +174,11 @@ impl Config {
 
     /// The public URL in force.
     pub fn public_url(&self) -> String {
-        if self.public_url.is_empty() { format!("http://{}", self.listen) } else { self.public_url.trim_end_matches('/').into() }
+        if self.public_url.is_empty() {
+            format!("http://{}", self.listen)
+        } else {
+            self.public_url.trim_end_matches('/').into()
+        }
     }
 }
 
@@ -182,7 +190,11 @@ mod tests {
     fn layers_file_then_environment() {
         let dir = tempfile::tempdir().unwrap();
         let file = dir.path().join("yiqian.toml");
-        std::fs::write(&file, "listen = \"127.0.0.1:9000\"\ncustomer_service = \"95000\"\n[providers]\nsms = \"sandbox\"\n").unwrap();
+        std::fs::write(
+            &file,
+            "listen = \"127.0.0.1:9000\"\ncustomer_service = \"95000\"\n[providers]\nsms = \"sandbox\"\n",
+        )
+        .unwrap();
         let c = Config::load(Some(&file), |k| (k == "YIQIAN_LISTEN").then(|| "127.0.0.1:9100".to_owned())).unwrap();
         assert_eq!(c.listen.port(), 9100);
         assert_eq!(c.customer_service, "95000");
@@ -198,6 +210,9 @@ mod tests {
         assert!(matches!(Config::load(Some(&file), |_| None), Err(ConfigError::Parse { .. })));
         std::fs::write(&file, "[providers]\npayment = \"wechatpay\"\n").unwrap();
         assert!(matches!(Config::load(Some(&file), |_| None), Err(ConfigError::Provider { .. })));
-        assert!(matches!(Config::load(None, |k| (k == "YIQIAN_LISTEN").then(|| "nope".into())), Err(ConfigError::Env { .. })));
+        assert!(matches!(
+            Config::load(None, |k| (k == "YIQIAN_LISTEN").then(|| "nope".into())),
+            Err(ConfigError::Env { .. })
+        ));
     }
 }

@@ -44,8 +44,10 @@ fn storage(what: impl Into<String>) -> impl FnOnce(StoreError) -> StartError {
 /// key file. Returns the store and the notes worth telling the operator.
 pub async fn open_store(config: &Config) -> Result<(Store, Vec<String>), StartError> {
     let mut notes = Vec::new();
-    std::fs::create_dir_all(&config.data_dir)
-        .map_err(|e| StartError::Storage { what: format!("creating {}", config.data_dir.display()), source: e.into() })?;
+    std::fs::create_dir_all(&config.data_dir).map_err(|e| StartError::Storage {
+        what: format!("creating {}", config.data_dir.display()),
+        source: e.into(),
+    })?;
     let master = if !config.master_key.is_empty() {
         MasterKey::from_base64(&config.master_key).map_err(storage("reading the master key from configuration"))?
     } else {
@@ -54,7 +56,8 @@ pub async fn open_store(config: &Config) -> Result<(Store, Vec<String>), StartEr
         } else {
             PathBuf::from(&config.master_key_file)
         };
-        let (key, created) = MasterKey::load_or_create(&path).map_err(storage(format!("master key file {}", path.display())))?;
+        let (key, created) =
+            MasterKey::load_or_create(&path).map_err(storage(format!("master key file {}", path.display())))?;
         if created {
             notes.push(format!(
                 "created a new master key for personal data at {} (mode 0600): back it up; without it the stored personal data cannot be read",
@@ -161,7 +164,8 @@ impl Server {
         let ctrl_c = tokio::signal::ctrl_c();
         #[cfg(unix)]
         {
-            let mut term = tokio::signal::unix::signal(tokio::signal::unix::SignalKind::terminate()).expect("SIGTERM handler");
+            let mut term =
+                tokio::signal::unix::signal(tokio::signal::unix::SignalKind::terminate()).expect("SIGTERM handler");
             tokio::select! { _ = ctrl_c => {}, _ = term.recv() => {} }
         }
         #[cfg(not(unix))]

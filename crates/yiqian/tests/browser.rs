@@ -38,7 +38,10 @@ async fn applicant_walks_from_apply_to_accepted_in_a_real_browser() {
     let missing: Vec<&str> = [CHROMIUM, CHROMEDRIVER].into_iter().filter(|p| !Path::new(p).exists()).collect();
     if !missing.is_empty() {
         let required = std::env::var("YIQIAN_REQUIRE_BROWSER").is_ok_and(|v| v == "1");
-        assert!(!required, "YIQIAN_REQUIRE_BROWSER=1 but {missing:?} missing: apt-get install chromium chromium-driver");
+        assert!(
+            !required,
+            "YIQIAN_REQUIRE_BROWSER=1 but {missing:?} missing: apt-get install chromium chromium-driver"
+        );
         println!("browser test skipped: {missing:?} not installed (apt-get install chromium chromium-driver)");
         return;
     }
@@ -167,7 +170,9 @@ async fn walk(h: &Harness, b: &Browser, work: &Path) {
     }
     // The finger rests before it lifts, as a hand does at the end of a signature: lifting it
     // while still moving makes Chromium take the stroke as a fling and swallow the next tap.
-    finger = finger.then(PointerAction::Pause { duration: Duration::from_millis(150) }).then(PointerAction::Up { button: 0 });
+    finger = finger
+        .then(PointerAction::Pause { duration: Duration::from_millis(150) })
+        .then(PointerAction::Up { button: 0 });
     b.c.perform_actions(finger).await.unwrap();
     b.c.release_actions().await.unwrap();
     b.click("#signature-submit").await;
@@ -443,7 +448,10 @@ impl Browser {
             )
             .await
             .unwrap_or(Value::Null);
-        panic!("{why}; the browser is at {url}, page errors {errors}; see {}", self.shots.join("failure.png").display());
+        panic!(
+            "{why}; the browser is at {url}, page errors {errors}; see {}",
+            self.shots.join("failure.png").display()
+        );
     }
 }
 

@@ -229,7 +229,8 @@ async fn bad_requests_get_clear_errors_and_lose_nothing() {
         let r = h.get(None, "/api/v1/orders").await;
         assert_eq!((r.status, r.code()), (StatusCode::UNAUTHORIZED, "unauthorized"));
         let token = h.login(phone).await;
-        let r = h.post(Some(&token), "/api/v1/orders", json!({"agreement_version": "2026-11", "accepted": false})).await;
+        let r =
+            h.post(Some(&token), "/api/v1/orders", json!({"agreement_version": "2026-11", "accepted": false})).await;
         assert_eq!(r.code(), "agreement_not_accepted");
         let r = h.post(Some(&token), "/api/v1/orders", json!({"nonsense": 1})).await;
         assert_eq!((r.status, r.code()), (StatusCode::BAD_REQUEST, "invalid_body"));
@@ -251,7 +252,13 @@ async fn bad_requests_get_clear_errors_and_lose_nothing() {
         let code = h.request_code(Some(&token), &p("phone/code"), phone).await;
         h.post(Some(&token), &p("phone"), json!({"phone": phone, "code": code})).await.ok();
         let pdf = reqwest::multipart::Form::new()
-            .part("front", reqwest::multipart::Part::bytes(b"%PDF-1.7 not a photo at all, just a document...........................".to_vec()).file_name("front.jpg"))
+            .part(
+                "front",
+                reqwest::multipart::Part::bytes(
+                    b"%PDF-1.7 not a photo at all, just a document...........................".to_vec(),
+                )
+                .file_name("front.jpg"),
+            )
             .part("back", reqwest::multipart::Part::bytes(jpeg()).file_name("back.jpg"));
         let r = h.post_form(&token, &p("id-card/photos"), pdf).await;
         assert_eq!((r.status, r.code()), (StatusCode::BAD_REQUEST, "invalid_upload"));
@@ -359,7 +366,12 @@ async fn fifty_concurrent_refunds_and_notifications_end_consistent() {
         assert_eq!(o["payments"][0]["state"], "succeeded");
         let refunds = o["refunds"].as_array().unwrap().len();
         assert_eq!(refunds, usize::from(state != "collecting"), "one refund at most, {backend:?}");
-        let paid_events = o["history"].as_array().unwrap().iter().filter(|e| e["text"].as_str().unwrap().starts_with("支付成功")).count();
+        let paid_events = o["history"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .filter(|e| e["text"].as_str().unwrap().starts_with("支付成功"))
+            .count();
         assert_eq!(paid_events, 1);
         if state != "collecting" {
             h.wait_for_state(&token, &id, "refunded").await;

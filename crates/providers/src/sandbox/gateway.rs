@@ -115,14 +115,19 @@ impl SandboxGateway {
 
     /// The tester confirmed payment at the cashier: the signed notification the gateway will
     /// deliver. Confirming twice yields the same notification id (a replay).
-    pub fn confirm_cashier(&self, token: &str, now: DateTime<Utc>) -> Result<(CashierTrade, SignedNotification), CashierError> {
+    pub fn confirm_cashier(
+        &self,
+        token: &str,
+        now: DateTime<Utc>,
+    ) -> Result<(CashierTrade, SignedNotification), CashierError> {
         let trade = self.open_cashier(token, now)?;
         let notification = GatewayNotification::PaymentSucceeded {
             notification_id: format!("sbx-pay-{}", trade.request.payment),
             payment: trade.request.payment.clone(),
             gateway_txn: format!(
                 "SBX{}",
-                &hex::encode(self.mac(&[b"txn\n", trade.request.payment.as_str().as_bytes()]).finalize().into_bytes())[..24]
+                &hex::encode(self.mac(&[b"txn\n", trade.request.payment.as_str().as_bytes()]).finalize().into_bytes())
+                    [..24]
             ),
             amount: trade.request.amount,
         };
@@ -201,7 +206,11 @@ impl PaymentGateway for SandboxGateway {
         Ok(())
     }
 
-    fn verify_notification(&self, n: &SignedNotification, now: DateTime<Utc>) -> Result<GatewayNotification, NotificationRejected> {
+    fn verify_notification(
+        &self,
+        n: &SignedNotification,
+        now: DateTime<Utc>,
+    ) -> Result<GatewayNotification, NotificationRejected> {
         let ts = n.header(TIMESTAMP_HEADER).ok_or(NotificationRejected::MissingSignature)?;
         let nonce = n.header(NONCE_HEADER).ok_or(NotificationRejected::MissingSignature)?;
         let sig = n.header(SIGNATURE_HEADER).ok_or(NotificationRejected::MissingSignature)?;

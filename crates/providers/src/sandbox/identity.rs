@@ -20,7 +20,14 @@ impl IdentityVerifier for SandboxIdentity {
         Ok(IdCardReading::default())
     }
 
-    async fn check_liveness(&self, _video: &[u8], _digits: &str, _id_photo: &[u8]) -> Result<LivenessVerdict, ProviderError> {
-        Ok(LivenessVerdict::NeedsReview { reason: "沙箱环境不做自动人脸比对,由受理员人工审核".into() })
+    async fn check_liveness(
+        &self,
+        _video: &[u8],
+        _digits: &str,
+        _id_photo: &[u8],
+    ) -> Result<LivenessVerdict, ProviderError> {
+        Ok(LivenessVerdict::NeedsReview {
+            reason: "沙箱环境不做自动人脸比对,由受理员人工审核".into()
+        })
     }
 }

@@ -10,7 +10,13 @@ use std::sync::Arc;
 #[async_trait]
 pub trait SandboxInbox: Send + Sync {
     /// Keeps `text` for `phone` once per `idempotency_key`.
-    async fn deliver(&self, idempotency_key: &str, phone: &str, template: &str, text: &str) -> Result<(), ProviderError>;
+    async fn deliver(
+        &self,
+        idempotency_key: &str,
+        phone: &str,
+        template: &str,
+        text: &str,
+    ) -> Result<(), ProviderError>;
 }
 
 /// Sends into a [`SandboxInbox`].

@@ -3,20 +3,16 @@
 use super::layout;
 use crate::WebState;
 use crate::auth::{local_path, session_token};
+use axum::Router;
 use axum::extract::{Query, Request, State};
 use axum::response::{IntoResponse, Response};
 use axum::routing::get;
-use axum::Router;
 use maud::html;
 use serde::Deserialize;
 
 /// Routes of the entry pages.
 pub fn routes() -> Router<WebState> {
-    Router::new()
-        .route("/", get(home))
-        .route("/apply", get(apply))
-        .route("/login", get(login))
-        .route("/faq", get(faq))
+    Router::new().route("/", get(home)).route("/apply", get(apply)).route("/login", get(login)).route("/faq", get(faq))
 }
 
 async fn home(State(s): State<WebState>) -> Response {
@@ -122,10 +118,19 @@ async fn login(State(s): State<WebState>, Query(q): Query<LoginQuery>) -> Respon
 async fn faq(State(s): State<WebState>) -> Response {
     let qa: [(&str, &str); 8] = [
         ("找不到申请个人数字证书的按钮?", "在首页点击“办理”即可进入申请;首页底部也有“已购记录”和“常见问题”入口。"),
-        ("我没有二代居民身份证(或者是港澳台、外国居民),可以在线申请吗?", "目前在线申请只受理持有效第二代居民身份证的大陆居民。使用其他证件申请的,请到线下网点办理。"),
+        (
+            "我没有二代居民身份证(或者是港澳台、外国居民),可以在线申请吗?",
+            "目前在线申请只受理持有效第二代居民身份证的大陆居民。使用其他证件申请的,请到线下网点办理。",
+        ),
         ("我不在本地,可以在线申请吗?", "可以,在线申请面向全国各地,证书将快递到您填写的地址。"),
-        ("人脸验证总是通不过怎么办?", "请使用普通话大声跟读数字,保持脸部正对手机屏幕,不要戴眼镜、帽子等配饰,确保周围光线充足,尽量不要逆光,不要遮挡面部。"),
-        ("收不到短信验证码怎么办?", "请确认手机号填写准确无误、手机信号和网络正常,并检查是否被拦截;60秒后可重新获取,每个手机号每天最多获取10次。"),
+        (
+            "人脸验证总是通不过怎么办?",
+            "请使用普通话大声跟读数字,保持脸部正对手机屏幕,不要戴眼镜、帽子等配饰,确保周围光线充足,尽量不要逆光,不要遮挡面部。",
+        ),
+        (
+            "收不到短信验证码怎么办?",
+            "请确认手机号填写准确无误、手机信号和网络正常,并检查是否被拦截;60秒后可重新获取,每个手机号每天最多获取10次。",
+        ),
         ("能不能银行汇款或者货到付款?", "目前只接受在线微信支付或支付宝支付。"),
         ("可以退款吗?", "在订单显示“已发货”之前,可随时在订单详情中申请退款,款项原路退回;已发货后不接受退款。"),
         ("需要解锁、补发、更新、注销等售后业务怎么办?", "售后业务需到线下网点办理,请携带本人有效身份证件。"),

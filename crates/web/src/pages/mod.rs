@@ -8,8 +8,8 @@ mod steps;
 
 use crate::WebState;
 use crate::error::status_of;
-use axum::Router;
 use crate::views::next_path;
+use axum::Router;
 use axum::response::{IntoResponse, Redirect, Response};
 use maud::{DOCTYPE, Markup, html};
 use yiqian_app::AppError;
@@ -58,7 +58,12 @@ pub async fn load_order(state: &WebState, applicant: &ApplicantId, id: &str) -> 
 
 /// Loads an order for a page that only applies in `wanted` (pay, 受理成功 …); in any other
 /// state the applicant is sent where the order goes next.
-pub async fn order_in_state(state: &WebState, applicant: &ApplicantId, id: &str, wanted: OrderState) -> Result<OrderView, Response> {
+pub async fn order_in_state(
+    state: &WebState,
+    applicant: &ApplicantId,
+    id: &str,
+    wanted: OrderState,
+) -> Result<OrderView, Response> {
     let v = load_order(state, applicant, id).await?;
     if v.record.order.state != wanted {
         return Err(Redirect::to(&next_path(&v.record)).into_response());

@@ -5,10 +5,10 @@ use super::{error_page, layout, load_order, order_in_state};
 use crate::WebState;
 use crate::auth::PageApplicant;
 use crate::views::{next_path, step_path};
+use axum::Router;
 use axum::extract::{Path, State};
 use axum::response::{IntoResponse, Response};
 use axum::routing::get;
-use axum::Router;
 use maud::{Markup, html};
 use yiqian_app::orders::OrderView;
 use yiqian_domain::payment::Channel;
@@ -93,7 +93,11 @@ fn checklist(v: &OrderView) -> Markup {
     }
 }
 
-async fn detail(State(s): State<WebState>, PageApplicant(a): PageApplicant, Path(id): Path<String>) -> Result<Response, Response> {
+async fn detail(
+    State(s): State<WebState>,
+    PageApplicant(a): PageApplicant,
+    Path(id): Path<String>,
+) -> Result<Response, Response> {
     let v = load_order(&s, &a, &id).await?;
     let rec = &v.record;
     let state = rec.order.state;
@@ -133,7 +137,11 @@ async fn detail(State(s): State<WebState>, PageApplicant(a): PageApplicant, Path
     Ok(layout(&s, "订单详情", Some("/orders"), body).into_response())
 }
 
-async fn pay(State(s): State<WebState>, PageApplicant(a): PageApplicant, Path(id): Path<String>) -> Result<Response, Response> {
+async fn pay(
+    State(s): State<WebState>,
+    PageApplicant(a): PageApplicant,
+    Path(id): Path<String>,
+) -> Result<Response, Response> {
     let v = order_in_state(&s, &a, &id, OrderState::Created).await?;
     let rec = &v.record;
     let body = html! {
@@ -154,7 +162,11 @@ async fn pay(State(s): State<WebState>, PageApplicant(a): PageApplicant, Path(id
     Ok(layout(&s, "支付", Some(&format!("/orders/{}", rec.order.id)), body).into_response())
 }
 
-async fn paying(State(s): State<WebState>, PageApplicant(a): PageApplicant, Path(id): Path<String>) -> Result<Response, Response> {
+async fn paying(
+    State(s): State<WebState>,
+    PageApplicant(a): PageApplicant,
+    Path(id): Path<String>,
+) -> Result<Response, Response> {
     let v = order_in_state(&s, &a, &id, OrderState::Created).await?;
     let rec = &v.record;
     let body = html! {
@@ -166,7 +178,11 @@ async fn paying(State(s): State<WebState>, PageApplicant(a): PageApplicant, Path
     Ok(layout(&s, "支付结果", Some(&format!("/orders/{}", rec.order.id)), body).into_response())
 }
 
-async fn accepted(State(s): State<WebState>, PageApplicant(a): PageApplicant, Path(id): Path<String>) -> Result<Response, Response> {
+async fn accepted(
+    State(s): State<WebState>,
+    PageApplicant(a): PageApplicant,
+    Path(id): Path<String>,
+) -> Result<Response, Response> {
     let v = order_in_state(&s, &a, &id, OrderState::Submitted).await?;
     let rec = &v.record;
     let body = html! {

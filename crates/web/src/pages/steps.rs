@@ -5,10 +5,10 @@
 use super::{layout, load_order};
 use crate::WebState;
 use crate::auth::PageApplicant;
+use axum::Router;
 use axum::extract::{Path, State};
 use axum::response::{IntoResponse, Redirect, Response};
 use axum::routing::get;
-use axum::Router;
 use maud::{Markup, html};
 use yiqian_app::orders::OrderView;
 use yiqian_domain::Step;
@@ -56,7 +56,11 @@ fn back(v: &OrderView) -> String {
     format!("/orders/{}", v.record.order.id)
 }
 
-async fn phone(State(s): State<WebState>, PageApplicant(a): PageApplicant, Path(id): Path<String>) -> Result<Response, Response> {
+async fn phone(
+    State(s): State<WebState>,
+    PageApplicant(a): PageApplicant,
+    Path(id): Path<String>,
+) -> Result<Response, Response> {
     let v = step_view(&s, &a, &id, Step::Phone).await?;
     let saved = s.app.saved_material(&a, &id, Step::Phone.code()).await.ok().flatten();
     let prefill = saved.as_ref().and_then(|m| m["phone"].as_str()).and_then(|p| MobileNumber::parse(p).ok());
@@ -79,7 +83,11 @@ async fn phone(State(s): State<WebState>, PageApplicant(a): PageApplicant, Path(
     Ok(layout(&s, "绑定手机", Some(&back(&v)), body).into_response())
 }
 
-async fn prepare(State(s): State<WebState>, PageApplicant(a): PageApplicant, Path(id): Path<String>) -> Result<Response, Response> {
+async fn prepare(
+    State(s): State<WebState>,
+    PageApplicant(a): PageApplicant,
+    Path(id): Path<String>,
+) -> Result<Response, Response> {
     let v = step_view(&s, &a, &id, Step::IdCard).await?;
     let body = html! {
         (progress(&v, Step::IdCard))
@@ -97,7 +105,11 @@ async fn prepare(State(s): State<WebState>, PageApplicant(a): PageApplicant, Pat
     Ok(layout(&s, "准备", Some(&back(&v)), body).into_response())
 }
 
-async fn id_card(State(s): State<WebState>, PageApplicant(a): PageApplicant, Path(id): Path<String>) -> Result<Response, Response> {
+async fn id_card(
+    State(s): State<WebState>,
+    PageApplicant(a): PageApplicant,
+    Path(id): Path<String>,
+) -> Result<Response, Response> {
     let v = step_view(&s, &a, &id, Step::IdCard).await?;
     let field = |name: &str, label: &str, hint: &str| {
         html! { div.field { label for=(name) { (label) } input id=(name) name=(name) placeholder=(hint) required; } }
@@ -130,7 +142,11 @@ async fn id_card(State(s): State<WebState>, PageApplicant(a): PageApplicant, Pat
     Ok(layout(&s, "身份证拍照", Some(&back(&v)), body).into_response())
 }
 
-async fn liveness(State(s): State<WebState>, PageApplicant(a): PageApplicant, Path(id): Path<String>) -> Result<Response, Response> {
+async fn liveness(
+    State(s): State<WebState>,
+    PageApplicant(a): PageApplicant,
+    Path(id): Path<String>,
+) -> Result<Response, Response> {
     let v = step_view(&s, &a, &id, Step::Liveness).await?;
     let body = html! {
         (progress(&v, Step::Liveness))
@@ -155,7 +171,11 @@ async fn liveness(State(s): State<WebState>, PageApplicant(a): PageApplicant, Pa
     Ok(layout(&s, "人脸验证", Some(&back(&v)), body).into_response())
 }
 
-async fn signature(State(s): State<WebState>, PageApplicant(a): PageApplicant, Path(id): Path<String>) -> Result<Response, Response> {
+async fn signature(
+    State(s): State<WebState>,
+    PageApplicant(a): PageApplicant,
+    Path(id): Path<String>,
+) -> Result<Response, Response> {
     let v = step_view(&s, &a, &id, Step::Signature).await?;
     let body = html! {
         (progress(&v, Step::Signature))
@@ -171,7 +191,11 @@ async fn signature(State(s): State<WebState>, PageApplicant(a): PageApplicant, P
     Ok(layout(&s, "签名", Some(&back(&v)), body).into_response())
 }
 
-async fn address(State(s): State<WebState>, PageApplicant(a): PageApplicant, Path(id): Path<String>) -> Result<Response, Response> {
+async fn address(
+    State(s): State<WebState>,
+    PageApplicant(a): PageApplicant,
+    Path(id): Path<String>,
+) -> Result<Response, Response> {
     let v = step_view(&s, &a, &id, Step::Address).await?;
     let body = html! {
         (progress(&v, Step::Address))

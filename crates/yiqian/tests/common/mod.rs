@@ -167,7 +167,11 @@ impl Harness {
     pub async fn create_order(&self, token: &str) -> String {
         let product = self.get(None, "/api/v1/product").await.ok();
         let r = self
-            .post(Some(token), "/api/v1/orders", json!({"agreement_version": product["agreement_version"], "accepted": true}))
+            .post(
+                Some(token),
+                "/api/v1/orders",
+                json!({"agreement_version": product["agreement_version"], "accepted": true}),
+            )
             .await
             .ok();
         r["id"].as_str().unwrap().to_owned()
@@ -191,7 +195,8 @@ impl Harness {
 
     /// Starts a payment and returns the cashier token from its URL.
     pub async fn start_payment(&self, token: &str, id: &str, channel: &str) -> String {
-        let r = self.post(Some(token), &format!("/api/v1/orders/{id}/payments"), json!({"channel": channel})).await.ok();
+        let r =
+            self.post(Some(token), &format!("/api/v1/orders/{id}/payments"), json!({"channel": channel})).await.ok();
         let url = r["pay_url"].as_str().unwrap();
         assert!(url.starts_with(&self.base), "cashier on our sandbox: {url}");
         url.split("?t=").nth(1).unwrap().to_owned()
