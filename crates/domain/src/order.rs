@@ -454,20 +454,19 @@ impl Order {
                 next.checklist = self.checklist.complete(step)?;
                 events.push(OrderEvent::StepCompleted { step });
             }
-            Command::Submit => {
-                if !self.state.accepts_materials() {
-                    return Err(match self.state {
-                        S::Created => OrderError::NotPaid,
-                        S::Submitted => return Ok(Transition { order: next, events }),
-                        _ => self.wrong_state(),
-                    });
+            Command::Submit => match self.state {
+                // A second tap on 确定: already submitted, nothing more to do.
+                S::Submitted => {}
+                S::Created => return Err(OrderError::NotPaid),
+                S::Collecting | S::Returned => {
+                    if let Some(open) = self.checklist.next_open() {
+                        return Err(OrderError::Incomplete(open));
+                    }
+                    next.state = S::Submitted;
+                    events.push(OrderEvent::Submitted);
                 }
-                if let Some(open) = self.checklist.next_open() {
-                    return Err(OrderError::Incomplete(open));
-                }
-                next.state = S::Submitted;
-                events.push(OrderEvent::Submitted);
-            }
+                _ => return Err(self.wrong_state()),
+            },
             Command::Approve => {
                 self.require(S::Submitted)?;
                 next.state = S::Approved;
