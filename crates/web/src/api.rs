@@ -50,7 +50,8 @@ impl<T: serde::de::DeserializeOwned, S: Send + Sync> FromRequest<S> for Body<T> 
         match Json::<T>::from_request(req, state).await {
             Ok(Json(v)) => Ok(Body(v)),
             Err(e) => {
-                tracing::debug!(error = %e, "bad JSON body");
+                // The parser's message may quote the submitted values: log only the status.
+                tracing::debug!(status = %e.status(), "bad JSON body");
                 Err(ApiError::invalid("invalid_body", "请求内容格式不正确"))
             }
         }
