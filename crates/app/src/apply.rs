@@ -129,6 +129,7 @@ impl App {
         };
         match tx.insert_refund(&refund).await {
             Ok(()) => {}
+            // The payment is being refunded already.
             Err(yiqian_store::StoreError::Duplicate) => return Ok(()),
             Err(e) => return Err(e.into()),
         }

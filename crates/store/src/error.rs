@@ -12,6 +12,10 @@ pub enum StoreError {
     /// The database is busy; retry the whole unit of work.
     #[error("the database is busy")]
     Busy,
+    /// An earlier statement failed and the database abandoned the unit of work; nothing of
+    /// it was committed.
+    #[error("the transaction was aborted by an earlier failed statement; nothing was committed")]
+    Aborted,
     /// The record does not exist.
     #[error("{0} not found")]
     NotFound(&'static str),

@@ -8,6 +8,7 @@
 
 pub mod audit;
 pub mod blobs;
+pub mod certificates;
 mod error;
 pub mod orders;
 pub mod outbox;
@@ -100,12 +101,12 @@ impl Store {
             Backend::Sqlite => self.pool.begin_with("BEGIN IMMEDIATE").await?,
             Backend::Postgres => self.pool.begin().await?,
         };
-        Ok(Tx { tx, vault: self.vault.clone() })
+        Ok(Tx { tx, vault: self.vault.clone(), backend: self.backend })
     }
 
     /// Starts a read-only unit of work (a plain transaction, for a consistent view).
     pub async fn read(&self) -> Result<Tx, StoreError> {
-        Ok(Tx { tx: self.pool.begin().await?, vault: self.vault.clone() })
+        Ok(Tx { tx: self.pool.begin().await?, vault: self.vault.clone(), backend: self.backend })
     }
 
     /// Whether the database answers.
@@ -127,11 +128,19 @@ impl Store {
 pub struct Tx {
     tx: Transaction<'static, Any>,
     vault: Arc<Vault>,
+    backend: Backend,
 }
 
 impl Tx {
     /// Makes every change of this unit of work durable at once.
-    pub async fn commit(self) -> Result<(), StoreError> {
+    ///
+    /// On PostgreSQL a failed statement aborts the whole transaction, and `COMMIT` then rolls
+    /// back without an error. A unit of work that carried on after a failed statement would
+    /// believe it committed; so commit first asks the server, and reports the abort.
+    pub async fn commit(mut self) -> Result<(), StoreError> {
+        if self.backend == Backend::Postgres && sqlx::query("SELECT 1").execute(self.conn()).await.is_err() {
+            return Err(StoreError::Aborted);
+        }
         self.tx.commit().await.map_err(StoreError::from)
     }
 

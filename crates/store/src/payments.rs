@@ -145,11 +145,12 @@ impl Tx {
         if done.rows_affected() == 1 { Ok(()) } else { Err(StoreError::Conflict) }
     }
 
-    /// Records a refund; `Duplicate` if the payment already has one.
+    /// Records a refund; `Duplicate` if the payment already has one (the unit of work stays
+    /// usable: the conflict is absorbed, not raised, by the database).
     pub async fn insert_refund(&mut self, r: &RefundRecord) -> Result<(), StoreError> {
-        sqlx::query(
+        let done = sqlx::query(
             "INSERT INTO refunds (id, order_id, payment_id, amount_fen, reason, state, created_at) \
-             VALUES ($1, $2, $3, $4, $5, $6, $7)",
+             VALUES ($1, $2, $3, $4, $5, $6, $7) ON CONFLICT (payment_id) DO NOTHING",
         )
         .bind(r.id.as_str())
         .bind(r.order.as_str())
@@ -160,7 +161,7 @@ impl Tx {
         .bind(millis(r.created_at))
         .execute(self.conn())
         .await?;
-        Ok(())
+        if done.rows_affected() == 1 { Ok(()) } else { Err(StoreError::Duplicate) }
     }
 
     /// Loads a refund, or `NotFound`.
@@ -195,13 +196,17 @@ impl Tx {
     }
 
     /// Remembers a gateway notification id; `Duplicate` if it was seen before (a replay).
+    /// A concurrent copy waits for the first and then reads as a duplicate; the unit of work
+    /// stays usable either way.
     pub async fn record_notification(&mut self, id: &str, kind: &str, now: DateTime<Utc>) -> Result<(), StoreError> {
-        sqlx::query("INSERT INTO gateway_notifications (id, kind, received_at) VALUES ($1, $2, $3)")
-            .bind(id)
-            .bind(kind)
-            .bind(millis(now))
-            .execute(self.conn())
-            .await?;
-        Ok(())
+        let done = sqlx::query(
+            "INSERT INTO gateway_notifications (id, kind, received_at) VALUES ($1, $2, $3) ON CONFLICT (id) DO NOTHING",
+        )
+        .bind(id)
+        .bind(kind)
+        .bind(millis(now))
+        .execute(self.conn())
+        .await?;
+        if done.rows_affected() == 1 { Ok(()) } else { Err(StoreError::Duplicate) }
     }
 }

@@ -16,23 +16,22 @@ impl Tx {
         now: DateTime<Utc>,
     ) -> Result<ApplicantId, StoreError> {
         let hash = self.vault().lookup_hash("phone", phone.as_str());
-        if let Some(r) = sqlx::query("SELECT id FROM applicants WHERE phone_hash = $1")
-            .bind(&hash)
-            .fetch_optional(self.conn())
-            .await?
-        {
-            let id: String = r.try_get("id")?;
-            return ApplicantId::parse(&id).ok_or_else(|| StoreError::Corrupt("applicant id".into()));
-        }
+        // Two first logins of one phone at once: the second waits for the first and keeps
+        // its account, without an error that would abandon the unit of work.
         let sealed = self.vault().seal_text(phone.as_str(), &format!("applicant:{new_id}:phone"));
-        sqlx::query("INSERT INTO applicants (id, phone_hash, phone_sealed, created_at) VALUES ($1, $2, $3, $4)")
-            .bind(new_id.as_str())
-            .bind(&hash)
-            .bind(sealed)
-            .bind(millis(now))
-            .execute(self.conn())
-            .await?;
-        Ok(new_id.clone())
+        sqlx::query(
+            "INSERT INTO applicants (id, phone_hash, phone_sealed, created_at) VALUES ($1, $2, $3, $4) \
+             ON CONFLICT (phone_hash) DO NOTHING",
+        )
+        .bind(new_id.as_str())
+        .bind(&hash)
+        .bind(sealed)
+        .bind(millis(now))
+        .execute(self.conn())
+        .await?;
+        let r = sqlx::query("SELECT id FROM applicants WHERE phone_hash = $1").bind(&hash).fetch_one(self.conn()).await?;
+        let id: String = r.try_get("id")?;
+        ApplicantId::parse(&id).ok_or_else(|| StoreError::Corrupt("applicant id".into()))
     }
 
     /// The applicant's login phone number.

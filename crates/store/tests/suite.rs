@@ -967,3 +967,124 @@ async fn liveness_challenges_are_used_once_and_counted() {
     })
     .await;
 }
+
+// ---------------------------------------------------------------------------------------------
+// Certificate authority records
+// ---------------------------------------------------------------------------------------------
+
+fn ca_key(id: &str, role: &str) -> yiqian_store::certificates::CaKeyRecord {
+    yiqian_store::certificates::CaKeyRecord {
+        id: id.into(),
+        role: role.into(),
+        algorithm: "sm2".into(),
+        certificate_der: vec![0x30, 0x03, 0x02, 0x01, 0x01],
+        key_ref: "software".into(),
+        pkcs8: Some(b"private key bytes".to_vec()),
+        created_at: at(0),
+        active: true,
+    }
+}
+
+fn cert(serial: &str, status: yiqian_store::certificates::CertificateStatus, not_after_ms: i64) -> yiqian_store::certificates::CertificateRecord {
+    yiqian_store::certificates::CertificateRecord {
+        serial: serial.into(),
+        issuer_id: "CA1".into(),
+        order_id: Some("YQ1".into()),
+        profile: "personal".into(),
+        status,
+        reason: None,
+        status_changed_at: at(10),
+        not_before: at(0),
+        not_after: at(not_after_ms),
+        der: format!("certificate of 张三 {serial}").into_bytes(),
+    }
+}
+
+#[tokio::test]
+async fn ca_keys_and_certificates_are_sealed_and_change_status_once() {
+    use yiqian_store::certificates::CertificateStatus as S;
+    on_each_backend(|ts| async move {
+        let store = &ts.store;
+        assert!(store.active_ca_key("issuing").await.unwrap().is_none());
+        let mut tx = store.begin().await.unwrap();
+        tx.insert_ca_key(&ca_key("CA1", "issuing")).await.unwrap();
+        tx.insert_certificate(&cert("0A", S::Hold, 1_000_000)).await.unwrap();
+        tx.insert_certificate(&cert("0B", S::Active, 1_000_000)).await.unwrap();
+        tx.insert_certificate(&cert("0C", S::Active, 5)).await.unwrap();
+        tx.commit().await.unwrap();
+        let mut tx = store.begin().await.unwrap();
+        assert!(matches!(tx.insert_certificate(&cert("0A", S::Active, 1)).await, Err(StoreError::Duplicate)));
+        drop(tx);
+
+        let key = store.active_ca_key("issuing").await.unwrap().unwrap();
+        assert_eq!(key.pkcs8.as_deref(), Some(&b"private key bytes"[..]));
+        assert!(!format!("{key:?}").contains("private"));
+        for sealed in raw_column(&ts, "SELECT key_sealed FROM ca_keys").await {
+            assert!(!sealed.contains("private"));
+        }
+        for sealed in raw_column(&ts, "SELECT der_sealed FROM certificates").await {
+            assert!(!sealed.contains("张三"));
+        }
+        assert!(store_with_other_key(&ts).await.certificate("0A").await.is_err());
+
+        let c = store.certificate("0A").await.unwrap().unwrap();
+        assert_eq!(c.der, "certificate of 张三 0A".as_bytes());
+        assert_eq!(c.status, S::Hold);
+
+        let mut tx = store.begin().await.unwrap();
+        tx.change_certificate_status("0A", S::Hold, S::Active, None, at(20)).await.unwrap();
+        assert!(matches!(tx.change_certificate_status("0A", S::Hold, S::Active, None, at(21)).await, Err(StoreError::Conflict)));
+        tx.change_certificate_status("0B", S::Active, S::Revoked, Some("key_compromise"), at(30)).await.unwrap();
+        tx.commit().await.unwrap();
+
+        let mut tx = store.begin().await.unwrap();
+        tx.insert_certificate(&cert("0D", S::Hold, 1_000_000)).await.unwrap();
+        tx.commit().await.unwrap();
+        // On the CRL: the revoked one and the held one; not the active one, not the expired one.
+        let unusable = store.unusable_certificates("CA1", at(100)).await.unwrap();
+        let listed: Vec<(&str, &str)> = unusable.iter().map(|u| (u.serial.as_str(), u.reason.as_str())).collect();
+        assert_eq!(listed, vec![("0B", "key_compromise"), ("0D", "certificate_hold")]);
+        assert_eq!(unusable[0].since, at(30));
+
+        assert!(store.latest_crl("CA1").await.unwrap().is_none());
+        let mut tx = store.begin().await.unwrap();
+        tx.insert_crl("CA1", 1, at(0), at(1000), b"crl one").await.unwrap();
+        tx.insert_crl("CA1", 2, at(10), at(1010), b"crl two").await.unwrap();
+        tx.commit().await.unwrap();
+        let mut tx = store.begin().await.unwrap();
+        assert!(matches!(tx.insert_crl("CA1", 2, at(10), at(1010), b"again").await, Err(StoreError::Duplicate)));
+        drop(tx);
+        let (number, _, next, der) = store.latest_crl("CA1").await.unwrap().unwrap();
+        assert_eq!((number, next, der.as_slice()), (2, at(1010), &b"crl two"[..]));
+        assert_eq!(store.certificates(10).await.unwrap().len(), 4);
+    })
+    .await;
+}
+
+#[tokio::test]
+async fn a_unit_of_work_that_carried_on_after_a_failure_never_half_commits() {
+    on_each_backend(|ts| async move {
+        let store = &ts.store;
+        let a = applicant(store, "13800138000", "AP1").await;
+        let r = order_record("YQ1", &a, 0, OrderState::Created, 1_800_000);
+        insert_orders(store, &[&r]).await;
+        let mut tx = store.begin().await.unwrap();
+        let second = order_record("YQ2", &a, 0, OrderState::Created, 1_800_000);
+        tx.insert_order(&second).await.unwrap();
+        assert!(matches!(tx.insert_order(&r).await, Err(StoreError::Duplicate)));
+        match (store.backend(), tx.commit().await) {
+            // PostgreSQL abandoned the transaction: commit says so, and YQ2 is not there.
+            (yiqian_store::Backend::Postgres, Err(StoreError::Aborted)) => {
+                let mut tx = store.read().await.unwrap();
+                assert!(matches!(tx.load_order(&order_id("YQ2")).await, Err(StoreError::NotFound(_))));
+            }
+            // SQLite undoes only the failed statement: YQ2 is committed whole.
+            (yiqian_store::Backend::Sqlite, Ok(())) => {
+                let mut tx = store.read().await.unwrap();
+                assert_eq!(tx.load_order(&order_id("YQ2")).await.unwrap(), second);
+            }
+            (backend, outcome) => panic!("{backend:?}: unexpected commit outcome {outcome:?}"),
+        }
+    })
+    .await;
+}
