@@ -8,6 +8,7 @@
 //! no rule lives anywhere else.
 
 mod apply;
+pub mod authority;
 pub mod clock;
 mod error;
 pub mod login;
@@ -45,6 +46,8 @@ pub struct AppConfig {
     pub sms: SmsPolicy,
     /// Face video rules.
     pub liveness: LivenessPolicy,
+    /// How the certificate authority issues.
+    pub ca: authority::CaConfig,
 }
 
 /// SMS verification code rules.
@@ -86,6 +89,7 @@ impl Default for AppConfig {
                 per_ip_daily: 30,
             },
             liveness: LivenessPolicy { challenge_ttl: Duration::minutes(10), max_challenges_per_day: 10 },
+            ca: authority::CaConfig::for_public_url("http://127.0.0.1:8080"),
         }
     }
 }
@@ -107,6 +111,7 @@ struct Inner {
     providers: Providers,
     config: AppConfig,
     outbox_wakeup: tokio::sync::Notify,
+    issuing_ca: tokio::sync::RwLock<Option<Arc<authority::IssuingCa>>>,
 }
 
 /// The application: every use case, over one store and one set of providers. Cheap to clone.
@@ -118,7 +123,16 @@ pub struct App {
 impl App {
     /// Assembles the application.
     pub fn new(store: Store, clock: Arc<dyn Clock>, providers: Providers, config: AppConfig) -> App {
-        App { inner: Arc::new(Inner { store, clock, providers, config, outbox_wakeup: tokio::sync::Notify::new() }) }
+        App {
+            inner: Arc::new(Inner {
+                store,
+                clock,
+                providers,
+                config,
+                outbox_wakeup: tokio::sync::Notify::new(),
+                issuing_ca: tokio::sync::RwLock::new(None),
+            }),
+        }
     }
 
     /// The store.

@@ -33,7 +33,11 @@ pub struct CaKeyRecord {
 
 impl std::fmt::Debug for CaKeyRecord {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-        f.debug_struct("CaKeyRecord").field("id", &self.id).field("role", &self.role).field("algorithm", &self.algorithm).finish_non_exhaustive()
+        f.debug_struct("CaKeyRecord")
+            .field("id", &self.id)
+            .field("role", &self.role)
+            .field("algorithm", &self.algorithm)
+            .finish_non_exhaustive()
     }
 }
 
@@ -196,14 +200,16 @@ impl Tx {
         next_update: DateTime<Utc>,
         der: &[u8],
     ) -> Result<(), StoreError> {
-        sqlx::query("INSERT INTO crls (issuer_id, crl_number, this_update, next_update, der) VALUES ($1, $2, $3, $4, $5)")
-            .bind(issuer_id)
-            .bind(crl_number)
-            .bind(millis(this_update))
-            .bind(millis(next_update))
-            .bind(B64.encode(der))
-            .execute(self.conn())
-            .await?;
+        sqlx::query(
+            "INSERT INTO crls (issuer_id, crl_number, this_update, next_update, der) VALUES ($1, $2, $3, $4, $5)",
+        )
+        .bind(issuer_id)
+        .bind(crl_number)
+        .bind(millis(this_update))
+        .bind(millis(next_update))
+        .bind(B64.encode(der))
+        .execute(self.conn())
+        .await?;
         Ok(())
     }
 }
@@ -240,7 +246,10 @@ impl Store {
 
     /// An issued certificate by serial (upper-case hex).
     pub async fn certificate(&self, serial: &str) -> Result<Option<CertificateRecord>, StoreError> {
-        let row = sqlx::query("SELECT * FROM certificates WHERE serial = $1").bind(serial).fetch_optional(self.pool()).await?;
+        let row = sqlx::query("SELECT * FROM certificates WHERE serial = $1")
+            .bind(serial)
+            .fetch_optional(self.pool())
+            .await?;
         row.map(|r| self.certificate_from_row(&r)).transpose()
     }
 
@@ -274,7 +283,11 @@ impl Store {
 
     /// Everything of `issuer_id` that belongs on its CRL (revoked or on hold, not expired),
     /// in serial order. Reads only the columns a CRL needs, so a million entries stay cheap.
-    pub async fn unusable_certificates(&self, issuer_id: &str, now: DateTime<Utc>) -> Result<Vec<Unusable>, StoreError> {
+    pub async fn unusable_certificates(
+        &self,
+        issuer_id: &str,
+        now: DateTime<Utc>,
+    ) -> Result<Vec<Unusable>, StoreError> {
         let rows = sqlx::query(
             "SELECT serial, status, reason, status_changed_at FROM certificates \
              WHERE issuer_id = $1 AND status IN ('hold', 'revoked') AND not_after > $2 ORDER BY serial",
@@ -300,7 +313,10 @@ impl Store {
     }
 
     /// The newest CRL of an issuer: (number, this update, next update, DER).
-    pub async fn latest_crl(&self, issuer_id: &str) -> Result<Option<(i64, DateTime<Utc>, DateTime<Utc>, Vec<u8>)>, StoreError> {
+    pub async fn latest_crl(
+        &self,
+        issuer_id: &str,
+    ) -> Result<Option<(i64, DateTime<Utc>, DateTime<Utc>, Vec<u8>)>, StoreError> {
         let row = sqlx::query("SELECT * FROM crls WHERE issuer_id = $1 ORDER BY crl_number DESC LIMIT 1")
             .bind(issuer_id)
             .fetch_optional(self.pool())

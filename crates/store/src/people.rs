@@ -29,7 +29,8 @@ impl Tx {
         .bind(millis(now))
         .execute(self.conn())
         .await?;
-        let r = sqlx::query("SELECT id FROM applicants WHERE phone_hash = $1").bind(&hash).fetch_one(self.conn()).await?;
+        let r =
+            sqlx::query("SELECT id FROM applicants WHERE phone_hash = $1").bind(&hash).fetch_one(self.conn()).await?;
         let id: String = r.try_get("id")?;
         ApplicantId::parse(&id).ok_or_else(|| StoreError::Corrupt("applicant id".into()))
     }

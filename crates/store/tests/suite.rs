@@ -985,7 +985,11 @@ fn ca_key(id: &str, role: &str) -> yiqian_store::certificates::CaKeyRecord {
     }
 }
 
-fn cert(serial: &str, status: yiqian_store::certificates::CertificateStatus, not_after_ms: i64) -> yiqian_store::certificates::CertificateRecord {
+fn cert(
+    serial: &str,
+    status: yiqian_store::certificates::CertificateStatus,
+    not_after_ms: i64,
+) -> yiqian_store::certificates::CertificateRecord {
     yiqian_store::certificates::CertificateRecord {
         serial: serial.into(),
         issuer_id: "CA1".into(),
@@ -1033,7 +1037,10 @@ async fn ca_keys_and_certificates_are_sealed_and_change_status_once() {
 
         let mut tx = store.begin().await.unwrap();
         tx.change_certificate_status("0A", S::Hold, S::Active, None, at(20)).await.unwrap();
-        assert!(matches!(tx.change_certificate_status("0A", S::Hold, S::Active, None, at(21)).await, Err(StoreError::Conflict)));
+        assert!(matches!(
+            tx.change_certificate_status("0A", S::Hold, S::Active, None, at(21)).await,
+            Err(StoreError::Conflict)
+        ));
         tx.change_certificate_status("0B", S::Active, S::Revoked, Some("key_compromise"), at(30)).await.unwrap();
         tx.commit().await.unwrap();
 

@@ -8,6 +8,7 @@ mod auth;
 mod error;
 mod notify;
 mod pages;
+mod pki;
 mod sandbox;
 mod views;
 
@@ -64,6 +65,7 @@ pub fn router(state: WebState) -> Router {
         .merge(pages::routes())
         .merge(notify::routes())
         .merge(sandbox::routes())
+        .merge(pki::routes())
         .layer(DefaultBodyLimit::max(UPLOAD_LIMIT))
         .with_state(state)
 }

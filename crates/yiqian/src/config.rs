@@ -29,6 +29,10 @@ pub struct Config {
     pub pay_ttl_minutes: i64,
     /// Whether a reverse proxy in front sets `X-Real-IP` (believed only then).
     pub trust_x_real_ip: bool,
+    /// Algorithm of a CA created on first start or by `ca init`: `sm2`, `p256` or `rsa3072`.
+    pub ca_algorithm: String,
+    /// Certificate policy OID written into personal certificates (dotted), if any.
+    pub ca_policy_oid: String,
     /// Which implementation each outside service uses.
     pub providers: ProviderChoice,
 }
@@ -64,6 +68,8 @@ impl Default for Config {
             customer_service: "400-000-0000".into(),
             pay_ttl_minutes: 30,
             trust_x_real_ip: false,
+            ca_algorithm: "sm2".into(),
+            ca_policy_oid: String::new(),
             providers: ProviderChoice::default(),
         }
     }
@@ -93,6 +99,14 @@ pub enum ConfigError {
     Env {
         /// The variable.
         name: &'static str,
+        /// What is wrong.
+        message: String,
+    },
+    /// A setting has a value that cannot work.
+    #[error("setting {key} is invalid: {message}")]
+    Value {
+        /// The setting.
+        key: &'static str,
         /// What is wrong.
         message: String,
     },
@@ -148,11 +162,16 @@ impl Config {
                 .parse()
                 .map_err(|_| ConfigError::Env { name: "YIQIAN_PAY_TTL_MINUTES", message: "expected minutes".into() })?;
         }
+        if let Some(v) = env("YIQIAN_CA_ALGORITHM") {
+            config.ca_algorithm = v;
+        }
         config.check()?;
         Ok(config)
     }
 
     fn check(&self) -> Result<(), ConfigError> {
+        self.ca_algorithm()?;
+        self.ca_policy_oid()?;
         for (service, name) in
             [("payment", &self.providers.payment), ("sms", &self.providers.sms), ("identity", &self.providers.identity)]
         {
@@ -161,6 +180,25 @@ impl Config {
             }
         }
         Ok(())
+    }
+
+    /// The CA algorithm in force.
+    pub fn ca_algorithm(&self) -> Result<yiqian_pki::Algorithm, ConfigError> {
+        self.ca_algorithm.parse().map_err(|_| ConfigError::Value {
+            key: "ca_algorithm",
+            message: format!("{:?} is not one of sm2, p256, rsa3072", self.ca_algorithm),
+        })
+    }
+
+    /// The certificate policy OID, if configured.
+    pub fn ca_policy_oid(&self) -> Result<Option<yiqian_pki::const_oid::ObjectIdentifier>, ConfigError> {
+        if self.ca_policy_oid.is_empty() {
+            return Ok(None);
+        }
+        self.ca_policy_oid.parse().map(Some).map_err(|_| ConfigError::Value {
+            key: "ca_policy_oid",
+            message: format!("{:?} is not a dotted object identifier", self.ca_policy_oid),
+        })
     }
 
     /// The database URL in force.

@@ -5,7 +5,8 @@ use std::net::SocketAddr;
 use std::path::PathBuf;
 use std::process::ExitCode;
 use yiqian::config::Config;
-use yiqian::server::{Server, open_store};
+use yiqian::server::{Server, assemble, open_store};
+use yiqian_app::SystemClock;
 use yiqian_store::audit::AuditVerdict;
 
 #[derive(Parser)]
@@ -40,6 +41,73 @@ enum Command {
     Sms {
         #[command(subcommand)]
         command: SmsCommand,
+    },
+    /// Certificate authority operations.
+    Ca {
+        #[command(subcommand)]
+        command: CaCommand,
+    },
+}
+
+#[derive(Subcommand)]
+enum CaCommand {
+    /// Creates the root and issuing CA (keys sealed in the store) unless they exist.
+    Init {
+        /// sm2, p256 or rsa3072 (default: the configured `ca_algorithm`).
+        #[arg(long)]
+        algorithm: Option<String>,
+    },
+    /// Issues a certificate from a PKCS#10 request (DER or PEM).
+    Sign {
+        /// The request file.
+        #[arg(long)]
+        csr: PathBuf,
+        /// The certificate profile (only `personal` so far).
+        #[arg(long, default_value = "personal")]
+        profile: String,
+        /// Issue on hold (certificateHold) until released.
+        #[arg(long)]
+        hold: bool,
+        /// The subject's resident ID number, for the GM/T 0015 identity extension.
+        #[arg(long)]
+        id_number: String,
+        /// The approved subject's name; the request's CN must match it.
+        #[arg(long)]
+        name: Option<String>,
+        /// Where to write the certificate (PEM).
+        #[arg(long)]
+        out: PathBuf,
+    },
+    /// Revokes a certificate for good.
+    Revoke {
+        /// Serial in hex, as `openssl x509 -serial` prints it.
+        serial: String,
+        /// RFC 5280 reason: key_compromise, affiliation_changed, superseded, cessation_of_operation, …
+        #[arg(long)]
+        reason: String,
+    },
+    /// Releases a certificate issued on hold.
+    Release {
+        /// Serial in hex.
+        serial: String,
+    },
+    /// Writes the current CRL (DER).
+    Crl {
+        /// Where to write it.
+        #[arg(long)]
+        out: PathBuf,
+    },
+    /// Writes the CA certificates (PEM): the issuing CA, then the root.
+    Chain {
+        /// Where to write them.
+        #[arg(long)]
+        out: PathBuf,
+    },
+    /// Lists issued certificates, newest first.
+    List {
+        /// At most this many.
+        #[arg(long, default_value_t = 50)]
+        limit: i64,
     },
 }
 
@@ -133,6 +201,7 @@ async fn run(command: &Command, config: &mut Config) -> Result<ExitCode, Box<dyn
                 }
             }
         }
+        Command::Ca { command } => ca(command, config).await,
         Command::Sms { command: SmsCommand::Outbox { phone, limit } } => {
             let (store, _) = open_store(config).await?;
             for m in store.sandbox_sms(phone.as_deref(), *limit).await? {
@@ -141,4 +210,74 @@ async fn run(command: &Command, config: &mut Config) -> Result<ExitCode, Box<dyn
             Ok(ExitCode::SUCCESS)
         }
     }
+}
+
+async fn ca(command: &CaCommand, config: &Config) -> Result<ExitCode, Box<dyn std::error::Error>> {
+    let (app, _, _) = assemble(config, &config.public_url(), std::sync::Arc::new(SystemClock)).await?;
+    let operator = "operator";
+    match command {
+        CaCommand::Init { algorithm } => {
+            let algorithm = match algorithm {
+                Some(a) => a.parse()?,
+                None => config.ca_algorithm()?,
+            };
+            let init = app.ca_init(algorithm, operator).await?;
+            if init.created {
+                println!("created a {} root and issuing CA", init.algorithm);
+            } else {
+                println!("a {} CA exists already; nothing created", init.algorithm);
+            }
+        }
+        CaCommand::Sign { csr, profile, hold, id_number, name, out } => {
+            if profile != "personal" {
+                return Err(format!("unknown profile {profile:?}; available: personal").into());
+            }
+            let request = yiqian_app::authority::IssueRequest {
+                csr: std::fs::read(csr).map_err(|e| format!("reading {}: {e}", csr.display()))?,
+                name: name.clone(),
+                id_number: id_number.clone(),
+                hold: *hold,
+                order: None,
+                actor: operator.into(),
+            };
+            let issued = app.issue_certificate(&request).await?;
+            std::fs::write(out, yiqian_pki::to_pem("CERTIFICATE", &issued.der))?;
+            println!("issued {} ({}){}", issued.serial, issued.profile, if *hold { ", on hold" } else { "" });
+        }
+        CaCommand::Revoke { serial, reason } => {
+            let c = app.revoke_certificate(serial, reason.parse()?, operator).await?;
+            println!("revoked {} ({})", c.serial, c.reason.unwrap_or_default());
+        }
+        CaCommand::Release { serial } => {
+            let c = app.release_certificate(serial, operator).await?;
+            println!("released {}", c.serial);
+        }
+        CaCommand::Crl { out } => {
+            std::fs::write(out, app.current_crl().await?)?;
+            println!("wrote the CRL to {}", out.display());
+        }
+        CaCommand::Chain { out } => {
+            let ca = app.issuing_ca().await?;
+            let pem = format!(
+                "{}{}",
+                yiqian_pki::to_pem("CERTIFICATE", &ca.certificate_der),
+                yiqian_pki::to_pem("CERTIFICATE", &ca.root_der)
+            );
+            std::fs::write(out, pem)?;
+            println!("wrote the issuing CA and root certificates to {}", out.display());
+        }
+        CaCommand::List { limit } => {
+            for c in app.list_certificates(*limit).await? {
+                println!(
+                    "{}\t{}\t{}\t{}\t{}",
+                    c.serial,
+                    c.status.code(),
+                    c.profile,
+                    c.not_after.format("%Y-%m-%d"),
+                    c.order_id.unwrap_or_else(|| "-".into())
+                );
+            }
+        }
+    }
+    Ok(ExitCode::SUCCESS)
 }

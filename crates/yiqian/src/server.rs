@@ -7,6 +7,7 @@ use std::net::SocketAddr;
 use std::path::PathBuf;
 use std::sync::Arc;
 use tokio::sync::oneshot;
+use yiqian_app::authority::CaConfig;
 use yiqian_app::sandbox_inbox::StoreSmsInbox;
 use yiqian_app::{App, AppConfig, Clock, Providers, SystemClock};
 use yiqian_providers::sandbox::{SandboxGateway, SandboxIdentity, SandboxSms};
@@ -25,6 +26,9 @@ pub enum StartError {
         /// Why it failed.
         source: StoreError,
     },
+    /// The configuration cannot work.
+    #[error("{0}")]
+    Config(String),
     /// The listen address could not be bound.
     #[error("cannot listen on {addr}: {source}")]
     Bind {
@@ -73,6 +77,40 @@ pub async fn open_store(config: &Config) -> Result<(Store, Vec<String>), StartEr
     Ok((store, notes))
 }
 
+/// The application's configuration for a service reachable at `public_url`.
+pub fn app_config(config: &Config, public_url: &str) -> Result<AppConfig, StartError> {
+    let mut ca = CaConfig::for_public_url(public_url);
+    ca.algorithm = config.ca_algorithm().map_err(|e| StartError::Config(e.to_string()))?;
+    ca.options.policy_oid = config.ca_policy_oid().map_err(|e| StartError::Config(e.to_string()))?;
+    Ok(AppConfig {
+        public_url: public_url.to_owned(),
+        pay_ttl: chrono::Duration::minutes(config.pay_ttl_minutes),
+        ca,
+        ..AppConfig::default()
+    })
+}
+
+/// The application with the providers `config` chooses, for a service reachable at
+/// `public_url`; also the sandbox gateway (for its cashier page) and notes for the operator.
+pub async fn assemble(
+    config: &Config,
+    public_url: &str,
+    clock: Arc<dyn Clock>,
+) -> Result<(App, SandboxGateway, Vec<String>), StartError> {
+    let (store, mut notes) = open_store(config).await?;
+    let gateway_key_path = config.data_dir.join("sandbox-gateway.key");
+    let (gateway_key, _) = load_or_create_key_file(&gateway_key_path).map_err(storage("sandbox gateway key"))?;
+    let gateway = SandboxGateway::new(gateway_key, public_url);
+    let providers = Providers {
+        gateway: Arc::new(gateway.clone()),
+        sms: Arc::new(SandboxSms::new(Arc::new(StoreSmsInbox::new(store.clone())))),
+        identity: Arc::new(SandboxIdentity),
+    };
+    notes.push("payments, SMS and identity checks run in the sandbox (no money moves, no SMS leaves)".into());
+    let app = App::new(store, clock, providers, app_config(config, public_url)?);
+    Ok((app, gateway, notes))
+}
+
 /// A running service.
 pub struct Server {
     /// The application (tests drive the clock and the outbox through it).
@@ -101,23 +139,16 @@ impl Server {
             .map_err(|source| StartError::Bind { addr: config.listen, source })?;
         let addr = listener.local_addr().map_err(|source| StartError::Bind { addr: config.listen, source })?;
         let public_url = if config.public_url.is_empty() { format!("http://{addr}") } else { config.public_url() };
-        let (store, mut notes) = open_store(config).await?;
-
-        let gateway_key_path = config.data_dir.join("sandbox-gateway.key");
-        let (gateway_key, _) = load_or_create_key_file(&gateway_key_path).map_err(storage("sandbox gateway key"))?;
-        let gateway = SandboxGateway::new(gateway_key, &public_url);
-        let providers = Providers {
-            gateway: Arc::new(gateway.clone()),
-            sms: Arc::new(SandboxSms::new(Arc::new(StoreSmsInbox::new(store.clone())))),
-            identity: Arc::new(SandboxIdentity),
-        };
-        notes.push("payments, SMS and identity checks run in the sandbox (no money moves, no SMS leaves)".into());
-        let app_config = AppConfig {
-            public_url: public_url.clone(),
-            pay_ttl: chrono::Duration::minutes(config.pay_ttl_minutes),
-            ..AppConfig::default()
-        };
-        let app = App::new(store, clock, providers, app_config);
+        let (app, gateway, mut notes) = assemble(config, &public_url, clock).await?;
+        let init = app.ca_init(config.ca_algorithm().map_err(|e| StartError::Config(e.to_string()))?, "system").await;
+        match init {
+            Ok(i) if i.created => notes.push(format!(
+                "created a development CA ({} root and issuing CA, keys sealed in the database): for production, create the CA deliberately with `yiqian ca init`",
+                i.algorithm
+            )),
+            Ok(_) => {}
+            Err(e) => return Err(StartError::Config(format!("preparing the CA: {e}"))),
+        }
         let router = yiqian_web::router(yiqian_web::WebState {
             app: app.clone(),
             sandbox_gateway: Some(gateway),

@@ -379,3 +379,27 @@ async fn fifty_concurrent_refunds_and_notifications_end_consistent() {
         audit_intact(&h).await;
     }
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn relying_parties_fetch_the_ca_certificates_and_the_crl() {
+    let h = start(yiqian_store::Backend::Sqlite).await;
+    let dir = tempfile::tempdir().unwrap();
+    for (path, file, kind) in
+        [("/pki/ca.crt", "ca.der", "x509"), ("/pki/root.crt", "root.der", "x509"), ("/pki/crl", "crl.der", "crl")]
+    {
+        let r = h.http.get(h.url(path)).send().await.unwrap();
+        assert_eq!(r.status(), StatusCode::OK, "{path}");
+        let ct = r.headers()["content-type"].to_str().unwrap().to_owned();
+        assert_eq!(ct, if kind == "crl" { "application/pkix-crl" } else { "application/pkix-cert" });
+        std::fs::write(dir.path().join(file), r.bytes().await.unwrap()).unwrap();
+        let out = std::process::Command::new("openssl")
+            .args([kind, "-inform", "DER", "-in", dir.path().join(file).to_str().unwrap(), "-noout", "-text"])
+            .output()
+            .unwrap();
+        let text = String::from_utf8_lossy(&out.stdout);
+        assert!(out.status.success(), "{path}: {}", String::from_utf8_lossy(&out.stderr));
+        // The development CA created on first start signs with SM2.
+        assert!(text.contains("SM2-with-SM3"), "{path}: {text}");
+    }
+    h.server.stop().await;
+}

@@ -1,0 +1,380 @@
+//! The certificate authority's use cases: create the CA (root and issuing key), issue a
+//! personal certificate from a CSR (on hold until activation), release, revoke, and keep the
+//! CRL current. The PKI engine (`yiqian-pki`) does the encoding and signing; this module
+//! decides what is signed, records it with its audit entry, and republishes the CRL after
+//! every change.
+
+use crate::{App, AppError, in_tx, new_id};
+use chrono::{DateTime, Duration, Utc};
+use serde_json::json;
+use std::sync::Arc;
+use std::time::SystemTime;
+use yiqian_pki::der::{Decode, Encode};
+use yiqian_pki::x509_cert::Certificate;
+use yiqian_pki::{
+    Algorithm, CertificateRequest, IdNumberPolicy, IssuanceOptions, PkiError, Profile, RevocationReason, RevokedEntry,
+    SerialNumber, Signer, SoftwareKey,
+};
+use yiqian_store::StoreError;
+use yiqian_store::audit::NewAuditEntry;
+use yiqian_store::certificates::{CaKeyRecord, CertificateRecord, CertificateStatus};
+
+/// How the CA issues.
+#[derive(Debug, Clone)]
+pub struct CaConfig {
+    /// Algorithm of a CA created by `ca init` or on first start.
+    pub algorithm: Algorithm,
+    /// SM2 distinguishing ID the CA signs and verifies with.
+    pub sm2_distid: String,
+    /// URLs and policy written into issued certificates.
+    pub options: IssuanceOptions,
+    /// How the resident ID number appears in personal certificates.
+    pub id_policy: IdNumberPolicy,
+    /// How long a CRL is valid (its nextUpdate); it is rebuilt after half of that.
+    pub crl_validity: Duration,
+}
+
+impl CaConfig {
+    /// The defaults for a service reachable at `public_url`: SM2, the standard
+    /// distinguishing ID, CRL/OCSP/issuer URLs under `/pki`, masked ID numbers, daily CRLs.
+    pub fn for_public_url(public_url: &str) -> CaConfig {
+        CaConfig {
+            algorithm: Algorithm::Sm2,
+            sm2_distid: yiqian_pki::DEFAULT_SM2_DISTID.into(),
+            options: IssuanceOptions {
+                crl_url: Some(format!("{public_url}/pki/crl")),
+                ocsp_url: Some(format!("{public_url}/pki/ocsp")),
+                ca_issuers_url: Some(format!("{public_url}/pki/ca.crt")),
+                policy_oid: None,
+            },
+            id_policy: IdNumberPolicy::Masked,
+            crl_validity: Duration::days(1),
+        }
+    }
+}
+
+/// The issuing CA, loaded once: its certificate, its signer and the root above it.
+pub struct IssuingCa {
+    /// Id of the issuing key record.
+    pub id: String,
+    /// The issuing CA certificate.
+    pub certificate: Certificate,
+    /// Its DER.
+    pub certificate_der: Vec<u8>,
+    /// The root certificate (DER).
+    pub root_der: Vec<u8>,
+    /// What signs for it.
+    pub signer: Arc<dyn Signer>,
+}
+
+/// What `ca init` did.
+#[derive(Debug, Clone)]
+pub struct CaInit {
+    /// Whether a new CA was created (false: one existed).
+    pub created: bool,
+    /// Its algorithm.
+    pub algorithm: Algorithm,
+}
+
+/// A certificate to issue from a CSR.
+#[derive(Debug, Clone)]
+pub struct IssueRequest {
+    /// The PKCS#10 request (DER or PEM).
+    pub csr: Vec<u8>,
+    /// The approved applicant's name; the CSR's CN must match it. `None`: take the CSR's CN.
+    pub name: Option<String>,
+    /// The resident ID number for the identity extension.
+    pub id_number: String,
+    /// Issue on hold (certificateHold) until activation.
+    pub hold: bool,
+    /// The order it is issued for.
+    pub order: Option<String>,
+    /// Who asked (`staff:NAME`, `operator`, `system`).
+    pub actor: String,
+}
+
+fn pki(code: &'static str) -> impl Fn(PkiError) -> AppError {
+    move |e| AppError::Invalid { code, message: e.to_string() }
+}
+
+fn internal(e: impl std::fmt::Display) -> AppError {
+    AppError::Internal(e.to_string())
+}
+
+fn system_time(t: DateTime<Utc>) -> SystemTime {
+    SystemTime::from(t)
+}
+
+impl App {
+    /// Creates the CA — a root and an issuing CA under it, keys sealed in the store — unless
+    /// one exists.
+    pub async fn ca_init(&self, algorithm: Algorithm, actor: &str) -> Result<CaInit, AppError> {
+        if let Some(existing) = self.store().active_ca_key("issuing").await? {
+            let algorithm = existing.algorithm.parse().map_err(internal)?;
+            return Ok(CaInit { created: false, algorithm });
+        }
+        let config = &self.config().ca;
+        let now = self.now();
+        let distid = config.sm2_distid.clone();
+        let root_key = SoftwareKey::generate(algorithm).map_err(internal)?.with_sm2_distid(&distid);
+        let issuing_key = SoftwareKey::generate(algorithm).map_err(internal)?.with_sm2_distid(&distid);
+        let no_urls = IssuanceOptions { policy_oid: config.options.policy_oid, ..IssuanceOptions::default() };
+        let root = yiqian_pki::issue(
+            &CertificateRequest {
+                profile: Profile::Root,
+                subject: ca_name("yiqian Root CA")?,
+                public_key: root_key.public_key().clone(),
+                serial: SerialNumber::random(),
+                not_before: system_time(now),
+                not_after: system_time(now + Duration::days(365 * 20)),
+                issuer: None,
+                options: &no_urls,
+            },
+            &root_key,
+        )
+        .map_err(internal)?;
+        let issuing = yiqian_pki::issue(
+            &CertificateRequest {
+                profile: Profile::IssuingCa,
+                subject: ca_name("yiqian Personal CA")?,
+                public_key: issuing_key.public_key().clone(),
+                serial: SerialNumber::random(),
+                not_before: system_time(now),
+                not_after: system_time(now + Duration::days(365 * 10)),
+                issuer: Some(&root),
+                options: &no_urls,
+            },
+            &root_key,
+        )
+        .map_err(internal)?;
+        let record = |role: &str, cert: &Certificate, key: &SoftwareKey| -> Result<CaKeyRecord, AppError> {
+            Ok(CaKeyRecord {
+                id: new_id("CA", 16),
+                role: role.into(),
+                algorithm: algorithm.to_string(),
+                certificate_der: cert.to_der().map_err(internal)?,
+                key_ref: "software".into(),
+                pkcs8: Some(key.to_pkcs8_der().map_err(internal)?.to_vec()),
+                created_at: now,
+                active: true,
+            })
+        };
+        let root_record = record("root", &root, &root_key)?;
+        let issuing_record = record("issuing", &issuing, &issuing_key)?;
+        in_tx!(self, |tx| {
+            tx.insert_ca_key(&root_record).await?;
+            tx.insert_ca_key(&issuing_record).await?;
+            let detail =
+                json!({"algorithm": algorithm.to_string(), "root": root_record.id, "issuing": issuing_record.id});
+            tx.audit(NewAuditEntry { actor, action: "ca.initialised", subject: "ca", detail }, now).await?;
+            Ok(())
+        })?;
+        *self.inner.issuing_ca.write().await = None;
+        self.regenerate_crl().await?;
+        Ok(CaInit { created: true, algorithm })
+    }
+
+    /// The issuing CA, loaded from the store on first use.
+    pub async fn issuing_ca(&self) -> Result<Arc<IssuingCa>, AppError> {
+        if let Some(ca) = self.inner.issuing_ca.read().await.as_ref() {
+            return Ok(ca.clone());
+        }
+        let missing = || AppError::Conflict { code: "ca_missing", message: "no CA yet: run `yiqian ca init`".into() };
+        let issuing = self.store().active_ca_key("issuing").await?.ok_or_else(missing)?;
+        let root = self.store().active_ca_key("root").await?.ok_or_else(missing)?;
+        let algorithm: Algorithm = issuing.algorithm.parse().map_err(internal)?;
+        let pkcs8 = issuing
+            .pkcs8
+            .as_deref()
+            .ok_or_else(|| internal(format!("issuing key {} is not a software key", issuing.key_ref)))?;
+        let signer = SoftwareKey::from_pkcs8_der(algorithm, pkcs8)
+            .map_err(internal)?
+            .with_sm2_distid(&self.config().ca.sm2_distid);
+        let ca = Arc::new(IssuingCa {
+            certificate: Certificate::from_der(&issuing.certificate_der).map_err(internal)?,
+            certificate_der: issuing.certificate_der,
+            root_der: root.certificate_der,
+            signer: Arc::new(signer),
+            id: issuing.id,
+        });
+        *self.inner.issuing_ca.write().await = Some(ca.clone());
+        Ok(ca)
+    }
+
+    /// Issues a personal certificate from a CSR whose signature (proof of possession),
+    /// algorithm and key size are checked, and whose subject must name the approved applicant.
+    pub async fn issue_certificate(&self, request: &IssueRequest) -> Result<CertificateRecord, AppError> {
+        let ca = self.issuing_ca().await?;
+        let csr = yiqian_pki::verify_csr(&request.csr, &self.config().ca.sm2_distid).map_err(pki("invalid_csr"))?;
+        let cn = yiqian_pki::common_name(&csr.subject);
+        let name = match (&request.name, cn) {
+            (Some(expected), Some(cn)) if expected.trim() == cn.trim() => expected.trim().to_owned(),
+            (Some(expected), cn) => {
+                return Err(AppError::invalid(
+                    "csr_subject_mismatch",
+                    format!("the CSR names {:?}, not the approved applicant {expected:?}", cn.unwrap_or_default()),
+                ));
+            }
+            (None, Some(cn)) => cn,
+            (None, None) => return Err(AppError::invalid("csr_subject_mismatch", "the CSR has no common name")),
+        };
+        let now = self.now();
+        let not_after = now + Duration::days(365 * i64::from(self.config().product.validity_years));
+        let profile = Profile::Personal {
+            name: name.clone(),
+            id_number: request.id_number.clone(),
+            id_policy: self.config().ca.id_policy,
+        };
+        let serial = SerialNumber::random();
+        let certificate = yiqian_pki::issue(
+            &CertificateRequest {
+                profile,
+                subject: yiqian_pki::personal_subject(&name).map_err(pki("invalid_name"))?,
+                public_key: csr.public_key,
+                serial: serial.clone(),
+                not_before: system_time(now),
+                not_after: system_time(not_after),
+                issuer: Some(&ca.certificate),
+                options: &self.config().ca.options,
+            },
+            ca.signer.as_ref(),
+        )
+        .map_err(pki("invalid_request"))?;
+        let record = CertificateRecord {
+            serial: serial.to_hex(),
+            issuer_id: ca.id.clone(),
+            order_id: request.order.clone(),
+            profile: "personal".into(),
+            status: if request.hold { CertificateStatus::Hold } else { CertificateStatus::Active },
+            reason: request.hold.then(|| RevocationReason::CertificateHold.to_string()),
+            status_changed_at: now,
+            not_before: now,
+            not_after,
+            der: certificate.to_der().map_err(internal)?,
+        };
+        in_tx!(self, |tx| {
+            tx.insert_certificate(&record).await?;
+            let subject = format!("certificate:{}", record.serial);
+            let detail = json!({"profile": "personal", "hold": request.hold, "order": request.order, "algorithm": csr.algorithm.to_string()});
+            tx.audit(
+                NewAuditEntry { actor: &request.actor, action: "certificate.issued", subject: &subject, detail },
+                now,
+            )
+            .await?;
+            Ok(())
+        })?;
+        if request.hold {
+            self.regenerate_crl().await?;
+        }
+        Ok(record)
+    }
+
+    /// Releases a certificate issued on hold (activation).
+    pub async fn release_certificate(&self, serial: &str, actor: &str) -> Result<CertificateRecord, AppError> {
+        self.change_status(serial, actor, CertificateStatus::Active, None).await
+    }
+
+    /// Revokes a certificate for good, with an RFC 5280 reason.
+    pub async fn revoke_certificate(
+        &self,
+        serial: &str,
+        reason: RevocationReason,
+        actor: &str,
+    ) -> Result<CertificateRecord, AppError> {
+        if matches!(reason, RevocationReason::CertificateHold | RevocationReason::RemoveFromCrl) {
+            return Err(AppError::invalid("invalid_reason", format!("{reason} is not a reason to revoke for good")));
+        }
+        self.change_status(serial, actor, CertificateStatus::Revoked, Some(reason)).await
+    }
+
+    async fn change_status(
+        &self,
+        serial: &str,
+        actor: &str,
+        to: CertificateStatus,
+        reason: Option<RevocationReason>,
+    ) -> Result<CertificateRecord, AppError> {
+        let serial = SerialNumber::from_hex(serial).map_err(pki("invalid_serial"))?.to_hex();
+        let not_found = || AppError::NotFound("证书");
+        let current = self.store().certificate(&serial).await?.ok_or_else(not_found)?;
+        let allowed = match to {
+            CertificateStatus::Active => current.status == CertificateStatus::Hold,
+            CertificateStatus::Revoked => current.status != CertificateStatus::Revoked,
+            CertificateStatus::Hold => false,
+        };
+        if !allowed {
+            return Err(AppError::Conflict {
+                code: "certificate_state",
+                message: format!("certificate {serial} is {}; it cannot become {}", current.status.code(), to.code()),
+            });
+        }
+        let reason_text = reason.map(|r| r.to_string());
+        in_tx!(self, |tx| {
+            let now = self.now();
+            tx.change_certificate_status(&serial, current.status, to, reason_text.as_deref(), now).await?;
+            let subject = format!("certificate:{serial}");
+            let action = if to == CertificateStatus::Active { "certificate.released" } else { "certificate.revoked" };
+            let detail = json!({"from": current.status.code(), "reason": reason_text});
+            tx.audit(NewAuditEntry { actor, action, subject: &subject, detail }, now).await?;
+            Ok(())
+        })?;
+        self.regenerate_crl().await?;
+        self.store().certificate(&serial).await?.ok_or_else(not_found)
+    }
+
+    /// The current CRL (DER): the latest one while it is less than half-way to its
+    /// nextUpdate, else a new one.
+    pub async fn current_crl(&self) -> Result<Vec<u8>, AppError> {
+        let ca = self.issuing_ca().await?;
+        let latest = self.store().latest_crl(&ca.id).await?;
+        if let Some((_, this_update, next_update, der)) = latest
+            && self.now() < this_update + (next_update - this_update) / 2
+        {
+            return Ok(der);
+        }
+        self.regenerate_crl().await
+    }
+
+    /// Builds, signs and records a new full CRL listing every revoked and held certificate.
+    pub async fn regenerate_crl(&self) -> Result<Vec<u8>, AppError> {
+        let ca = self.issuing_ca().await?;
+        let now = self.now();
+        let mut entries = Vec::new();
+        for u in self.store().unusable_certificates(&ca.id, now).await? {
+            entries.push(RevokedEntry {
+                serial: SerialNumber::from_hex(&u.serial).map_err(internal)?,
+                revoked_at: system_time(u.since),
+                reason: u.reason.parse().map_err(internal)?,
+            });
+        }
+        let number = self.store().latest_crl(&ca.id).await?.map(|(n, ..)| n + 1).unwrap_or(1);
+        let next_update = now + self.config().ca.crl_validity;
+        let der = yiqian_pki::build_crl(
+            &ca.certificate,
+            ca.signer.as_ref(),
+            u64::try_from(number).map_err(internal)?,
+            system_time(now),
+            system_time(next_update),
+            &entries,
+        )
+        .map_err(internal)?;
+        let mut tx = self.store().begin().await?;
+        match tx.insert_crl(&ca.id, number, now, next_update, &der).await {
+            Ok(()) => tx.commit().await?,
+            // Another change published this number first; theirs is as current as ours.
+            Err(StoreError::Duplicate) => drop(tx),
+            Err(e) => return Err(e.into()),
+        }
+        Ok(der)
+    }
+
+    /// Issued certificates, newest first.
+    pub async fn list_certificates(&self, limit: i64) -> Result<Vec<CertificateRecord>, AppError> {
+        Ok(self.store().certificates(limit).await?)
+    }
+}
+
+fn ca_name(cn: &str) -> Result<yiqian_pki::x509_cert::name::Name, AppError> {
+    use std::str::FromStr;
+    yiqian_pki::x509_cert::name::Name::from_str(&format!("CN={cn},O=yiqian,C=CN")).map_err(internal)
+}

@@ -1,0 +1,204 @@
+//! The CA operator's commands against the system `openssl`: `ca init`, `ca sign` of an
+//! OpenSSL-made request (on hold), the chain, the CRL listing the held certificate as
+//! certificateHold, release, revoke, list — and the same files served under `/pki`.
+
+use std::path::Path;
+use std::process::Command;
+
+fn yiqian(data: &Path, args: &[&str]) -> String {
+    let out = Command::new(env!("CARGO_BIN_EXE_yiqian"))
+        .args(args)
+        .arg("--data")
+        .arg(data)
+        .env_remove("YIQIAN_DATABASE_URL")
+        .env_remove("YIQIAN_CONFIG")
+        .output()
+        .expect("run yiqian");
+    let text = format!("{}{}", String::from_utf8_lossy(&out.stdout), String::from_utf8_lossy(&out.stderr));
+    assert!(out.status.success(), "yiqian {args:?} failed: {text}");
+    text
+}
+
+fn openssl(dir: &Path, args: &[&str]) -> (bool, String) {
+    let out = Command::new("openssl").current_dir(dir).args(args).output().expect("run openssl");
+    (out.status.success(), format!("{}{}", String::from_utf8_lossy(&out.stdout), String::from_utf8_lossy(&out.stderr)))
+}
+
+fn split_chain(dir: &Path) {
+    let chain = std::fs::read_to_string(dir.join("chain.pem")).unwrap();
+    let end = "-----END CERTIFICATE-----\n";
+    let i = chain.find(end).unwrap() + end.len();
+    std::fs::write(dir.join("ca.pem"), &chain[..i]).unwrap();
+    std::fs::write(dir.join("root.pem"), &chain[i..]).unwrap();
+}
+
+#[test]
+fn p256_ca_issues_holds_releases_and_revokes_as_openssl_sees_it() {
+    let dir = tempfile::tempdir().unwrap();
+    let d = dir.path();
+    let data = d.join("data");
+    assert!(yiqian(&data, &["ca", "init", "--algorithm", "p256"]).contains("created a p256 root and issuing CA"));
+    assert!(yiqian(&data, &["ca", "init", "--algorithm", "p256"]).contains("exists already"));
+
+    let (ok, out) = openssl(
+        d,
+        &[
+            "req",
+            "-new",
+            "-utf8",
+            "-newkey",
+            "ec",
+            "-pkeyopt",
+            "ec_paramgen_curve:P-256",
+            "-nodes",
+            "-keyout",
+            "ee.key",
+            "-subj",
+            "/C=CN/CN=张三",
+            "-out",
+            "csr.pem",
+        ],
+    );
+    assert!(ok, "{out}");
+    let signed = yiqian(
+        &data,
+        &[
+            "ca",
+            "sign",
+            "--csr",
+            d.join("csr.pem").to_str().unwrap(),
+            "--hold",
+            "--id-number",
+            "110101199003074477",
+            "--name",
+            "张三",
+            "--out",
+            d.join("ee.pem").to_str().unwrap(),
+        ],
+    );
+    let serial = signed.split_whitespace().nth(1).unwrap().to_owned();
+    assert!(signed.contains("on hold"), "{signed}");
+    yiqian(&data, &["ca", "chain", "--out", d.join("chain.pem").to_str().unwrap()]);
+    split_chain(d);
+
+    let (ok, out) = openssl(d, &["verify", "-x509_strict", "-CAfile", "root.pem", "-untrusted", "ca.pem", "ee.pem"]);
+    assert!(ok && out.contains("ee.pem: OK"), "{out}");
+    let (_, text) = openssl(d, &["x509", "-in", "ee.pem", "-noout", "-text", "-serial"]);
+    assert!(text.contains(&format!("serial={serial}")), "{text}");
+    assert!(text.contains("1.2.156.10260.4.1.1.1") && !text.contains("110101199003074477"), "{text}");
+
+    // On hold: the CRL lists it as certificateHold and chain checking refuses it.
+    let crl_of = |name: &str| {
+        yiqian(&data, &["ca", "crl", "--out", d.join(name).to_str().unwrap()]);
+        let (ok, out) = openssl(d, &["crl", "-in", name, "-inform", "DER", "-out", &format!("{name}.pem")]);
+        assert!(ok, "{out}");
+        let (ok, text) =
+            openssl(d, &["crl", "-in", &format!("{name}.pem"), "-noout", "-text", "-CAfile", "ca.pem", "-verify"]);
+        assert!(ok && text.contains("verify OK"), "{text}");
+        text
+    };
+    let text = crl_of("held.crl");
+    assert!(text.contains(&serial) && text.contains("Certificate Hold"), "{text}");
+    let (_, out) = openssl(
+        d,
+        &["verify", "-crl_check", "-CRLfile", "held.crl.pem", "-CAfile", "root.pem", "-untrusted", "ca.pem", "ee.pem"],
+    );
+    assert!(out.contains("certificate revoked"), "{out}");
+
+    yiqian(&data, &["ca", "release", &serial]);
+    let text = crl_of("released.crl");
+    assert!(!text.contains(&serial), "{text}");
+    let (ok, out) = openssl(
+        d,
+        &[
+            "verify",
+            "-crl_check",
+            "-CRLfile",
+            "released.crl.pem",
+            "-CAfile",
+            "root.pem",
+            "-untrusted",
+            "ca.pem",
+            "ee.pem",
+        ],
+    );
+    assert!(ok && out.contains("ee.pem: OK"), "{out}");
+
+    yiqian(&data, &["ca", "revoke", &serial, "--reason", "key_compromise"]);
+    let text = crl_of("revoked.crl");
+    assert!(text.contains(&serial) && text.contains("Key Compromise"), "{text}");
+    assert!(yiqian(&data, &["ca", "list"]).contains(&format!("{serial}\trevoked\tpersonal")));
+    assert!(yiqian(&data, &["audit", "verify"]).contains("intact"));
+}
+
+#[test]
+fn sm2_ca_signs_a_request_made_by_openssl() {
+    let dir = tempfile::tempdir().unwrap();
+    let d = dir.path();
+    let data = d.join("data");
+    yiqian(&data, &["ca", "init", "--algorithm", "sm2"]);
+    let (ok, out) = openssl(d, &["genpkey", "-algorithm", "sm2", "-out", "ee.key"]);
+    assert!(ok, "{out}");
+    let (ok, out) = openssl(
+        d,
+        &[
+            "req",
+            "-new",
+            "-utf8",
+            "-key",
+            "ee.key",
+            "-sm3",
+            "-sigopt",
+            "distid:1234567812345678",
+            "-subj",
+            "/C=CN/CN=李四",
+            "-out",
+            "csr.pem",
+        ],
+    );
+    assert!(ok, "{out}");
+    yiqian(
+        &data,
+        &[
+            "ca",
+            "sign",
+            "--csr",
+            d.join("csr.pem").to_str().unwrap(),
+            "--id-number",
+            "11010119900307803X",
+            "--name",
+            "李四",
+            "--out",
+            d.join("ee.pem").to_str().unwrap(),
+        ],
+    );
+    // Mismatched applicant: refused with a clear message.
+    let out = Command::new(env!("CARGO_BIN_EXE_yiqian"))
+        .args([
+            "ca",
+            "sign",
+            "--csr",
+            d.join("csr.pem").to_str().unwrap(),
+            "--id-number",
+            "11010119900307803X",
+            "--name",
+            "王五",
+            "--out",
+            d.join("x.pem").to_str().unwrap(),
+            "--data",
+        ])
+        .arg(&data)
+        .output()
+        .unwrap();
+    assert!(!out.status.success());
+    assert!(String::from_utf8_lossy(&out.stderr).contains("not the approved applicant"));
+
+    yiqian(&data, &["ca", "chain", "--out", d.join("chain.pem").to_str().unwrap()]);
+    split_chain(d);
+    // OpenSSL 3.0 sets the SM2 distinguishing ID on the leaf only: verify one level at a time.
+    let (ok, out) = openssl(d, &["verify", "-vfyopt", "distid:1234567812345678", "-CAfile", "root.pem", "ca.pem"]);
+    assert!(ok && out.contains("ca.pem: OK"), "{out}");
+    let (ok, out) =
+        openssl(d, &["verify", "-vfyopt", "distid:1234567812345678", "-partial_chain", "-CAfile", "ca.pem", "ee.pem"]);
+    assert!(ok && out.contains("ee.pem: OK"), "{out}");
+}
