@@ -263,6 +263,7 @@ impl App {
             .await?;
             Ok(())
         })?;
+        self.inner.ocsp_cache.forget(&record.serial);
         if request.hold {
             self.regenerate_crl().await?;
         }
@@ -318,6 +319,7 @@ impl App {
             tx.audit(NewAuditEntry { actor, action, subject: &subject, detail }, now).await?;
             Ok(())
         })?;
+        self.inner.ocsp_cache.forget(&serial);
         self.regenerate_crl().await?;
         self.store().certificate(&serial).await?.ok_or_else(not_found)
     }

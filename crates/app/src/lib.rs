@@ -13,6 +13,7 @@ pub mod clock;
 mod error;
 pub mod login;
 pub mod materials;
+pub mod ocsp;
 pub mod orders;
 pub mod outbox;
 pub mod payments;
@@ -112,6 +113,8 @@ struct Inner {
     config: AppConfig,
     outbox_wakeup: tokio::sync::Notify,
     issuing_ca: tokio::sync::RwLock<Option<Arc<authority::IssuingCa>>>,
+    ocsp_responder: tokio::sync::RwLock<Option<Arc<ocsp::OcspResponder>>>,
+    ocsp_cache: ocsp::ResponseCache,
 }
 
 /// The application: every use case, over one store and one set of providers. Cheap to clone.
@@ -131,6 +134,8 @@ impl App {
                 config,
                 outbox_wakeup: tokio::sync::Notify::new(),
                 issuing_ca: tokio::sync::RwLock::new(None),
+                ocsp_responder: tokio::sync::RwLock::new(None),
+                ocsp_cache: ocsp::ResponseCache::default(),
             }),
         }
     }

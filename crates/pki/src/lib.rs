@@ -1,6 +1,7 @@
-//! The PKI engine of yiqian: keys and the `Signer` seam, certificate profiles (root, issuing
-//! CA, GM/T 0015 personal certificate, OCSP signer), PKCS#10 requests, and CRLs, for SM2/SM3,
-//! ECDSA P-256 and RSA-3072.
+//! The PKI engine of yiqian: keys and the `Signer` seam (software keys, and PKCS#11 HSM keys
+//! in `pkcs11`), certificate profiles (root, issuing CA, GM/T 0015 personal certificate, OCSP
+//! signer), PKCS#10 requests, CRLs, and OCSP requests and responses (RFC 6960, in `ocsp`), for
+//! SM2/SM3, ECDSA P-256 and RSA-3072.
 //!
 //! It knows nothing of orders or databases: callers pass names, keys, serials and times in,
 //! and get DER (or `x509_cert` values) out. Everything it produces is checked against the
@@ -27,7 +28,9 @@ pub mod encoding;
 mod error;
 pub mod key;
 pub mod name;
+pub mod ocsp;
 pub mod oids;
+pub mod pkcs11;
 pub mod profile;
 pub mod serial;
 
@@ -39,6 +42,11 @@ pub use encoding::{from_pem, to_pem};
 pub use error::PkiError;
 pub use key::{DEFAULT_SM2_DISTID, Signer, SoftwareKey, verify};
 pub use name::{common_name, personal_subject};
+pub use ocsp::{
+    CertId, CertIdHash, CertStatus, MAX_OCSP_REQUEST_SIZE, OcspErrorStatus, OcspRequest, SingleResponse,
+    build_ocsp_response, ocsp_error_response, parse_ocsp_request,
+};
+pub use pkcs11::{Pkcs11Config, Pkcs11Key};
 pub use profile::{IdNumberPolicy, IssuanceOptions, Profile};
 pub use serial::SerialNumber;
 

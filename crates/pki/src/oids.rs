@@ -35,6 +35,17 @@ pub const AD_OCSP: Oid = Oid::new_unwrap("1.3.6.1.5.5.7.48.1");
 pub const AD_CA_ISSUERS: Oid = Oid::new_unwrap("1.3.6.1.5.5.7.48.2");
 /// id-pkix-ocsp-nocheck (RFC 6960 §4.2.2.2.1): "do not check the revocation of this responder".
 pub const OCSP_NOCHECK: Oid = Oid::new_unwrap("1.3.6.1.5.5.7.48.1.5");
+/// id-pkix-ocsp-basic (RFC 6960 §4.2.1): the responseType of a BasicOCSPResponse.
+pub const OCSP_BASIC: Oid = Oid::new_unwrap("1.3.6.1.5.5.7.48.1.1");
+/// id-pkix-ocsp-nonce (RFC 6960 §4.4.1, RFC 8954).
+pub const OCSP_NONCE: Oid = Oid::new_unwrap("1.3.6.1.5.5.7.48.1.2");
+/// id-pkix-ocsp-response (RFC 6960 §4.4.3): the acceptable response types of a request.
+pub const OCSP_RESPONSE: Oid = Oid::new_unwrap("1.3.6.1.5.5.7.48.1.4");
+
+/// id-sha1 (RFC 3279), a CertID hash algorithm.
+pub const SHA1: Oid = Oid::new_unwrap("1.3.14.3.2.26");
+/// id-sha256 (RFC 5754), a CertID hash algorithm.
+pub const SHA256: Oid = Oid::new_unwrap("2.16.840.1.101.3.4.2.1");
 
 /// id-ce-cRLNumber (RFC 5280).
 pub const CRL_NUMBER: Oid = Oid::new_unwrap("2.5.29.20");

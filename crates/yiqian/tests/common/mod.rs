@@ -31,17 +31,23 @@ pub async fn start(backend: Backend) -> Harness {
 /// Starts the service; with `manual_clock` the application's clock stands still until the
 /// test moves it.
 pub async fn start_with(backend: Backend, manual_clock: bool) -> Harness {
+    start_configured(backend, manual_clock, |_| {}).await
+}
+
+/// Starts the service after `adjust` has changed its configuration.
+pub async fn start_configured(backend: Backend, manual_clock: bool, adjust: impl FnOnce(&mut Config)) -> Harness {
     let dir = tempfile::tempdir().unwrap();
     let database_url = match backend {
         Backend::Sqlite => String::new(),
         Backend::Postgres => yiqian_store::testing::fresh_postgres_database().await,
     };
-    let config = Config {
+    let mut config = Config {
         listen: "127.0.0.1:0".parse().unwrap(),
         data_dir: dir.path().join("data"),
         database_url,
         ..Config::default()
     };
+    adjust(&mut config);
     let clock = manual_clock.then(|| Arc::new(TestClock::at(Utc::now())));
     let as_clock: Arc<dyn Clock> = match &clock {
         Some(c) => c.clone(),

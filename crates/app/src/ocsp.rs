@@ -1,0 +1,203 @@
+//! The OCSP responder (RFC 6960), built for throughput the way large CAs run theirs: a
+//! delegated OCSP-signing key answers for the issuing CA; responses without a nonce are
+//! signed once, kept in memory, served from there and signed again only when half of their
+//! validity has passed or the certificate's status changed. A request with a nonce is
+//! signed on the spot, echoing it.
+
+use crate::{App, AppError, in_tx, new_id};
+use chrono::{DateTime, Duration, Utc};
+use serde_json::json;
+use std::collections::HashMap;
+use std::sync::{Arc, Mutex};
+use std::time::SystemTime;
+use yiqian_pki::der::{Decode, Encode};
+use yiqian_pki::ocsp::{
+    CertId, CertIdHash, CertStatus, OcspErrorStatus, SingleResponse, build_ocsp_response, ocsp_error_response,
+    parse_ocsp_request,
+};
+use yiqian_pki::x509_cert::Certificate;
+use yiqian_pki::{CertificateRequest, Profile, RevocationReason, SerialNumber, Signer, SoftwareKey};
+use yiqian_store::audit::NewAuditEntry;
+use yiqian_store::certificates::{CaKeyRecord, CertificateStatus};
+
+/// How long a pre-signed response is valid (its nextUpdate).
+pub const RESPONSE_VALIDITY: Duration = Duration::hours(4);
+
+/// The delegated OCSP signer of the issuing CA.
+pub struct OcspResponder {
+    /// Its certificate, issued by the issuing CA with id-kp-OCSPSigning.
+    pub certificate: Certificate,
+    /// What signs.
+    pub signer: Arc<dyn Signer>,
+}
+
+/// Pre-signed responses by (serial, CertID hash), with when they were signed.
+#[derive(Default)]
+pub(crate) struct ResponseCache {
+    entries: Mutex<HashMap<(String, CertIdHash), (Arc<Vec<u8>>, DateTime<Utc>)>>,
+}
+
+impl ResponseCache {
+    fn get(&self, serial: &str, hash: CertIdHash, now: DateTime<Utc>) -> Option<Arc<Vec<u8>>> {
+        let entries = self.entries.lock().expect("OCSP cache lock");
+        let (bytes, signed_at) = entries.get(&(serial.to_owned(), hash))?;
+        (now < *signed_at + RESPONSE_VALIDITY / 2).then(|| bytes.clone())
+    }
+
+    fn put(&self, serial: &str, hash: CertIdHash, bytes: Arc<Vec<u8>>, now: DateTime<Utc>) {
+        self.entries.lock().expect("OCSP cache lock").insert((serial.to_owned(), hash), (bytes, now));
+    }
+
+    /// Forgets the responses of a certificate whose status changed.
+    pub(crate) fn forget(&self, serial: &str) {
+        self.entries.lock().expect("OCSP cache lock").retain(|(s, _), _| s != serial);
+    }
+}
+
+fn internal(e: impl std::fmt::Display) -> AppError {
+    AppError::Internal(e.to_string())
+}
+
+impl App {
+    /// The delegated OCSP signer, created (and recorded) the first time it is needed.
+    pub async fn ocsp_responder(&self) -> Result<Arc<OcspResponder>, AppError> {
+        if let Some(r) = self.inner.ocsp_responder.read().await.as_ref() {
+            return Ok(r.clone());
+        }
+        let mut slot = self.inner.ocsp_responder.write().await;
+        if let Some(r) = slot.as_ref() {
+            return Ok(r.clone());
+        }
+        let ca = self.issuing_ca().await?;
+        let distid = self.config().ca.sm2_distid.clone();
+        let record = match self.store().active_ca_key("ocsp").await? {
+            Some(r) => r,
+            None => self.create_ocsp_signer(&ca.certificate, ca.signer.as_ref()).await?,
+        };
+        let algorithm = record.algorithm.parse().map_err(internal)?;
+        let pkcs8 = record.pkcs8.as_deref().ok_or_else(|| internal("the OCSP signing key is not a software key"))?;
+        let responder = Arc::new(OcspResponder {
+            certificate: Certificate::from_der(&record.certificate_der).map_err(internal)?,
+            signer: Arc::new(SoftwareKey::from_pkcs8_der(algorithm, pkcs8).map_err(internal)?.with_sm2_distid(&distid)),
+        });
+        *slot = Some(responder.clone());
+        Ok(responder)
+    }
+
+    async fn create_ocsp_signer(
+        &self,
+        issuer: &Certificate,
+        issuer_signer: &dyn Signer,
+    ) -> Result<CaKeyRecord, AppError> {
+        let algorithm = issuer_signer.algorithm();
+        let key = SoftwareKey::generate(algorithm).map_err(internal)?.with_sm2_distid(&self.config().ca.sm2_distid);
+        let now = self.now();
+        let issuer_end: SystemTime = issuer.tbs_certificate().validity().not_after.to_system_time();
+        let not_after = SystemTime::from(now + Duration::days(365)).min(issuer_end);
+        let cert = yiqian_pki::issue(
+            &CertificateRequest {
+                profile: Profile::OcspSigner,
+                subject: ocsp_name()?,
+                public_key: key.public_key().clone(),
+                serial: SerialNumber::random(),
+                not_before: SystemTime::from(now),
+                not_after,
+                issuer: Some(issuer),
+                options: &yiqian_pki::IssuanceOptions::default(),
+            },
+            issuer_signer,
+        )
+        .map_err(internal)?;
+        let record = CaKeyRecord {
+            id: new_id("CA", 16),
+            role: "ocsp".into(),
+            algorithm: algorithm.to_string(),
+            certificate_der: cert.to_der().map_err(internal)?,
+            key_ref: "software".into(),
+            pkcs8: Some(key.to_pkcs8_der().map_err(internal)?.to_vec()),
+            created_at: now,
+            active: true,
+        };
+        in_tx!(self, |tx| {
+            tx.insert_ca_key(&record).await?;
+            let detail = json!({"algorithm": algorithm.to_string(), "key": record.id});
+            tx.audit(NewAuditEntry { actor: "system", action: "ca.ocsp_signer_created", subject: "ca", detail }, now)
+                .await?;
+            Ok(())
+        })?;
+        Ok(record)
+    }
+
+    /// Answers an OCSP request (DER). Malformed input gets `malformedRequest`, a request for
+    /// another CA `unauthorized`; never an HTTP error.
+    pub async fn ocsp(&self, request: &[u8]) -> Vec<u8> {
+        match self.answer_ocsp(request).await {
+            Ok(bytes) => bytes,
+            Err(status) => ocsp_error_response(status),
+        }
+    }
+
+    async fn answer_ocsp(&self, request: &[u8]) -> Result<Vec<u8>, OcspErrorStatus> {
+        let request = parse_ocsp_request(request).map_err(|_| OcspErrorStatus::MalformedRequest)?;
+        let failed = |e: AppError| {
+            tracing::error!(error = %e, "OCSP responder");
+            OcspErrorStatus::InternalError
+        };
+        let ca = self.issuing_ca().await.map_err(failed)?;
+        if !request.cert_ids.iter().all(|id| id.is_issued_by(&ca.certificate)) {
+            return Err(OcspErrorStatus::Unauthorized);
+        }
+        let now = self.now();
+        if let ([one], None) = (request.cert_ids.as_slice(), &request.nonce) {
+            let serial = one.serial.to_hex();
+            if let Some(bytes) = self.inner.ocsp_cache.get(&serial, one.hash, now) {
+                return Ok(bytes.as_ref().clone());
+            }
+            let bytes = Arc::new(self.sign_ocsp(&request.cert_ids, None, now).await.map_err(failed)?);
+            self.inner.ocsp_cache.put(&serial, one.hash, bytes.clone(), now);
+            return Ok(bytes.as_ref().clone());
+        }
+        self.sign_ocsp(&request.cert_ids, request.nonce.as_deref(), now).await.map_err(failed)
+    }
+
+    async fn sign_ocsp(&self, ids: &[CertId], nonce: Option<&[u8]>, now: DateTime<Utc>) -> Result<Vec<u8>, AppError> {
+        let responder = self.ocsp_responder().await?;
+        let mut responses = Vec::with_capacity(ids.len());
+        for id in ids {
+            let status = match self.store().certificate(&id.serial.to_hex()).await? {
+                None => CertStatus::Unknown,
+                Some(c) => match c.status {
+                    CertificateStatus::Active => CertStatus::Good,
+                    CertificateStatus::Hold => CertStatus::Revoked {
+                        at: SystemTime::from(c.status_changed_at),
+                        reason: Some(RevocationReason::CertificateHold),
+                    },
+                    CertificateStatus::Revoked => CertStatus::Revoked {
+                        at: SystemTime::from(c.status_changed_at),
+                        reason: c.reason.as_deref().and_then(|r| r.parse().ok()),
+                    },
+                },
+            };
+            responses.push(SingleResponse {
+                cert_id: id.clone(),
+                status,
+                this_update: SystemTime::from(now),
+                next_update: Some(SystemTime::from(now + RESPONSE_VALIDITY)),
+            });
+        }
+        build_ocsp_response(
+            &responder.certificate,
+            responder.signer.as_ref(),
+            SystemTime::from(now),
+            &responses,
+            nonce,
+            true,
+        )
+        .map_err(internal)
+    }
+}
+
+fn ocsp_name() -> Result<yiqian_pki::x509_cert::name::Name, AppError> {
+    use std::str::FromStr;
+    yiqian_pki::x509_cert::name::Name::from_str("CN=yiqian OCSP Responder,O=yiqian,C=CN").map_err(internal)
+}

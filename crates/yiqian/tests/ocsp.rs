@@ -1,0 +1,131 @@
+//! The OCSP responder at `/pki/ocsp` as `openssl ocsp` sees it: a certificate issued on hold
+//! reads revoked (certificateHold), good once released, revoked with its reason once revoked;
+//! the response verifies against the CA chain (delegated OCSP signer), with and without a
+//! nonce, over POST and GET; garbage is answered malformedRequest.
+
+mod common;
+
+use common::*;
+use std::path::Path;
+use std::process::Command;
+use yiqian_app::authority::IssueRequest;
+use yiqian_pki::RevocationReason;
+
+fn openssl(dir: &Path, args: &[String]) -> (bool, String) {
+    let out = Command::new("openssl").current_dir(dir).args(args).output().expect("run openssl");
+    (out.status.success(), format!("{}{}", String::from_utf8_lossy(&out.stdout), String::from_utf8_lossy(&out.stderr)))
+}
+
+fn args(list: &[&str]) -> Vec<String> {
+    list.iter().map(|s| s.to_string()).collect()
+}
+
+/// Asks the responder about ee.pem; returns openssl's report.
+async fn ask(dir: &Path, url: &str, extra: &[&str]) -> String {
+    // Options such as -sha256 must come before -cert.
+    let mut a = args(&["ocsp"]);
+    a.extend(args(extra));
+    a.extend(args(&["-issuer", "ca.pem", "-cert", "ee.pem", "-url", url, "-CAfile", "chain.pem"]));
+    let dir = dir.to_owned();
+    let (ok, out) = tokio::task::spawn_blocking(move || openssl(&dir, &a)).await.unwrap();
+    assert!(ok, "{out}");
+    out
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 4)]
+async fn openssl_ocsp_sees_hold_release_and_revocation() {
+    let h = start_configured(yiqian_store::Backend::Sqlite, false, |c| c.ca_algorithm = "p256".into()).await;
+    let dir = tempfile::tempdir().unwrap();
+    let d = dir.path();
+    let ca = h.server.app.issuing_ca().await.unwrap();
+    std::fs::write(d.join("ca.pem"), yiqian_pki::to_pem("CERTIFICATE", &ca.certificate_der)).unwrap();
+    let chain = format!(
+        "{}{}",
+        yiqian_pki::to_pem("CERTIFICATE", &ca.certificate_der),
+        yiqian_pki::to_pem("CERTIFICATE", &ca.root_der)
+    );
+    std::fs::write(d.join("chain.pem"), chain).unwrap();
+    let (ok, out) = openssl(
+        d,
+        &args(&[
+            "req",
+            "-new",
+            "-utf8",
+            "-newkey",
+            "ec",
+            "-pkeyopt",
+            "ec_paramgen_curve:P-256",
+            "-nodes",
+            "-keyout",
+            "ee.key",
+            "-subj",
+            "/C=CN/CN=张三",
+            "-out",
+            "csr.pem",
+        ]),
+    );
+    assert!(ok, "{out}");
+    let issued = h
+        .server
+        .app
+        .issue_certificate(&IssueRequest {
+            csr: std::fs::read(d.join("csr.pem")).unwrap(),
+            name: Some("张三".into()),
+            id_number: "110101199003074477".into(),
+            hold: true,
+            order: None,
+            actor: "test".into(),
+        })
+        .await
+        .unwrap();
+    std::fs::write(d.join("ee.pem"), yiqian_pki::to_pem("CERTIFICATE", &issued.der)).unwrap();
+    let url = h.url("/pki/ocsp");
+
+    let out = ask(d, &url, &[]).await;
+    assert!(out.contains("Response verify OK"), "{out}");
+    assert!(out.contains("ee.pem: revoked") && out.contains("certificateHold"), "{out}");
+
+    h.server.app.release_certificate(&issued.serial, "test").await.unwrap();
+    for extra in [&[][..], &["-no_nonce"], &["-sha256"], &["-no_nonce", "-sha256"]] {
+        let out = ask(d, &url, extra).await;
+        assert!(out.contains("Response verify OK") && out.contains("ee.pem: good"), "{extra:?}: {out}");
+        assert!(!out.contains("Nonce Verify error") && !out.contains("WARNING"), "{extra:?}: {out}");
+    }
+    // Served from memory: the same pre-signed bytes twice.
+    let (_, a) =
+        openssl(d, &args(&["ocsp", "-issuer", "ca.pem", "-cert", "ee.pem", "-no_nonce", "-reqout", "req.der"]));
+    assert!(std::fs::metadata(d.join("req.der")).is_ok(), "{a}");
+    let req = std::fs::read(d.join("req.der")).unwrap();
+    let first =
+        h.http.post(&url).header("content-type", "application/ocsp-request").body(req.clone()).send().await.unwrap();
+    assert_eq!(first.headers()["content-type"], "application/ocsp-response");
+    let first = first.bytes().await.unwrap();
+    let second = h.http.post(&url).body(req.clone()).send().await.unwrap().bytes().await.unwrap();
+    assert_eq!(first, second);
+    // GET, base64 in the path (RFC 6960 appendix A).
+    use base64::Engine;
+    let b64 = base64::engine::general_purpose::STANDARD.encode(&req);
+    let encoded: String = b64
+        .chars()
+        .map(|c| match c {
+            '/' => "%2F".to_owned(),
+            '+' => "%2B".to_owned(),
+            '=' => "%3D".to_owned(),
+            c => c.to_string(),
+        })
+        .collect();
+    let got = h.http.get(format!("{url}/{encoded}")).send().await.unwrap().bytes().await.unwrap();
+    assert_eq!(got, first);
+
+    h.server.app.revoke_certificate(&issued.serial, RevocationReason::KeyCompromise, "test").await.unwrap();
+    let out = ask(d, &url, &["-no_nonce"]).await;
+    assert!(out.contains("ee.pem: revoked") && out.contains("keyCompromise"), "{out}");
+
+    // Garbage: a malformedRequest answer, not an HTTP error.
+    let r = h.http.post(&url).body(b"not an OCSP request".to_vec()).send().await.unwrap();
+    assert_eq!(r.status(), reqwest::StatusCode::OK);
+    std::fs::write(d.join("err.der"), r.bytes().await.unwrap()).unwrap();
+    let (_, out) = openssl(d, &args(&["ocsp", "-respin", "err.der", "-resp_text", "-noverify"]));
+    assert!(out.contains("malformedrequest"), "{out}");
+    h.server.stop().await;
+}
