@@ -31,10 +31,13 @@ pub struct OcspResponder {
     pub signer: Arc<dyn Signer>,
 }
 
-/// Pre-signed responses by (serial, CertID hash), with when they were signed.
+/// A pre-signed response and when it was signed.
+type Signed = (Arc<Vec<u8>>, DateTime<Utc>);
+
+/// Pre-signed responses by (serial, CertID hash).
 #[derive(Default)]
 pub(crate) struct ResponseCache {
-    entries: Mutex<HashMap<(String, CertIdHash), (Arc<Vec<u8>>, DateTime<Utc>)>>,
+    entries: Mutex<HashMap<(String, CertIdHash), Signed>>,
 }
 
 impl ResponseCache {
