@@ -263,10 +263,10 @@ impl App {
             .await?;
             Ok(())
         })?;
-        self.inner.ocsp_cache.forget(&record.serial);
         if request.hold {
             self.regenerate_crl().await?;
         }
+        self.presign_ocsp(&record.serial).await;
         Ok(record)
     }
 
@@ -319,8 +319,8 @@ impl App {
             tx.audit(NewAuditEntry { actor, action, subject: &subject, detail }, now).await?;
             Ok(())
         })?;
-        self.inner.ocsp_cache.forget(&serial);
         self.regenerate_crl().await?;
+        self.presign_ocsp(&serial).await;
         self.store().certificate(&serial).await?.ok_or_else(not_found)
     }
 

@@ -55,6 +55,12 @@ impl ResponseCache {
     pub(crate) fn forget(&self, serial: &str) {
         self.entries.lock().expect("OCSP cache lock").retain(|(s, _), _| s != serial);
     }
+
+    /// The entries signed before `before`, due for re-signing.
+    fn stale(&self, before: DateTime<Utc>) -> Vec<(String, CertIdHash)> {
+        let entries = self.entries.lock().expect("OCSP cache lock");
+        entries.iter().filter(|(_, (_, signed_at))| *signed_at < before).map(|(k, _)| k.clone()).collect()
+    }
 }
 
 fn internal(e: impl std::fmt::Display) -> AppError {
@@ -161,6 +167,35 @@ impl App {
             return Ok(bytes.as_ref().clone());
         }
         self.sign_ocsp(&request.cert_ids, request.nonce.as_deref(), now).await.map_err(failed)
+    }
+
+    /// Signs the response for `serial` (SHA-1 CertID, what most clients send) ahead of the
+    /// first request, after an issuance or a status change.
+    pub(crate) async fn presign_ocsp(&self, serial: &str) {
+        self.inner.ocsp_cache.forget(serial);
+        if let Err(e) = self.resign(serial, CertIdHash::Sha1).await {
+            tracing::warn!(error = %e, "OCSP pre-signing failed; the response will be signed on request");
+        }
+    }
+
+    async fn resign(&self, serial: &str, hash: CertIdHash) -> Result<(), AppError> {
+        let ca = self.issuing_ca().await?;
+        let serial_number = SerialNumber::from_hex(serial).map_err(internal)?;
+        let id = CertId::for_serial(hash, &ca.certificate, &serial_number);
+        let now = self.now();
+        let bytes = self.sign_ocsp(std::slice::from_ref(&id), None, now).await?;
+        self.inner.ocsp_cache.put(serial, hash, Arc::new(bytes), now);
+        Ok(())
+    }
+
+    /// Re-signs every cached response past half of its validity, so requests keep being
+    /// served from memory; returns how many.
+    pub async fn refresh_ocsp(&self) -> Result<usize, AppError> {
+        let stale = self.inner.ocsp_cache.stale(self.now() - RESPONSE_VALIDITY / 2);
+        for (serial, hash) in &stale {
+            self.resign(serial, *hash).await?;
+        }
+        Ok(stale.len())
     }
 
     async fn sign_ocsp(&self, ids: &[CertId], nonce: Option<&[u8]>, now: DateTime<Utc>) -> Result<Vec<u8>, AppError> {

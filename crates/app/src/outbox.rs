@@ -75,11 +75,13 @@ impl App {
     }
 
     /// Runs the background work until `shutdown` resolves: outbox delivery (woken at once
-    /// when a unit of work queues a message, and every second for retries) and, every 30
-    /// seconds, the expiry of unpaid orders.
+    /// when a unit of work queues a message, and every second for retries); every 30
+    /// seconds, the expiry of unpaid orders; every 5 minutes, the CRL's and the pre-signed
+    /// OCSP responses' refresh before they go stale.
     pub async fn run_workers(&self, shutdown: impl std::future::Future<Output = ()>) {
         tokio::pin!(shutdown);
         let mut expiry = tokio::time::interval(std::time::Duration::from_secs(30));
+        let mut pki = tokio::time::interval(std::time::Duration::from_secs(300));
         loop {
             if let Err(e) = self.deliver_due().await {
                 tracing::error!(error = %e, "outbox worker");
@@ -93,6 +95,14 @@ impl App {
                     Ok(n) => tracing::info!(expired = n, "unpaid orders expired"),
                     Err(e) => tracing::error!(error = %e, "order expiry"),
                 },
+                _ = pki.tick() => {
+                    if let Err(e) = self.current_crl().await {
+                        tracing::error!(error = %e, "CRL refresh");
+                    }
+                    if let Err(e) = self.refresh_ocsp().await {
+                        tracing::error!(error = %e, "OCSP refresh");
+                    }
+                }
             }
         }
     }
