@@ -11,9 +11,10 @@ use std::sync::Arc;
 use std::time::SystemTime;
 use yiqian_pki::der::{Decode, Encode};
 use yiqian_pki::x509_cert::Certificate;
+use yiqian_pki::zeroize::Zeroizing;
 use yiqian_pki::{
-    Algorithm, CertificateRequest, IdNumberPolicy, IssuanceOptions, PkiError, Profile, RevocationReason, RevokedEntry,
-    SerialNumber, Signer, SoftwareKey,
+    Algorithm, CertificateRequest, IdNumberPolicy, IssuanceOptions, Pkcs11Config, Pkcs11Key, PkiError, Profile,
+    RevocationReason, RevokedEntry, SerialNumber, Signer, SoftwareKey,
 };
 use yiqian_store::StoreError;
 use yiqian_store::audit::NewAuditEntry;
@@ -32,6 +33,72 @@ pub struct CaConfig {
     pub id_policy: IdNumberPolicy,
     /// How long a CRL is valid (its nextUpdate); it is rebuilt after half of that.
     pub crl_validity: Duration,
+    /// Where new CA keys are made and kept: a PKCS#11 token, or (None) software keys sealed
+    /// in the store.
+    pub hsm: Option<HsmConfig>,
+}
+
+/// A PKCS#11 token holding the CA's keys.
+#[derive(Clone)]
+pub struct HsmConfig {
+    /// The vendor's PKCS#11 module.
+    pub module: std::path::PathBuf,
+    /// The token's label.
+    pub token_label: String,
+    /// The user PIN.
+    pub pin: Zeroizing<String>,
+}
+
+impl std::fmt::Debug for HsmConfig {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("HsmConfig")
+            .field("module", &self.module)
+            .field("token_label", &self.token_label)
+            .finish_non_exhaustive()
+    }
+}
+
+impl HsmConfig {
+    fn key(&self, key_label: &str) -> Pkcs11Config {
+        Pkcs11Config {
+            module: self.module.clone(),
+            token_label: self.token_label.clone(),
+            pin: self.pin.clone(),
+            key_label: key_label.to_owned(),
+        }
+    }
+}
+
+/// A key just made for the CA: in software (sealed into the store) or in the token.
+enum NewKey {
+    Software(SoftwareKey),
+    Token(Pkcs11Key),
+}
+
+impl NewKey {
+    fn generate(config: &CaConfig, algorithm: Algorithm, label: &str) -> Result<NewKey, AppError> {
+        Ok(match &config.hsm {
+            None => NewKey::Software(
+                SoftwareKey::generate(algorithm).map_err(internal)?.with_sm2_distid(&config.sm2_distid),
+            ),
+            Some(hsm) => NewKey::Token(Pkcs11Key::generate(&hsm.key(label), algorithm).map_err(pki("hsm"))?),
+        })
+    }
+
+    fn signer(&self) -> &dyn Signer {
+        match self {
+            NewKey::Software(k) => k,
+            NewKey::Token(k) => k,
+        }
+    }
+
+    /// How the store refers to the key, and its PKCS#8 (to be sealed) when it is a software key.
+    fn storage(&self) -> Result<(String, Option<Vec<u8>>), AppError> {
+        match self {
+            NewKey::Software(k) => Ok(("software".into(), Some(k.to_pkcs8_der().map_err(internal)?.to_vec()))),
+            NewKey::Token(k) => Ok((format!("pkcs11:token={};object={}", k.token_label(), k.key_label()), None)),
+        }
+    }
 }
 
 impl CaConfig {
@@ -49,6 +116,7 @@ impl CaConfig {
             },
             id_policy: IdNumberPolicy::Masked,
             crl_validity: Duration::days(1),
+            hsm: None,
         }
     }
 }
@@ -115,46 +183,47 @@ impl App {
         }
         let config = &self.config().ca;
         let now = self.now();
-        let distid = config.sm2_distid.clone();
-        let root_key = SoftwareKey::generate(algorithm).map_err(internal)?.with_sm2_distid(&distid);
-        let issuing_key = SoftwareKey::generate(algorithm).map_err(internal)?.with_sm2_distid(&distid);
+        let stamp = now.format("%Y%m%d%H%M%S");
+        let root_key = NewKey::generate(config, algorithm, &format!("yiqian-root-{stamp}"))?;
+        let issuing_key = NewKey::generate(config, algorithm, &format!("yiqian-issuing-{stamp}"))?;
         let no_urls = IssuanceOptions { policy_oid: config.options.policy_oid, ..IssuanceOptions::default() };
         let root = yiqian_pki::issue(
             &CertificateRequest {
                 profile: Profile::Root,
                 subject: ca_name("yiqian Root CA")?,
-                public_key: root_key.public_key().clone(),
+                public_key: root_key.signer().public_key().clone(),
                 serial: SerialNumber::random(),
                 not_before: system_time(now),
                 not_after: system_time(now + Duration::days(365 * 20)),
                 issuer: None,
                 options: &no_urls,
             },
-            &root_key,
+            root_key.signer(),
         )
         .map_err(internal)?;
         let issuing = yiqian_pki::issue(
             &CertificateRequest {
                 profile: Profile::IssuingCa,
                 subject: ca_name("yiqian Personal CA")?,
-                public_key: issuing_key.public_key().clone(),
+                public_key: issuing_key.signer().public_key().clone(),
                 serial: SerialNumber::random(),
                 not_before: system_time(now),
                 not_after: system_time(now + Duration::days(365 * 10)),
                 issuer: Some(&root),
                 options: &no_urls,
             },
-            &root_key,
+            root_key.signer(),
         )
         .map_err(internal)?;
-        let record = |role: &str, cert: &Certificate, key: &SoftwareKey| -> Result<CaKeyRecord, AppError> {
+        let record = |role: &str, cert: &Certificate, key: &NewKey| -> Result<CaKeyRecord, AppError> {
+            let (key_ref, pkcs8) = key.storage()?;
             Ok(CaKeyRecord {
                 id: new_id("CA", 16),
                 role: role.into(),
                 algorithm: algorithm.to_string(),
                 certificate_der: cert.to_der().map_err(internal)?,
-                key_ref: "software".into(),
-                pkcs8: Some(key.to_pkcs8_der().map_err(internal)?.to_vec()),
+                key_ref,
+                pkcs8,
                 created_at: now,
                 active: true,
             })
@@ -182,23 +251,33 @@ impl App {
         let missing = || AppError::Conflict { code: "ca_missing", message: "no CA yet: run `yiqian ca init`".into() };
         let issuing = self.store().active_ca_key("issuing").await?.ok_or_else(missing)?;
         let root = self.store().active_ca_key("root").await?.ok_or_else(missing)?;
-        let algorithm: Algorithm = issuing.algorithm.parse().map_err(internal)?;
-        let pkcs8 = issuing
-            .pkcs8
-            .as_deref()
-            .ok_or_else(|| internal(format!("issuing key {} is not a software key", issuing.key_ref)))?;
-        let signer = SoftwareKey::from_pkcs8_der(algorithm, pkcs8)
-            .map_err(internal)?
-            .with_sm2_distid(&self.config().ca.sm2_distid);
+        let signer = self.load_signer(&issuing)?;
         let ca = Arc::new(IssuingCa {
             certificate: Certificate::from_der(&issuing.certificate_der).map_err(internal)?,
             certificate_der: issuing.certificate_der,
             root_der: root.certificate_der,
-            signer: Arc::new(signer),
+            signer,
             id: issuing.id,
         });
         *self.inner.issuing_ca.write().await = Some(ca.clone());
         Ok(ca)
+    }
+
+    /// The signer of a stored CA key: the sealed software key, or the key in the token.
+    pub(crate) fn load_signer(&self, record: &CaKeyRecord) -> Result<Arc<dyn Signer>, AppError> {
+        let config = &self.config().ca;
+        let algorithm: Algorithm = record.algorithm.parse().map_err(internal)?;
+        if let Some(reference) = record.key_ref.strip_prefix("pkcs11:") {
+            let hsm = config.hsm.as_ref().ok_or_else(|| {
+                internal(format!("CA key {} is in a PKCS#11 token, but no HSM is configured", record.id))
+            })?;
+            let object = reference.split(';').find_map(|p| p.strip_prefix("object=")).unwrap_or_default();
+            return Ok(Arc::new(Pkcs11Key::open(&hsm.key(object)).map_err(pki("hsm"))?));
+        }
+        let pkcs8 =
+            record.pkcs8.as_deref().ok_or_else(|| internal(format!("CA key {} has no key material", record.id)))?;
+        let key = SoftwareKey::from_pkcs8_der(algorithm, pkcs8).map_err(internal)?;
+        Ok(Arc::new(key.with_sm2_distid(&config.sm2_distid)))
     }
 
     /// Issues a personal certificate from a CSR whose signature (proof of possession),

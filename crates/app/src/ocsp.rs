@@ -78,16 +78,13 @@ impl App {
             return Ok(r.clone());
         }
         let ca = self.issuing_ca().await?;
-        let distid = self.config().ca.sm2_distid.clone();
         let record = match self.store().active_ca_key("ocsp").await? {
             Some(r) => r,
             None => self.create_ocsp_signer(&ca.certificate, ca.signer.as_ref()).await?,
         };
-        let algorithm = record.algorithm.parse().map_err(internal)?;
-        let pkcs8 = record.pkcs8.as_deref().ok_or_else(|| internal("the OCSP signing key is not a software key"))?;
         let responder = Arc::new(OcspResponder {
             certificate: Certificate::from_der(&record.certificate_der).map_err(internal)?,
-            signer: Arc::new(SoftwareKey::from_pkcs8_der(algorithm, pkcs8).map_err(internal)?.with_sm2_distid(&distid)),
+            signer: self.load_signer(&record)?,
         });
         *slot = Some(responder.clone());
         Ok(responder)

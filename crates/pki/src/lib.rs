@@ -55,3 +55,4 @@ pub use const_oid;
 pub use der;
 pub use spki;
 pub use x509_cert;
+pub use zeroize;

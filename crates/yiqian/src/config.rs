@@ -5,8 +5,8 @@ use serde::Deserialize;
 use std::net::SocketAddr;
 use std::path::{Path, PathBuf};
 
-/// The service's configuration.
-#[derive(Debug, Clone, Deserialize)]
+/// The service's configuration. Not `Debug`: it holds the master key and the HSM PIN.
+#[derive(Clone, Deserialize)]
 #[serde(default, deny_unknown_fields)]
 pub struct Config {
     /// Address to listen on.
@@ -33,6 +33,15 @@ pub struct Config {
     pub ca_algorithm: String,
     /// Certificate policy OID written into personal certificates (dotted), if any.
     pub ca_policy_oid: String,
+    /// PKCS#11 module of the HSM holding the CA keys; empty: software keys sealed in the store.
+    pub hsm_module: String,
+    /// Label of the HSM token.
+    pub hsm_token: String,
+    /// File holding the token's user PIN (or `YIQIAN_HSM_PIN`).
+    pub hsm_pin_file: String,
+    /// The user PIN, from `YIQIAN_HSM_PIN` only (never from the file, never printed).
+    #[serde(skip)]
+    pub hsm_pin: String,
     /// Which implementation each outside service uses.
     pub providers: ProviderChoice,
 }
@@ -70,6 +79,10 @@ impl Default for Config {
             trust_x_real_ip: false,
             ca_algorithm: "sm2".into(),
             ca_policy_oid: String::new(),
+            hsm_module: String::new(),
+            hsm_token: String::new(),
+            hsm_pin_file: String::new(),
+            hsm_pin: String::new(),
             providers: ProviderChoice::default(),
         }
     }
@@ -165,6 +178,18 @@ impl Config {
         if let Some(v) = env("YIQIAN_CA_ALGORITHM") {
             config.ca_algorithm = v;
         }
+        if let Some(v) = env("YIQIAN_HSM_MODULE") {
+            config.hsm_module = v;
+        }
+        if let Some(v) = env("YIQIAN_HSM_TOKEN") {
+            config.hsm_token = v;
+        }
+        if let Some(v) = env("YIQIAN_HSM_PIN_FILE") {
+            config.hsm_pin_file = v;
+        }
+        if let Some(v) = env("YIQIAN_HSM_PIN") {
+            config.hsm_pin = v;
+        }
         config.check()?;
         Ok(config)
     }
@@ -199,6 +224,32 @@ impl Config {
             key: "ca_policy_oid",
             message: format!("{:?} is not a dotted object identifier", self.ca_policy_oid),
         })
+    }
+
+    /// The HSM holding the CA keys, if one is configured.
+    pub fn hsm(&self) -> Result<Option<yiqian_app::authority::HsmConfig>, ConfigError> {
+        if self.hsm_module.is_empty() {
+            return Ok(None);
+        }
+        let invalid = |message: String| ConfigError::Value { key: "hsm_module", message };
+        if self.hsm_token.is_empty() {
+            return Err(invalid("an HSM needs hsm_token (the token's label)".into()));
+        }
+        let pin = if !self.hsm_pin.is_empty() {
+            self.hsm_pin.clone()
+        } else if !self.hsm_pin_file.is_empty() {
+            std::fs::read_to_string(&self.hsm_pin_file)
+                .map_err(|e| invalid(format!("cannot read hsm_pin_file {}: {e}", self.hsm_pin_file)))?
+                .trim()
+                .to_owned()
+        } else {
+            return Err(invalid("an HSM needs its user PIN in YIQIAN_HSM_PIN or hsm_pin_file".into()));
+        };
+        Ok(Some(yiqian_app::authority::HsmConfig {
+            module: self.hsm_module.clone().into(),
+            token_label: self.hsm_token.clone(),
+            pin: pin.into(),
+        }))
     }
 
     /// The database URL in force.

@@ -157,9 +157,18 @@ async fn main() -> ExitCode {
     match run(&cli.command, &mut config).await {
         Ok(code) => code,
         Err(e) => {
-            eprintln!("yiqian: {e}");
+            eprintln!("yiqian: {}", operator_message(e.as_ref()));
             ExitCode::FAILURE
         }
+    }
+}
+
+/// What the operator reads: the detail behind an application error, which applicants only
+/// ever see as "系统错误,请稍后重试".
+fn operator_message(e: &(dyn std::error::Error + 'static)) -> String {
+    match e.downcast_ref::<yiqian_app::AppError>() {
+        Some(yiqian_app::AppError::Internal(detail) | yiqian_app::AppError::Unavailable(detail)) => detail.clone(),
+        _ => e.to_string(),
     }
 }
 

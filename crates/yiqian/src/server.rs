@@ -82,6 +82,7 @@ pub fn app_config(config: &Config, public_url: &str) -> Result<AppConfig, StartE
     let mut ca = CaConfig::for_public_url(public_url);
     ca.algorithm = config.ca_algorithm().map_err(|e| StartError::Config(e.to_string()))?;
     ca.options.policy_oid = config.ca_policy_oid().map_err(|e| StartError::Config(e.to_string()))?;
+    ca.hsm = config.hsm().map_err(|e| StartError::Config(e.to_string()))?;
     Ok(AppConfig {
         public_url: public_url.to_owned(),
         pay_ttl: chrono::Duration::minutes(config.pay_ttl_minutes),

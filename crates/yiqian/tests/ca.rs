@@ -202,3 +202,101 @@ fn sm2_ca_signs_a_request_made_by_openssl() {
         openssl(d, &["verify", "-vfyopt", "distid:1234567812345678", "-partial_chain", "-CAfile", "ca.pem", "ee.pem"]);
     assert!(ok && out.contains("ee.pem: OK"), "{out}");
 }
+
+/// Runs yiqian with extra environment variables; returns success and output.
+fn yiqian_env(data: &Path, envs: &[(&str, String)], args: &[&str]) -> (bool, String) {
+    let out = Command::new(env!("CARGO_BIN_EXE_yiqian"))
+        .args(args)
+        .arg("--data")
+        .arg(data)
+        .env_remove("YIQIAN_DATABASE_URL")
+        .env_remove("YIQIAN_CONFIG")
+        .envs(envs.iter().map(|(k, v)| (*k, v.as_str())))
+        .output()
+        .expect("run yiqian");
+    (out.status.success(), format!("{}{}", String::from_utf8_lossy(&out.stdout), String::from_utf8_lossy(&out.stderr)))
+}
+
+#[test]
+fn ca_keys_in_a_softhsm2_token_never_reach_the_database() {
+    let module = "/usr/lib/softhsm/libsofthsm2.so";
+    if !Path::new(module).exists() || Command::new("softhsm2-util").arg("--version").output().is_err() {
+        assert!(
+            std::env::var("YIQIAN_REQUIRE_SOFTHSM").as_deref() != Ok("1"),
+            "SoftHSM2 is required but not installed"
+        );
+        eprintln!("SoftHSM2 not installed: skipping the HSM-backed CA test");
+        return;
+    }
+    let dir = tempfile::tempdir().unwrap();
+    let d = dir.path();
+    std::fs::create_dir_all(d.join("tokens")).unwrap();
+    let conf = d.join("softhsm2.conf");
+    std::fs::write(
+        &conf,
+        format!(
+            "directories.tokendir = {}\nobjectstore.backend = file\nslots.mechanisms = ALL\nlog.level = ERROR\n",
+            d.join("tokens").display()
+        ),
+    )
+    .unwrap();
+    let init = Command::new("softhsm2-util")
+        .args(["--init-token", "--free", "--label", "yiqian-ca", "--so-pin", "12345678", "--pin", "654321"])
+        .env("SOFTHSM2_CONF", &conf)
+        .output()
+        .unwrap();
+    assert!(init.status.success(), "{}", String::from_utf8_lossy(&init.stderr));
+    let hsm = [
+        ("SOFTHSM2_CONF", conf.display().to_string()),
+        ("YIQIAN_HSM_MODULE", module.to_owned()),
+        ("YIQIAN_HSM_TOKEN", "yiqian-ca".to_owned()),
+        ("YIQIAN_HSM_PIN", "654321".to_owned()),
+    ];
+    let data = d.join("data");
+    let (ok, out) = yiqian_env(&data, &hsm, &["ca", "init", "--algorithm", "p256"]);
+    assert!(ok && out.contains("created a p256"), "{out}");
+    assert!(!out.contains("654321"));
+    // SM2 cannot live in a standard PKCS#11 token: a clear refusal.
+    let (ok, out) = yiqian_env(&d.join("data-sm2"), &hsm, &["ca", "init", "--algorithm", "sm2"]);
+    assert!(!ok && out.contains("vendor"), "{out}");
+
+    let (ok, out) = openssl(
+        d,
+        &[
+            "req",
+            "-new",
+            "-utf8",
+            "-newkey",
+            "ec",
+            "-pkeyopt",
+            "ec_paramgen_curve:P-256",
+            "-nodes",
+            "-keyout",
+            "ee.key",
+            "-subj",
+            "/C=CN/CN=张三",
+            "-out",
+            "csr.pem",
+        ],
+    );
+    assert!(ok, "{out}");
+    let (csr, ee) = (d.join("csr.pem").display().to_string(), d.join("ee.pem").display().to_string());
+    let sign = ["ca", "sign", "--csr", &csr, "--id-number", "110101199003074477", "--name", "张三", "--out", &ee];
+    let (ok, out) = yiqian_env(&data, &hsm, &sign);
+    assert!(ok, "{out}");
+    let (ok, out) = yiqian_env(&data, &hsm, &["ca", "chain", "--out", d.join("chain.pem").to_str().unwrap()]);
+    assert!(ok, "{out}");
+    split_chain(d);
+    let (ok, out) = openssl(d, &["verify", "-x509_strict", "-CAfile", "root.pem", "-untrusted", "ca.pem", "ee.pem"]);
+    assert!(ok && out.contains("ee.pem: OK"), "{out}");
+    let (ok, out) = yiqian_env(&data, &hsm, &["ca", "crl", "--out", d.join("crl.der").to_str().unwrap()]);
+    assert!(ok, "{out}");
+    let (ok, out) = openssl(d, &["crl", "-in", "crl.der", "-inform", "DER", "-noout", "-CAfile", "ca.pem", "-verify"]);
+    assert!(ok && out.contains("verify OK"), "{out}");
+
+    // The database holds references, not keys; without the HSM nothing can be signed.
+    let db = std::fs::read(data.join("yiqian.db")).unwrap();
+    assert!(db.windows(7).any(|w| w == b"pkcs11:"));
+    let (ok, out) = yiqian_env(&data, &[], &sign);
+    assert!(!ok && out.contains("no HSM is configured"), "{out}");
+}
