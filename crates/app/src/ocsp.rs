@@ -1,7 +1,8 @@
 //! The OCSP responder (RFC 6960), built for throughput the way large CAs run theirs: a
 //! delegated OCSP-signing key answers for the issuing CA; responses without a nonce are
 //! signed once, kept in memory, served from there and signed again only when half of their
-//! validity has passed or the certificate's status changed. A request with a nonce is
+//! validity has passed or the certificate's status changed (one indexed read per request
+//! checks that, so changes made by another process count too). A request with a nonce is
 //! signed on the spot, echoing it.
 
 use crate::{App, AppError, in_tx, new_id};
@@ -18,7 +19,7 @@ use yiqian_pki::ocsp::{
 use yiqian_pki::x509_cert::Certificate;
 use yiqian_pki::{CertificateRequest, Profile, RevocationReason, SerialNumber, Signer, SoftwareKey};
 use yiqian_store::audit::NewAuditEntry;
-use yiqian_store::certificates::{CaKeyRecord, CertificateStatus};
+use yiqian_store::certificates::{CaKeyRecord, CertificateStatus, StatusStamp};
 
 /// How long a pre-signed response is valid (its nextUpdate).
 pub const RESPONSE_VALIDITY: Duration = Duration::hours(4);
@@ -31,24 +32,39 @@ pub struct OcspResponder {
     pub signer: Arc<dyn Signer>,
 }
 
-/// A pre-signed response and when it was signed.
-type Signed = (Arc<Vec<u8>>, DateTime<Utc>);
+/// A pre-signed response: its bytes, when it was signed, and the certificate's status stamp
+/// it was signed for (`None`: unknown serial).
+#[derive(Clone)]
+struct Signed {
+    bytes: Arc<Vec<u8>>,
+    signed_at: DateTime<Utc>,
+    stamp: Option<StatusStamp>,
+}
 
-/// Pre-signed responses by (serial, CertID hash).
+/// Pre-signed responses by (serial, CertID hash). An entry is served only while it is less
+/// than half-way through its validity and the certificate's status is still the one it was
+/// signed for — checked against the store on every request, so a revocation made by another
+/// process (`yiqian ca revoke`) shows at once.
 #[derive(Default)]
 pub(crate) struct ResponseCache {
     entries: Mutex<HashMap<(String, CertIdHash), Signed>>,
 }
 
 impl ResponseCache {
-    fn get(&self, serial: &str, hash: CertIdHash, now: DateTime<Utc>) -> Option<Arc<Vec<u8>>> {
+    fn get(
+        &self,
+        serial: &str,
+        hash: CertIdHash,
+        stamp: &Option<StatusStamp>,
+        now: DateTime<Utc>,
+    ) -> Option<Arc<Vec<u8>>> {
         let entries = self.entries.lock().expect("OCSP cache lock");
-        let (bytes, signed_at) = entries.get(&(serial.to_owned(), hash))?;
-        (now < *signed_at + RESPONSE_VALIDITY / 2).then(|| bytes.clone())
+        let entry = entries.get(&(serial.to_owned(), hash))?;
+        (now < entry.signed_at + RESPONSE_VALIDITY / 2 && &entry.stamp == stamp).then(|| entry.bytes.clone())
     }
 
-    fn put(&self, serial: &str, hash: CertIdHash, bytes: Arc<Vec<u8>>, now: DateTime<Utc>) {
-        self.entries.lock().expect("OCSP cache lock").insert((serial.to_owned(), hash), (bytes, now));
+    fn put(&self, serial: &str, hash: CertIdHash, entry: Signed) {
+        self.entries.lock().expect("OCSP cache lock").insert((serial.to_owned(), hash), entry);
     }
 
     /// Forgets the responses of a certificate whose status changed.
@@ -59,7 +75,7 @@ impl ResponseCache {
     /// The entries signed before `before`, due for re-signing.
     fn stale(&self, before: DateTime<Utc>) -> Vec<(String, CertIdHash)> {
         let entries = self.entries.lock().expect("OCSP cache lock");
-        entries.iter().filter(|(_, (_, signed_at))| *signed_at < before).map(|(k, _)| k.clone()).collect()
+        entries.iter().filter(|(_, e)| e.signed_at < before).map(|(k, _)| k.clone()).collect()
     }
 }
 
@@ -156,11 +172,12 @@ impl App {
         let now = self.now();
         if let ([one], None) = (request.cert_ids.as_slice(), &request.nonce) {
             let serial = one.serial.to_hex();
-            if let Some(bytes) = self.inner.ocsp_cache.get(&serial, one.hash, now) {
+            let stamp = self.store().certificate_status(&serial).await.map_err(|e| failed(e.into()))?;
+            if let Some(bytes) = self.inner.ocsp_cache.get(&serial, one.hash, &stamp, now) {
                 return Ok(bytes.as_ref().clone());
             }
-            let bytes = Arc::new(self.sign_ocsp(&request.cert_ids, None, now).await.map_err(failed)?);
-            self.inner.ocsp_cache.put(&serial, one.hash, bytes.clone(), now);
+            let bytes = Arc::new(self.sign_ocsp(std::slice::from_ref(one), None, now).await.map_err(failed)?);
+            self.inner.ocsp_cache.put(&serial, one.hash, Signed { bytes: bytes.clone(), signed_at: now, stamp });
             return Ok(bytes.as_ref().clone());
         }
         self.sign_ocsp(&request.cert_ids, request.nonce.as_deref(), now).await.map_err(failed)
@@ -180,8 +197,9 @@ impl App {
         let serial_number = SerialNumber::from_hex(serial).map_err(internal)?;
         let id = CertId::for_serial(hash, &ca.certificate, &serial_number);
         let now = self.now();
-        let bytes = self.sign_ocsp(std::slice::from_ref(&id), None, now).await?;
-        self.inner.ocsp_cache.put(serial, hash, Arc::new(bytes), now);
+        let stamp = self.store().certificate_status(serial).await?;
+        let bytes = Arc::new(self.sign_ocsp(std::slice::from_ref(&id), None, now).await?);
+        self.inner.ocsp_cache.put(serial, hash, Signed { bytes, signed_at: now, stamp });
         Ok(())
     }
 
@@ -199,16 +217,16 @@ impl App {
         let responder = self.ocsp_responder().await?;
         let mut responses = Vec::with_capacity(ids.len());
         for id in ids {
-            let status = match self.store().certificate(&id.serial.to_hex()).await? {
+            let status = match self.store().certificate_status(&id.serial.to_hex()).await? {
                 None => CertStatus::Unknown,
                 Some(c) => match c.status {
                     CertificateStatus::Active => CertStatus::Good,
                     CertificateStatus::Hold => CertStatus::Revoked {
-                        at: SystemTime::from(c.status_changed_at),
+                        at: SystemTime::from(c.changed_at),
                         reason: Some(RevocationReason::CertificateHold),
                     },
                     CertificateStatus::Revoked => CertStatus::Revoked {
-                        at: SystemTime::from(c.status_changed_at),
+                        at: SystemTime::from(c.changed_at),
                         reason: c.reason.as_deref().and_then(|r| r.parse().ok()),
                     },
                 },

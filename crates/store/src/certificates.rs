@@ -98,6 +98,17 @@ pub struct CertificateRecord {
     pub der: Vec<u8>,
 }
 
+/// Where a certificate stands, without its (sealed) body: what OCSP needs.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct StatusStamp {
+    /// Status.
+    pub status: CertificateStatus,
+    /// Revocation reason code, when revoked.
+    pub reason: Option<String>,
+    /// When the status last changed: a response signed for an older stamp is out of date.
+    pub changed_at: DateTime<Utc>,
+}
+
 /// A certificate that belongs on the CRL: revoked, or on hold.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct Unusable {
@@ -251,6 +262,24 @@ impl Store {
             .fetch_optional(self.pool())
             .await?;
         row.map(|r| self.certificate_from_row(&r)).transpose()
+    }
+
+    /// The status of a certificate by serial, reading no sealed data (cheap enough for every
+    /// OCSP request).
+    pub async fn certificate_status(&self, serial: &str) -> Result<Option<StatusStamp>, StoreError> {
+        let row = sqlx::query("SELECT status, reason, status_changed_at FROM certificates WHERE serial = $1")
+            .bind(serial)
+            .fetch_optional(self.pool())
+            .await?;
+        row.map(|r| {
+            let status: String = r.try_get("status")?;
+            Ok(StatusStamp {
+                status: CertificateStatus::from_code(&status).ok_or_else(|| corrupt("status"))?,
+                reason: r.try_get("reason")?,
+                changed_at: from_millis(r.try_get("status_changed_at")?),
+            })
+        })
+        .transpose()
     }
 
     /// Issued certificates, newest first.
