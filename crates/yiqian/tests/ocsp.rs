@@ -34,6 +34,15 @@ async fn ask(dir: &Path, url: &str, extra: &[&str]) -> String {
     out
 }
 
+/// Runs `openssl ocsp` with exactly these options; returns its report whatever the exit code
+/// (an error answer such as unauthorized exits 1).
+async fn ask_raw(dir: &Path, extra: &[&str]) -> String {
+    let mut a = args(&["ocsp"]);
+    a.extend(args(extra));
+    let dir = dir.to_owned();
+    tokio::task::spawn_blocking(move || openssl(&dir, &a)).await.unwrap().1
+}
+
 #[tokio::test(flavor = "multi_thread", worker_threads = 4)]
 async fn openssl_ocsp_sees_hold_release_and_revocation() {
     for algorithm in ["p256", "rsa3072", "sm2"] {
@@ -96,6 +105,7 @@ async fn scenario(algorithm: &str) {
     let url = h.url("/pki/ocsp");
     let noverify: &[&str] = if verified { &[] } else { &["-noverify"] };
     let with = |extra: &[&'static str]| -> Vec<&'static str> { noverify.iter().chain(extra).copied().collect() };
+    let url_arg: &str = &url;
 
     let out = ask(d, &url, &with(&[])).await;
     check(&out);
@@ -148,6 +158,34 @@ async fn scenario(algorithm: &str) {
     let out = ask(d, &url, &with(&["-no_nonce"])).await;
     check(&out);
     assert!(out.contains("ee.pem: revoked") && out.contains("keyCompromise"), "{algorithm}: {out}");
+
+    // A serial we never issued: unknown. Another CA's certificate: unauthorized.
+    let mut unknown: Vec<&str> = with(&["-no_nonce", "-issuer", "ca.pem", "-serial", "0x1234", "-CAfile", "chain.pem"]);
+    unknown.extend(["-url", url_arg]);
+    let out = ask_raw(d, &unknown).await;
+    assert!(out.contains("0x1234: unknown"), "{algorithm}: {out}");
+    let (ok, out) = openssl(
+        d,
+        &args(&[
+            "req",
+            "-x509",
+            "-newkey",
+            "ec",
+            "-pkeyopt",
+            "ec_paramgen_curve:P-256",
+            "-nodes",
+            "-keyout",
+            "other.key",
+            "-subj",
+            "/CN=Another CA",
+            "-out",
+            "other.pem",
+        ]),
+    );
+    assert!(ok, "{out}");
+    let out =
+        ask_raw(d, &["-no_nonce", "-issuer", "other.pem", "-serial", "0x1234", "-url", url_arg, "-noverify"]).await;
+    assert!(out.contains("unauthorized"), "{algorithm}: {out}");
 
     // Garbage: a malformedRequest answer, not an HTTP error.
     let r = h.http.post(&url).body(b"not an OCSP request".to_vec()).send().await.unwrap();
