@@ -1,8 +1,8 @@
 //! The OCSP responder (RFC 6960), built for throughput the way large CAs run theirs: a
 //! delegated OCSP-signing key answers for the issuing CA; responses without a nonce are
 //! signed once, kept in memory, served from there and signed again only when half of their
-//! validity has passed or the certificate's status changed (one indexed read per request
-//! checks that, so changes made by another process count too). A request with a nonce is
+//! validity has passed or the certificate's status changed (changes made here evict at once;
+//! an indexed read at most every [`STATUS_RECHECK`] catches changes made by another process). A request with a nonce is
 //! signed on the spot, echoing it.
 
 use crate::{App, AppError, in_tx, new_id};
@@ -10,7 +10,7 @@ use chrono::{DateTime, Duration, Utc};
 use serde_json::json;
 use std::collections::HashMap;
 use std::sync::{Arc, Mutex};
-use std::time::SystemTime;
+use std::time::{Instant, SystemTime};
 use yiqian_pki::der::{Decode, Encode};
 use yiqian_pki::ocsp::{
     CertId, CertIdHash, CertStatus, OcspErrorStatus, SingleResponse, build_ocsp_response, ocsp_error_response,
@@ -32,35 +32,59 @@ pub struct OcspResponder {
     pub signer: Arc<dyn Signer>,
 }
 
-/// A pre-signed response: its bytes, when it was signed, and the certificate's status stamp
-/// it was signed for (`None`: unknown serial).
+/// How long a cached response's status check holds: within this window a pre-signed
+/// response is served from memory alone; after it, one indexed read confirms the status is
+/// still the one signed for. Changes made in this process evict at once; a change made by
+/// another process (`yiqian ca revoke`) shows within this window.
+pub const STATUS_RECHECK: std::time::Duration = std::time::Duration::from_secs(1);
+
+/// A pre-signed response: its bytes, when it was signed, the certificate's status stamp it
+/// was signed for (`None`: unknown serial) and when that stamp was last confirmed.
 #[derive(Clone)]
 struct Signed {
     bytes: Arc<Vec<u8>>,
     signed_at: DateTime<Utc>,
     stamp: Option<StatusStamp>,
+    checked_at: Instant,
 }
 
-/// Pre-signed responses by (serial, CertID hash). An entry is served only while it is less
-/// than half-way through its validity and the certificate's status is still the one it was
-/// signed for — checked against the store on every request, so a revocation made by another
-/// process (`yiqian ca revoke`) shows at once.
+/// What the cache has for a request.
+enum Lookup {
+    /// Fresh and recently confirmed: serve it.
+    Serve(Arc<Vec<u8>>),
+    /// Fresh, but the status must be confirmed against this stamp first.
+    Confirm(Option<StatusStamp>, Arc<Vec<u8>>),
+    /// Nothing usable.
+    Miss,
+}
+
+/// Pre-signed responses by (serial, CertID hash). An entry is served while it is less than
+/// half-way through its validity and the certificate's status is the one it was signed for.
 #[derive(Default)]
 pub(crate) struct ResponseCache {
     entries: Mutex<HashMap<(String, CertIdHash), Signed>>,
 }
 
 impl ResponseCache {
-    fn get(
-        &self,
-        serial: &str,
-        hash: CertIdHash,
-        stamp: &Option<StatusStamp>,
-        now: DateTime<Utc>,
-    ) -> Option<Arc<Vec<u8>>> {
+    fn lookup(&self, serial: &str, hash: CertIdHash, now: DateTime<Utc>) -> Lookup {
         let entries = self.entries.lock().expect("OCSP cache lock");
-        let entry = entries.get(&(serial.to_owned(), hash))?;
-        (now < entry.signed_at + RESPONSE_VALIDITY / 2 && &entry.stamp == stamp).then(|| entry.bytes.clone())
+        match entries.get(&(serial.to_owned(), hash)) {
+            Some(e) if now < e.signed_at + RESPONSE_VALIDITY / 2 => {
+                if e.checked_at.elapsed() < STATUS_RECHECK {
+                    Lookup::Serve(e.bytes.clone())
+                } else {
+                    Lookup::Confirm(e.stamp.clone(), e.bytes.clone())
+                }
+            }
+            _ => Lookup::Miss,
+        }
+    }
+
+    /// Records that the entry's status was confirmed just now.
+    fn confirmed(&self, serial: &str, hash: CertIdHash) {
+        if let Some(e) = self.entries.lock().expect("OCSP cache lock").get_mut(&(serial.to_owned(), hash)) {
+            e.checked_at = Instant::now();
+        }
     }
 
     fn put(&self, serial: &str, hash: CertIdHash, entry: Signed) {
@@ -172,12 +196,25 @@ impl App {
         let now = self.now();
         if let ([one], None) = (request.cert_ids.as_slice(), &request.nonce) {
             let serial = one.serial.to_hex();
-            let stamp = self.store().certificate_status(&serial).await.map_err(|e| failed(e.into()))?;
-            if let Some(bytes) = self.inner.ocsp_cache.get(&serial, one.hash, &stamp, now) {
-                return Ok(bytes.as_ref().clone());
-            }
+            let cache = &self.inner.ocsp_cache;
+            let stamp = match cache.lookup(&serial, one.hash, now) {
+                Lookup::Serve(bytes) => return Ok(bytes.as_ref().clone()),
+                Lookup::Confirm(signed_for, bytes) => {
+                    let stamp = self.store().certificate_status(&serial).await.map_err(|e| failed(e.into()))?;
+                    if stamp == signed_for {
+                        cache.confirmed(&serial, one.hash);
+                        return Ok(bytes.as_ref().clone());
+                    }
+                    stamp
+                }
+                Lookup::Miss => self.store().certificate_status(&serial).await.map_err(|e| failed(e.into()))?,
+            };
             let bytes = Arc::new(self.sign_ocsp(std::slice::from_ref(one), None, now).await.map_err(failed)?);
-            self.inner.ocsp_cache.put(&serial, one.hash, Signed { bytes: bytes.clone(), signed_at: now, stamp });
+            cache.put(
+                &serial,
+                one.hash,
+                Signed { bytes: bytes.clone(), signed_at: now, stamp, checked_at: Instant::now() },
+            );
             return Ok(bytes.as_ref().clone());
         }
         self.sign_ocsp(&request.cert_ids, request.nonce.as_deref(), now).await.map_err(failed)
@@ -199,7 +236,7 @@ impl App {
         let now = self.now();
         let stamp = self.store().certificate_status(serial).await?;
         let bytes = Arc::new(self.sign_ocsp(std::slice::from_ref(&id), None, now).await?);
-        self.inner.ocsp_cache.put(serial, hash, Signed { bytes, signed_at: now, stamp });
+        self.inner.ocsp_cache.put(serial, hash, Signed { bytes, signed_at: now, stamp, checked_at: Instant::now() });
         Ok(())
     }
 

@@ -144,8 +144,8 @@ async fn scenario(algorithm: &str) {
     let got = h.http.get(format!("{url}/{encoded}")).send().await.unwrap().bytes().await.unwrap();
     assert_eq!(got, first);
 
-    // The operator revokes from the command line, in another process, while the service runs:
-    // the very next answer says so, although a good response was pre-signed in memory.
+    // The operator revokes from the command line, in another process, while the service runs,
+    // although a good response was pre-signed in memory.
     let data = h.dir.path().join("data");
     let cli = Command::new(env!("CARGO_BIN_EXE_yiqian"))
         .args(["ca", "revoke", &issued.serial, "--reason", "key_compromise", "--data"])
@@ -155,6 +155,9 @@ async fn scenario(algorithm: &str) {
         .output()
         .unwrap();
     assert!(cli.status.success(), "{}", String::from_utf8_lossy(&cli.stderr));
+    // Another process changed the status: the responder confirms statuses at most
+    // STATUS_RECHECK apart, so the change shows once that window has passed.
+    tokio::time::sleep(yiqian_app::ocsp::STATUS_RECHECK).await;
     let out = ask(d, &url, &with(&["-no_nonce"])).await;
     check(&out);
     assert!(out.contains("ee.pem: revoked") && out.contains("keyCompromise"), "{algorithm}: {out}");
