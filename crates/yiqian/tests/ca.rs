@@ -2,26 +2,21 @@
 //! OpenSSL-made request (on hold), the chain, the CRL listing the held certificate as
 //! certificateHold, release, revoke, list — and the same files served under `/pki`.
 
+mod common;
+
+use common::{run_openssl, run_yiqian};
 use std::path::Path;
 use std::process::Command;
 
+/// Runs yiqian and insists it succeeds.
 fn yiqian(data: &Path, args: &[&str]) -> String {
-    let out = Command::new(env!("CARGO_BIN_EXE_yiqian"))
-        .args(args)
-        .arg("--data")
-        .arg(data)
-        .env_remove("YIQIAN_DATABASE_URL")
-        .env_remove("YIQIAN_CONFIG")
-        .output()
-        .expect("run yiqian");
-    let text = format!("{}{}", String::from_utf8_lossy(&out.stdout), String::from_utf8_lossy(&out.stderr));
-    assert!(out.status.success(), "yiqian {args:?} failed: {text}");
-    text
+    let (ok, out) = run_yiqian(data, &[], args);
+    assert!(ok, "yiqian {args:?} failed: {out}");
+    out
 }
 
 fn openssl(dir: &Path, args: &[&str]) -> (bool, String) {
-    let out = Command::new("openssl").current_dir(dir).args(args).output().expect("run openssl");
-    (out.status.success(), format!("{}{}", String::from_utf8_lossy(&out.stdout), String::from_utf8_lossy(&out.stderr)))
+    run_openssl(dir, args)
 }
 
 fn split_chain(dir: &Path) {
@@ -173,25 +168,10 @@ fn sm2_ca_signs_a_request_made_by_openssl() {
         ],
     );
     // Mismatched applicant: refused with a clear message.
-    let out = Command::new(env!("CARGO_BIN_EXE_yiqian"))
-        .args([
-            "ca",
-            "sign",
-            "--csr",
-            d.join("csr.pem").to_str().unwrap(),
-            "--id-number",
-            "11010119900307803X",
-            "--name",
-            "王五",
-            "--out",
-            d.join("x.pem").to_str().unwrap(),
-            "--data",
-        ])
-        .arg(&data)
-        .output()
-        .unwrap();
-    assert!(!out.status.success());
-    assert!(String::from_utf8_lossy(&out.stderr).contains("not the approved applicant"));
+    let (csr, x) = (d.join("csr.pem").display().to_string(), d.join("x.pem").display().to_string());
+    let sign = ["ca", "sign", "--csr", &csr, "--id-number", "11010119900307803X", "--name", "王五", "--out", &x];
+    let (ok, out) = run_yiqian(&data, &[], &sign);
+    assert!(!ok && out.contains("not the approved applicant"), "{out}");
 
     yiqian(&data, &["ca", "chain", "--out", d.join("chain.pem").to_str().unwrap()]);
     split_chain(d);
@@ -201,20 +181,6 @@ fn sm2_ca_signs_a_request_made_by_openssl() {
     let (ok, out) =
         openssl(d, &["verify", "-vfyopt", "distid:1234567812345678", "-partial_chain", "-CAfile", "ca.pem", "ee.pem"]);
     assert!(ok && out.contains("ee.pem: OK"), "{out}");
-}
-
-/// Runs yiqian with extra environment variables; returns success and output.
-fn yiqian_env(data: &Path, envs: &[(&str, String)], args: &[&str]) -> (bool, String) {
-    let out = Command::new(env!("CARGO_BIN_EXE_yiqian"))
-        .args(args)
-        .arg("--data")
-        .arg(data)
-        .env_remove("YIQIAN_DATABASE_URL")
-        .env_remove("YIQIAN_CONFIG")
-        .envs(envs.iter().map(|(k, v)| (*k, v.as_str())))
-        .output()
-        .expect("run yiqian");
-    (out.status.success(), format!("{}{}", String::from_utf8_lossy(&out.stdout), String::from_utf8_lossy(&out.stderr)))
 }
 
 #[test]
@@ -253,11 +219,11 @@ fn ca_keys_in_a_softhsm2_token_never_reach_the_database() {
         ("YIQIAN_HSM_PIN", "654321".to_owned()),
     ];
     let data = d.join("data");
-    let (ok, out) = yiqian_env(&data, &hsm, &["ca", "init", "--algorithm", "p256"]);
+    let (ok, out) = run_yiqian(&data, &hsm, &["ca", "init", "--algorithm", "p256"]);
     assert!(ok && out.contains("created a p256"), "{out}");
     assert!(!out.contains("654321"));
     // SM2 cannot live in a standard PKCS#11 token: a clear refusal.
-    let (ok, out) = yiqian_env(&d.join("data-sm2"), &hsm, &["ca", "init", "--algorithm", "sm2"]);
+    let (ok, out) = run_yiqian(&d.join("data-sm2"), &hsm, &["ca", "init", "--algorithm", "sm2"]);
     assert!(!ok && out.contains("vendor"), "{out}");
 
     let (ok, out) = openssl(
@@ -282,14 +248,14 @@ fn ca_keys_in_a_softhsm2_token_never_reach_the_database() {
     assert!(ok, "{out}");
     let (csr, ee) = (d.join("csr.pem").display().to_string(), d.join("ee.pem").display().to_string());
     let sign = ["ca", "sign", "--csr", &csr, "--id-number", "110101199003074477", "--name", "张三", "--out", &ee];
-    let (ok, out) = yiqian_env(&data, &hsm, &sign);
+    let (ok, out) = run_yiqian(&data, &hsm, &sign);
     assert!(ok, "{out}");
-    let (ok, out) = yiqian_env(&data, &hsm, &["ca", "chain", "--out", d.join("chain.pem").to_str().unwrap()]);
+    let (ok, out) = run_yiqian(&data, &hsm, &["ca", "chain", "--out", d.join("chain.pem").to_str().unwrap()]);
     assert!(ok, "{out}");
     split_chain(d);
     let (ok, out) = openssl(d, &["verify", "-x509_strict", "-CAfile", "root.pem", "-untrusted", "ca.pem", "ee.pem"]);
     assert!(ok && out.contains("ee.pem: OK"), "{out}");
-    let (ok, out) = yiqian_env(&data, &hsm, &["ca", "crl", "--out", d.join("crl.der").to_str().unwrap()]);
+    let (ok, out) = run_yiqian(&data, &hsm, &["ca", "crl", "--out", d.join("crl.der").to_str().unwrap()]);
     assert!(ok, "{out}");
     let (ok, out) = openssl(d, &["crl", "-in", "crl.der", "-inform", "DER", "-noout", "-CAfile", "ca.pem", "-verify"]);
     assert!(ok && out.contains("verify OK"), "{out}");
@@ -297,6 +263,6 @@ fn ca_keys_in_a_softhsm2_token_never_reach_the_database() {
     // The database holds references, not keys; without the HSM nothing can be signed.
     let db = std::fs::read(data.join("yiqian.db")).unwrap();
     assert!(db.windows(7).any(|w| w == b"pkcs11:"));
-    let (ok, out) = yiqian_env(&data, &[], &sign);
+    let (ok, out) = run_yiqian(&data, &[], &sign);
     assert!(!ok && out.contains("no HSM is configured"), "{out}");
 }

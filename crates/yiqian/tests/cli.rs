@@ -5,18 +5,9 @@ mod common;
 
 use common::*;
 use sqlx::Connection;
-use std::process::Command;
 
 fn yiqian(data: &std::path::Path, args: &[&str]) -> (bool, String) {
-    let out = Command::new(env!("CARGO_BIN_EXE_yiqian"))
-        .args(args)
-        .arg("--data")
-        .arg(data)
-        .env_remove("YIQIAN_DATABASE_URL")
-        .env_remove("YIQIAN_CONFIG")
-        .output()
-        .expect("run yiqian");
-    (out.status.success(), format!("{}{}", String::from_utf8_lossy(&out.stdout), String::from_utf8_lossy(&out.stderr)))
+    run_yiqian(data, &[], args)
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]

@@ -10,12 +10,10 @@ mod common;
 
 use common::*;
 use std::path::Path;
-use std::process::Command;
 use yiqian_app::authority::IssueRequest;
 
 fn openssl(dir: &Path, args: &[String]) -> (bool, String) {
-    let out = Command::new("openssl").current_dir(dir).args(args).output().expect("run openssl");
-    (out.status.success(), format!("{}{}", String::from_utf8_lossy(&out.stdout), String::from_utf8_lossy(&out.stderr)))
+    run_openssl(dir, args)
 }
 
 fn args(list: &[&str]) -> Vec<String> {
@@ -147,14 +145,12 @@ async fn scenario(algorithm: &str) {
     // The operator revokes from the command line, in another process, while the service runs,
     // although a good response was pre-signed in memory.
     let data = h.dir.path().join("data");
-    let cli = Command::new(env!("CARGO_BIN_EXE_yiqian"))
-        .args(["ca", "revoke", &issued.serial, "--reason", "key_compromise", "--data"])
-        .arg(&data)
-        .env_remove("YIQIAN_DATABASE_URL")
-        .env("YIQIAN_CA_ALGORITHM", algorithm)
-        .output()
-        .unwrap();
-    assert!(cli.status.success(), "{}", String::from_utf8_lossy(&cli.stderr));
+    let (ok, out) = run_yiqian(
+        &data,
+        &[("YIQIAN_CA_ALGORITHM", algorithm.to_owned())],
+        &["ca", "revoke", &issued.serial, "--reason", "key_compromise"],
+    );
+    assert!(ok, "{out}");
     // Another process changed the status: the responder confirms statuses at most
     // STATUS_RECHECK apart, so the change shows once that window has passed.
     tokio::time::sleep(yiqian_app::ocsp::STATUS_RECHECK).await;

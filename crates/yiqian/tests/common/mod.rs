@@ -310,3 +310,24 @@ pub fn address() -> Value {
 pub fn backends() -> Vec<Backend> {
     yiqian_store::testing::backends()
 }
+
+/// Runs the `yiqian` binary on the data directory `data` with extra environment variables
+/// (and none of the caller's database or config overrides); returns success and all output.
+pub fn run_yiqian(data: &std::path::Path, envs: &[(&str, String)], args: &[&str]) -> (bool, String) {
+    let out = std::process::Command::new(env!("CARGO_BIN_EXE_yiqian"))
+        .args(args)
+        .arg("--data")
+        .arg(data)
+        .env_remove("YIQIAN_DATABASE_URL")
+        .env_remove("YIQIAN_CONFIG")
+        .envs(envs.iter().map(|(k, v)| (*k, v.as_str())))
+        .output()
+        .expect("run yiqian");
+    (out.status.success(), format!("{}{}", String::from_utf8_lossy(&out.stdout), String::from_utf8_lossy(&out.stderr)))
+}
+
+/// Runs the system `openssl` in `dir`; returns success and all output.
+pub fn run_openssl<S: AsRef<std::ffi::OsStr>>(dir: &std::path::Path, args: &[S]) -> (bool, String) {
+    let out = std::process::Command::new("openssl").current_dir(dir).args(args).output().expect("run openssl");
+    (out.status.success(), format!("{}{}", String::from_utf8_lossy(&out.stdout), String::from_utf8_lossy(&out.stderr)))
+}
