@@ -4,7 +4,7 @@
 
 mod common;
 
-use common::{run_openssl, run_yiqian};
+use common::{openssl_csr, run_openssl, run_yiqian};
 use std::path::Path;
 use std::process::Command;
 
@@ -35,26 +35,7 @@ fn p256_ca_issues_holds_releases_and_revokes_as_openssl_sees_it() {
     assert!(yiqian(&data, &["ca", "init", "--algorithm", "p256"]).contains("created a p256 root and issuing CA"));
     assert!(yiqian(&data, &["ca", "init", "--algorithm", "p256"]).contains("exists already"));
 
-    let (ok, out) = openssl(
-        d,
-        &[
-            "req",
-            "-new",
-            "-utf8",
-            "-newkey",
-            "ec",
-            "-pkeyopt",
-            "ec_paramgen_curve:P-256",
-            "-nodes",
-            "-keyout",
-            "ee.key",
-            "-subj",
-            "/C=CN/CN=张三",
-            "-out",
-            "csr.pem",
-        ],
-    );
-    assert!(ok, "{out}");
+    openssl_csr(d, "p256", "张三");
     let signed = yiqian(
         &data,
         &[
@@ -132,26 +113,7 @@ fn sm2_ca_signs_a_request_made_by_openssl() {
     let d = dir.path();
     let data = d.join("data");
     yiqian(&data, &["ca", "init", "--algorithm", "sm2"]);
-    let (ok, out) = openssl(d, &["genpkey", "-algorithm", "sm2", "-out", "ee.key"]);
-    assert!(ok, "{out}");
-    let (ok, out) = openssl(
-        d,
-        &[
-            "req",
-            "-new",
-            "-utf8",
-            "-key",
-            "ee.key",
-            "-sm3",
-            "-sigopt",
-            "distid:1234567812345678",
-            "-subj",
-            "/C=CN/CN=李四",
-            "-out",
-            "csr.pem",
-        ],
-    );
-    assert!(ok, "{out}");
+    openssl_csr(d, "sm2", "李四");
     yiqian(
         &data,
         &[
@@ -226,26 +188,7 @@ fn ca_keys_in_a_softhsm2_token_never_reach_the_database() {
     let (ok, out) = run_yiqian(&d.join("data-sm2"), &hsm, &["ca", "init", "--algorithm", "sm2"]);
     assert!(!ok && out.contains("vendor"), "{out}");
 
-    let (ok, out) = openssl(
-        d,
-        &[
-            "req",
-            "-new",
-            "-utf8",
-            "-newkey",
-            "ec",
-            "-pkeyopt",
-            "ec_paramgen_curve:P-256",
-            "-nodes",
-            "-keyout",
-            "ee.key",
-            "-subj",
-            "/C=CN/CN=张三",
-            "-out",
-            "csr.pem",
-        ],
-    );
-    assert!(ok, "{out}");
+    openssl_csr(d, "p256", "张三");
     let (csr, ee) = (d.join("csr.pem").display().to_string(), d.join("ee.pem").display().to_string());
     let sign = ["ca", "sign", "--csr", &csr, "--id-number", "110101199003074477", "--name", "张三", "--out", &ee];
     let (ok, out) = run_yiqian(&data, &hsm, &sign);

@@ -66,26 +66,7 @@ async fn scenario(algorithm: &str) {
         yiqian_pki::to_pem("CERTIFICATE", &ca.root_der)
     );
     std::fs::write(d.join("chain.pem"), chain).unwrap();
-    let (ok, out) = openssl(
-        d,
-        &args(&[
-            "req",
-            "-new",
-            "-utf8",
-            "-newkey",
-            "ec",
-            "-pkeyopt",
-            "ec_paramgen_curve:P-256",
-            "-nodes",
-            "-keyout",
-            "ee.key",
-            "-subj",
-            "/C=CN/CN=张三",
-            "-out",
-            "csr.pem",
-        ]),
-    );
-    assert!(ok, "{out}");
+    openssl_csr(d, algorithm, "张三");
     let issued = h
         .server
         .app

@@ -331,3 +331,24 @@ pub fn run_openssl<S: AsRef<std::ffi::OsStr>>(dir: &std::path::Path, args: &[S])
     let out = std::process::Command::new("openssl").current_dir(dir).args(args).output().expect("run openssl");
     (out.status.success(), format!("{}{}", String::from_utf8_lossy(&out.stdout), String::from_utf8_lossy(&out.stderr)))
 }
+
+/// Makes a subscriber key of `algorithm` (`p256`, `rsa3072`, `sm2`) and a CSR for `cn` with the
+/// system openssl, as `ee.key` and `csr.pem` in `dir`. SM2 requests carry the standard
+/// distinguishing ID.
+pub fn openssl_csr(dir: &std::path::Path, algorithm: &str, cn: &str) {
+    let key: &[&str] = match algorithm {
+        "p256" => &["genpkey", "-algorithm", "ec", "-pkeyopt", "ec_paramgen_curve:P-256", "-out", "ee.key"],
+        "rsa3072" => &["genpkey", "-algorithm", "rsa", "-pkeyopt", "rsa_keygen_bits:3072", "-out", "ee.key"],
+        "sm2" => &["genpkey", "-algorithm", "sm2", "-out", "ee.key"],
+        other => panic!("no such algorithm {other}"),
+    };
+    let (ok, out) = run_openssl(dir, key);
+    assert!(ok, "{out}");
+    let subject = format!("/C=CN/CN={cn}");
+    let mut req = vec!["req", "-new", "-utf8", "-key", "ee.key", "-subj", &subject, "-out", "csr.pem"];
+    if algorithm == "sm2" {
+        req.extend(["-sm3", "-sigopt", "distid:1234567812345678"]);
+    }
+    let (ok, out) = run_openssl(dir, &req);
+    assert!(ok, "{out}");
+}
