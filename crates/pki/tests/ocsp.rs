@@ -17,51 +17,25 @@
 //! - error answers: `openssl ocsp -respin err.der -resp_text` prints
 //!   `Responder Error: malformedrequest (1)` (or `unauthorized (6)`) and exits 1.
 
+mod common;
+
+use common::*;
 use der::asn1::{BitStringRef, OctetStringRef};
-use der::{Decode, Encode, Header, Reader, SliceReader};
+use der::{Decode, Header, Reader, SliceReader};
 use std::fs;
-use std::path::{Path, PathBuf};
-use std::process::Command;
+use std::path::Path;
 use std::time::{Duration, SystemTime, UNIX_EPOCH};
 use tempfile::TempDir;
 use yiqian_pki::x509_cert::Certificate;
 use yiqian_pki::{
     Algorithm, CertId, CertIdHash, CertStatus, CertificateRequest, IssuanceOptions, OcspErrorStatus, Profile,
     RevocationReason, SerialNumber, Signer, SingleResponse, SoftwareKey, build_ocsp_response, issue,
-    ocsp_error_response, parse_ocsp_request, personal_subject, to_pem,
+    ocsp_error_response, parse_ocsp_request, personal_subject,
 };
 
 const DISTID_OPT: &str = "distid:1234567812345678";
 const YEAR: Duration = Duration::from_secs(365 * 86_400);
 const HOUR: Duration = Duration::from_secs(3600);
-
-/// Runs `openssl` in `dir`; returns whether it exited 0 and its stdout + stderr.
-fn openssl(dir: &Path, args: &[&str]) -> (bool, String) {
-    let out = Command::new("openssl").args(args).current_dir(dir).output().expect("run openssl");
-    let text = format!("{}{}", String::from_utf8_lossy(&out.stdout), String::from_utf8_lossy(&out.stderr));
-    (out.status.success(), text)
-}
-
-/// Runs `openssl` and insists on exit 0.
-fn openssl_ok(dir: &Path, args: &[&str]) -> String {
-    let (ok, text) = openssl(dir, args);
-    assert!(ok, "openssl {} failed:\n{text}", args.join(" "));
-    text
-}
-
-fn write(dir: &Path, name: &str, bytes: impl AsRef<[u8]>) -> PathBuf {
-    let path = dir.join(name);
-    fs::write(&path, bytes).unwrap();
-    path
-}
-
-fn cert_pem(cert: &Certificate) -> String {
-    to_pem("CERTIFICATE", &cert.to_der().unwrap())
-}
-
-fn serial(cert: &Certificate) -> SerialNumber {
-    SerialNumber::from_x509(cert.tbs_certificate().serial_number()).unwrap()
-}
 
 /// Now, in whole seconds (certificates hold no fractions, and the issuer check compares).
 fn now() -> SystemTime {

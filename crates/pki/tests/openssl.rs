@@ -6,10 +6,12 @@
 //! chain (so SM2 chains are verified one level at a time) and `openssl crl` has no option at
 //! all (so SM2 CRL signatures are checked with `openssl dgst -sm3` over the TBS bytes).
 
+mod common;
+
+use common::*;
 use der::{Decode, Encode, Header, Reader, SliceReader};
 use std::fs;
-use std::path::{Path, PathBuf};
-use std::process::Command;
+use std::path::Path;
 use std::time::{Duration, SystemTime};
 use tempfile::TempDir;
 use yiqian_pki::x509_cert::Certificate;
@@ -29,30 +31,6 @@ const CA_ISSUERS_URL: &str = "http://pki.example.cn/pki/ca.crt";
 /// RFC 5612's documentation enterprise number.
 const POLICY: &str = "1.3.6.1.4.1.32473.1.1";
 const YEAR: Duration = Duration::from_secs(365 * 86_400);
-
-/// Runs `openssl` in `dir`; returns whether it exited 0 and its stdout + stderr.
-fn openssl(dir: &Path, args: &[&str]) -> (bool, String) {
-    let out = Command::new("openssl").args(args).current_dir(dir).output().expect("run openssl");
-    let text = format!("{}{}", String::from_utf8_lossy(&out.stdout), String::from_utf8_lossy(&out.stderr));
-    (out.status.success(), text)
-}
-
-/// Runs `openssl` and insists on exit 0.
-fn openssl_ok(dir: &Path, args: &[&str]) -> String {
-    let (ok, text) = openssl(dir, args);
-    assert!(ok, "openssl {} failed:\n{text}", args.join(" "));
-    text
-}
-
-fn write(dir: &Path, name: &str, bytes: impl AsRef<[u8]>) -> PathBuf {
-    let path = dir.join(name);
-    fs::write(&path, bytes).unwrap();
-    path
-}
-
-fn cert_pem(cert: &Certificate) -> String {
-    to_pem("CERTIFICATE", &cert.to_der().unwrap())
-}
 
 /// A root, an issuing CA under it, and a subscriber key, for one algorithm.
 struct Hierarchy {

@@ -10,11 +10,14 @@
 //! directory. Without SoftHSM2 (`apt-get install softhsm2`) the test passes with a note,
 //! unless `YIQIAN_REQUIRE_SOFTHSM=1` (set by `.ci/run`) makes that a failure.
 
+mod common;
+
+use common::*;
 use cryptoki::context::{CInitializeArgs, CInitializeFlags, Pkcs11};
 use cryptoki::object::{Attribute, AttributeType, ObjectClass};
 use cryptoki::session::{Session, SessionState, UserType};
 use cryptoki::types::AuthPin;
-use der::{Decode, Encode};
+use der::Decode;
 use std::fs;
 use std::path::{Path, PathBuf};
 use std::process::Command;
@@ -33,39 +36,6 @@ const TOKEN: &str = "yiqian-test";
 const PIN: &str = "123456";
 const SO_PIN: &str = "12345678";
 const YEAR: Duration = Duration::from_secs(365 * 86_400);
-
-/// Runs `program` in `dir`; returns whether it exited 0 and its stdout + stderr.
-fn run(dir: &Path, program: &str, args: &[&str]) -> (bool, String) {
-    let out = Command::new(program)
-        .args(args)
-        .current_dir(dir)
-        .output()
-        .unwrap_or_else(|e| panic!("could not run {program}: {e}"));
-    let text = format!("{}{}", String::from_utf8_lossy(&out.stdout), String::from_utf8_lossy(&out.stderr));
-    (out.status.success(), text)
-}
-
-fn openssl(dir: &Path, args: &[&str]) -> (bool, String) {
-    run(dir, "openssl", args)
-}
-
-fn openssl_ok(dir: &Path, args: &[&str]) -> String {
-    let (ok, text) = openssl(dir, args);
-    assert!(ok, "openssl {} failed:\n{text}", args.join(" "));
-    text
-}
-
-fn write(dir: &Path, name: &str, bytes: impl AsRef<[u8]>) {
-    fs::write(dir.join(name), bytes).unwrap();
-}
-
-fn cert_pem(cert: &Certificate) -> String {
-    to_pem("CERTIFICATE", &cert.to_der().unwrap())
-}
-
-fn serial(cert: &Certificate) -> SerialNumber {
-    SerialNumber::from_x509(cert.tbs_certificate().serial_number()).unwrap()
-}
 
 /// A private SoftHSM2 token directory with one initialised token, `yiqian-test`.
 struct SoftHsm {
