@@ -20,6 +20,8 @@ pub enum Actor {
     Applicant(ApplicantId),
     /// A payment gateway's notification.
     Gateway(&'static str),
+    /// A member of the CA's staff, by login name.
+    Staff(String),
     /// yiqian itself (expiry, scheduled work).
     System,
 }
@@ -30,6 +32,7 @@ impl Actor {
         match self {
             Actor::Applicant(id) => format!("applicant:{id}"),
             Actor::Gateway(name) => format!("gateway:{name}"),
+            Actor::Staff(name) => format!("staff:{name}"),
             Actor::System => "system".into(),
         }
     }

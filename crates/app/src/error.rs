@@ -24,6 +24,9 @@ pub enum AppError {
     /// Not logged in, or the session ended.
     #[error("请先登录")]
     Unauthorized,
+    /// Logged in, but the role does not allow this.
+    #[error("您的角色无权执行此操作")]
+    Forbidden,
     /// The thing does not exist (or is not the caller's).
     #[error("{0}不存在")]
     NotFound(&'static str),
@@ -63,6 +66,7 @@ impl AppError {
         match self {
             AppError::Invalid { code, .. } | AppError::Conflict { code, .. } => code,
             AppError::Unauthorized => "unauthorized",
+            AppError::Forbidden => "forbidden",
             AppError::NotFound(_) => "not_found",
             AppError::RateLimited { .. } => "rate_limited",
             AppError::Busy | AppError::Retry => "busy",

@@ -28,6 +28,7 @@ pub fn status_of(e: &AppError) -> StatusCode {
     match e {
         AppError::Invalid { .. } => StatusCode::BAD_REQUEST,
         AppError::Unauthorized => StatusCode::UNAUTHORIZED,
+        AppError::Forbidden => StatusCode::FORBIDDEN,
         AppError::NotFound(_) => StatusCode::NOT_FOUND,
         AppError::Conflict { .. } => StatusCode::CONFLICT,
         AppError::RateLimited { .. } => StatusCode::TOO_MANY_REQUESTS,

@@ -1,0 +1,1 @@
+//! The software token (being written).
