@@ -5,6 +5,7 @@ use crate::{App, AppError, new_id};
 use chrono::{DateTime, Utc};
 use serde_json::json;
 use yiqian_domain::identity::MobileNumber;
+use yiqian_domain::order::ActivationVerdict;
 use yiqian_domain::payment::GatewayState;
 use yiqian_domain::{ApplicantId, Command, OrderEvent, PaymentId, RefundId, RefundReason, Step};
 use yiqian_providers::sms::{SmsMessage, SmsTemplate};
@@ -41,6 +42,12 @@ impl Actor {
 /// Outbox message kinds.
 pub(crate) const SMS: &str = "sms";
 pub(crate) const REFUND: &str = "refund";
+/// Personalise a key for an approved order.
+pub(crate) const PERSONALISE: &str = "personalise";
+/// Deliver a PIN from escrow by SMS, once.
+pub(crate) const PIN: &str = "pin";
+/// Re-publish the CRL and pre-signed OCSP answers after a status change.
+pub(crate) const PKI_REFRESH: &str = "pki_refresh";
 
 impl App {
     /// Applies `command` to the order in `rec` within `tx`. A command that changes nothing
@@ -86,11 +93,33 @@ impl App {
         let template = match event {
             OrderEvent::Paid { .. } => Some(SmsTemplate::Paid { order }),
             OrderEvent::Submitted => Some(SmsTemplate::Submitted { order }),
+            OrderEvent::Approved => {
+                tx.insert_fulfilment(&rec.order.id, &new_id("", 24), now).await?;
+                Some(SmsTemplate::Approved { order })
+            }
+            OrderEvent::SentBack { step, reason } => {
+                Some(SmsTemplate::SentBack { order, step: step.title().into(), reason: reason.clone() })
+            }
+            OrderEvent::Rejected { reason } => Some(SmsTemplate::Rejected { order, reason: reason.clone(), yuan }),
+            OrderEvent::Shipped { courier, tracking_no } => {
+                Some(SmsTemplate::Shipped { order, courier: courier.clone(), tracking_no: tracking_no.clone() })
+            }
+            OrderEvent::ActivationSubmitted { verdict: ActivationVerdict::NeedsReview } => {
+                Some(SmsTemplate::ActivationPending { order })
+            }
+            OrderEvent::ActivationRejected { reason } => {
+                Some(SmsTemplate::ActivationRejected { order, reason: reason.clone() })
+            }
+            OrderEvent::Activated => {
+                self.activate_key(tx, rec, now).await?;
+                None
+            }
             OrderEvent::RefundRequested { reason } => {
                 let payment =
                     rec.order.paid_by.clone().ok_or_else(|| AppError::Internal("refund of an unpaid order".into()))?;
                 self.start_refund(tx, rec, &payment, *reason, now).await?;
-                Some(SmsTemplate::RefundStarted { order, yuan })
+                // A rejection's own message already says the money goes back.
+                (*reason != RefundReason::Rejected).then_some(SmsTemplate::RefundStarted { order, yuan })
             }
             OrderEvent::DuplicatePayment { payment, .. } => {
                 self.start_refund(tx, rec, payment, RefundReason::DuplicatePayment, now).await?;
@@ -100,13 +129,40 @@ impl App {
             _ => None,
         };
         if let Some(template) = template {
-            let to = self.notification_phone(tx, rec).await?;
             let key = format!("sms:{}:{}:{}", rec.order.id, event.code(), rec.version);
-            let message =
-                serde_json::to_value(SmsMessage { to, template }).map_err(|e| AppError::Internal(e.to_string()))?;
-            tx.enqueue(&new_id("OB", 20), SMS, &key, &message, now).await?;
-            self.wake_outbox();
+            self.queue_sms(tx, rec, template, &key, now).await?;
         }
+        Ok(())
+    }
+
+    /// Queues an SMS to the order's notification phone, once per `key`.
+    pub(crate) async fn queue_sms(
+        &self,
+        tx: &mut Tx,
+        rec: &OrderRecord,
+        template: SmsTemplate,
+        key: &str,
+        now: DateTime<Utc>,
+    ) -> Result<(), AppError> {
+        let to = self.notification_phone(tx, rec).await?;
+        let message =
+            serde_json::to_value(SmsMessage { to, template }).map_err(|e| AppError::Internal(e.to_string()))?;
+        tx.enqueue(&new_id("OB", 20), SMS, key, &message, now).await?;
+        self.wake_outbox();
+        Ok(())
+    }
+
+    /// Queues any other outbox message and wakes the worker.
+    pub(crate) async fn queue(
+        &self,
+        tx: &mut Tx,
+        kind: &str,
+        key: &str,
+        payload: &serde_json::Value,
+        now: DateTime<Utc>,
+    ) -> Result<(), AppError> {
+        tx.enqueue(&new_id("OB", 20), kind, key, payload, now).await?;
+        self.wake_outbox();
         Ok(())
     }
 

@@ -7,18 +7,26 @@
 //! The applicant pages, the JSON API and (later) the staff console all call these methods;
 //! no rule lives anywhere else.
 
+pub mod activation;
 mod apply;
 pub mod authority;
 pub mod clock;
+pub mod counter;
 mod error;
+pub mod fulfilment;
+pub mod invoices;
+pub mod issuance;
 pub mod login;
 pub mod materials;
 pub mod ocsp;
 pub mod orders;
 pub mod outbox;
 pub mod payments;
+pub mod review;
 pub mod sandbox_inbox;
+pub mod shipping;
 pub mod sms_codes;
+pub mod staff;
 
 pub use clock::{Clock, SystemClock, TestClock};
 pub use error::AppError;
@@ -49,6 +57,12 @@ pub struct AppConfig {
     pub liveness: LivenessPolicy,
     /// How the certificate authority issues.
     pub ca: authority::CaConfig,
+    /// The CA's name as printed on forms.
+    pub ca_display_name: String,
+    /// The customer-service line printed on forms and said in messages.
+    pub customer_service: String,
+    /// Face checks at activation that may fail before the applicant is sent to the counter.
+    pub max_activation_failures: i64,
 }
 
 /// SMS verification code rules.
@@ -91,6 +105,9 @@ impl Default for AppConfig {
             },
             liveness: LivenessPolicy { challenge_ttl: Duration::minutes(10), max_challenges_per_day: 10 },
             ca: authority::CaConfig::for_public_url("http://127.0.0.1:8080"),
+            ca_display_name: "宜签数字证书认证中心".into(),
+            customer_service: "400-000-0000".into(),
+            max_activation_failures: 3,
         }
     }
 }
@@ -104,6 +121,8 @@ pub struct Providers {
     pub sms: Arc<dyn SmsSender>,
     /// ID card OCR and face checks.
     pub identity: Arc<dyn IdentityVerifier>,
+    /// The key reader of the personalisation station.
+    pub tokens: Arc<dyn yiqian_token::TokenReader>,
 }
 
 struct Inner {
@@ -115,6 +134,8 @@ struct Inner {
     issuing_ca: tokio::sync::RwLock<Option<Arc<authority::IssuingCa>>>,
     ocsp_responder: tokio::sync::RwLock<Option<Arc<ocsp::OcspResponder>>>,
     ocsp_cache: ocsp::ResponseCache,
+    pin_escrow: yiqian_store::Vault,
+    documents: std::sync::OnceLock<Arc<yiqian_documents::DocumentRenderer>>,
 }
 
 /// The application: every use case, over one store and one set of providers. Cheap to clone.
@@ -124,8 +145,15 @@ pub struct App {
 }
 
 impl App {
-    /// Assembles the application.
-    pub fn new(store: Store, clock: Arc<dyn Clock>, providers: Providers, config: AppConfig) -> App {
+    /// Assembles the application. `pin_escrow` seals the PINs of personalised keys until they
+    /// are delivered; it is a key of its own, apart from the one that protects personal data.
+    pub fn new(
+        store: Store,
+        clock: Arc<dyn Clock>,
+        providers: Providers,
+        config: AppConfig,
+        pin_escrow: yiqian_store::Vault,
+    ) -> App {
         App {
             inner: Arc::new(Inner {
                 store,
@@ -136,6 +164,8 @@ impl App {
                 issuing_ca: tokio::sync::RwLock::new(None),
                 ocsp_responder: tokio::sync::RwLock::new(None),
                 ocsp_cache: ocsp::ResponseCache::default(),
+                pin_escrow,
+                documents: std::sync::OnceLock::new(),
             }),
         }
     }

@@ -21,6 +21,28 @@ use yiqian_store::orders::{Challenge, OrderRecord};
 /// Draft key for ID card photos not yet confirmed.
 const ID_PHOTOS: &str = "id_card_photos";
 
+/// Checks that a signature PNG really decodes (it is printed on the confirmation form) and
+/// is of a sensible size.
+fn check_png_decodes(png: &[u8]) -> Result<(), AppError> {
+    let bad = || AppError::invalid("invalid_upload", "签名图片无法识别,请重新签名");
+    let mut reader = png::Decoder::new(std::io::Cursor::new(png)).read_info().map_err(|_| bad())?;
+    let info = reader.info();
+    if info.width == 0 || info.height == 0 || info.width > 4096 || info.height > 4096 {
+        return Err(bad());
+    }
+    let mut buffer = vec![0; reader.output_buffer_size().ok_or_else(bad)?];
+    reader.next_frame(&mut buffer).map_err(|_| bad())?;
+    Ok(())
+}
+
+/// A face video checked against its challenge, ready to record.
+pub(crate) struct FaceCheck {
+    pub challenge: Challenge,
+    pub blob: BlobInfo,
+    pub verdict: LivenessVerdict,
+    pub evidence: serde_json::Value,
+}
+
 /// Digits to read aloud.
 #[derive(Debug, Clone)]
 pub struct LivenessChallenge {
@@ -190,14 +212,18 @@ impl App {
         order_id: &str,
     ) -> Result<LivenessChallenge, AppError> {
         let rec = self.order_for_step(applicant, order_id, Step::Liveness).await?;
+        self.issue_challenge(&rec.order.id).await
+    }
+
+    /// New digits to read for the order's face video (application or activation), within
+    /// the daily limit.
+    pub(crate) async fn issue_challenge(&self, order: &yiqian_domain::OrderId) -> Result<LivenessChallenge, AppError> {
         let policy = self.config().liveness.clone();
         let digits: String = (0..4).map(|_| char::from(b'0' + rand::thread_rng().gen_range(0..10u8))).collect();
         let id = new_id("LC", 20);
         in_tx!(self, |tx| {
             let now = self.now();
-            if tx.challenges_since(&rec.order.id, now - chrono::Duration::days(1)).await?
-                >= policy.max_challenges_per_day
-            {
+            if tx.challenges_since(order, now - chrono::Duration::days(1)).await? >= policy.max_challenges_per_day {
                 return Err(AppError::RateLimited {
                     message: "今日人脸验证次数已达上限,请明天再试,或到线下网点办理".into(),
                     retry_after_seconds: 24 * 3600,
@@ -205,7 +231,7 @@ impl App {
             }
             tx.insert_challenge(&Challenge {
                 id: id.clone(),
-                order: rec.order.id.clone(),
+                order: order.clone(),
                 digits: digits.clone(),
                 created_at: now,
                 expires_at: now + policy.challenge_ttl,
@@ -228,6 +254,56 @@ impl App {
         video: &[u8],
     ) -> Result<OrderRecord, AppError> {
         let rec = self.order_for_step(applicant, order_id, Step::Liveness).await?;
+        let checked = self.check_face_video(&rec, challenge_id, video, "liveness_video").await?;
+        let FaceCheck { challenge, blob, verdict, evidence } = checked;
+        if let LivenessVerdict::Fail { reason } = &verdict {
+            in_tx!(self, |tx| {
+                let now = self.now();
+                tx.insert_blob(&blob, now).await?;
+                tx.use_challenge(&challenge.id, now).await?;
+                tx.save_material(&rec.order.id, "liveness_failed", &evidence, now).await?;
+                Ok(())
+            })?;
+            return Err(AppError::invalid("liveness_failed", format!("人脸验证未通过:{reason}。请重新验证")));
+        }
+        in_tx!(self, |tx| {
+            let now = self.now();
+            let rec = self.own_order(&mut tx, applicant, order_id).await?;
+            Self::use_challenge_once(&mut tx, &challenge.id, now).await?;
+            tx.insert_blob(&blob, now).await?;
+            tx.save_material(&rec.order.id, Step::Liveness.code(), &evidence, now).await?;
+            let (rec, _) = self
+                .apply(&mut tx, &rec, &Actor::Applicant(applicant.clone()), Command::CompleteStep(Step::Liveness))
+                .await?;
+            Ok(rec)
+        })
+    }
+
+    /// Marks a challenge used, refusing a second use.
+    pub(crate) async fn use_challenge_once(
+        tx: &mut yiqian_store::Tx,
+        challenge: &str,
+        now: chrono::DateTime<chrono::Utc>,
+    ) -> Result<(), AppError> {
+        match tx.use_challenge(challenge, now).await {
+            Ok(()) => Ok(()),
+            Err(yiqian_store::StoreError::Conflict) => {
+                Err(AppError::invalid("challenge_used", "该组数字已使用,请重新进入身份验证"))
+            }
+            Err(e) => Err(e.into()),
+        }
+    }
+
+    /// Checks a face video answering `challenge_id` for the order: the challenge is the
+    /// order's, unused and fresh; the video is a video; the provider compares it with the ID
+    /// photo. The video is stored (sealed) but not yet recorded.
+    pub(crate) async fn check_face_video(
+        &self,
+        rec: &OrderRecord,
+        challenge_id: &str,
+        video: &[u8],
+        blob_kind: &str,
+    ) -> Result<FaceCheck, AppError> {
         let video_type = check_video(video)?;
         let (challenge, id_card) = {
             let mut tx = self.store().read().await?;
@@ -252,38 +328,12 @@ impl App {
             None => return Err(AppError::invalid("id_card_missing", "请先完成身份证拍照")),
         };
         let verdict = self.providers().identity.check_liveness(video, &challenge.digits, &id_photo).await?;
-        let blob = self.store_upload(&rec, "liveness_video", video_type.mime(), video).await?;
+        let blob = self.store_upload(rec, blob_kind, video_type.mime(), video).await?;
         let evidence = json!({
             "challenge": challenge.id, "digits": challenge.digits, "video": blob.id,
             "provider": self.providers().identity.name(), "verdict": verdict,
         });
-        if let LivenessVerdict::Fail { reason } = &verdict {
-            in_tx!(self, |tx| {
-                let now = self.now();
-                tx.insert_blob(&blob, now).await?;
-                tx.use_challenge(&challenge.id, now).await?;
-                tx.save_material(&rec.order.id, "liveness_failed", &evidence, now).await?;
-                Ok(())
-            })?;
-            return Err(AppError::invalid("liveness_failed", format!("人脸验证未通过:{reason}。请重新验证")));
-        }
-        in_tx!(self, |tx| {
-            let now = self.now();
-            let rec = self.own_order(&mut tx, applicant, order_id).await?;
-            match tx.use_challenge(&challenge.id, now).await {
-                Ok(()) => {}
-                Err(yiqian_store::StoreError::Conflict) => {
-                    return Err(AppError::invalid("challenge_used", "该组数字已使用,请重新进入身份验证"));
-                }
-                Err(e) => return Err(e.into()),
-            }
-            tx.insert_blob(&blob, now).await?;
-            tx.save_material(&rec.order.id, Step::Liveness.code(), &evidence, now).await?;
-            let (rec, _) = self
-                .apply(&mut tx, &rec, &Actor::Applicant(applicant.clone()), Command::CompleteStep(Step::Liveness))
-                .await?;
-            Ok(rec)
-        })
+        Ok(FaceCheck { challenge, blob, verdict, evidence })
     }
 
     /// Takes the handwritten signature (PNG) and its strokes (签名).
@@ -296,6 +346,7 @@ impl App {
     ) -> Result<OrderRecord, AppError> {
         let rec = self.order_for_step(applicant, order_id, Step::Signature).await?;
         let png_type = check_signature(png)?;
+        check_png_decodes(png)?;
         let strokes: serde_json::Value = serde_json::from_str(strokes)
             .map_err(|_| AppError::invalid("signature_strokes", "签名数据不完整,请重新签名"))?;
         let points: usize =

@@ -5,6 +5,7 @@ use crate::{App, AppError, in_tx, new_id};
 use yiqian_domain::{ApplicantId, Command, Order, OrderEvent, OrderId, OrderState, Step};
 use yiqian_store::Tx;
 use yiqian_store::audit::NewAuditEntry;
+use yiqian_store::fulfilment::{InvoiceRecord, Shipment};
 use yiqian_store::orders::{HistoryEntry, OrderRecord};
 use yiqian_store::payments::{PaymentRecord, RefundRecord};
 
@@ -23,12 +24,22 @@ pub struct OrderView {
     pub next_step: Option<Step>,
     /// Why a step was sent back, while the order is returned.
     pub returned_reason: Option<String>,
+    /// Courier and waybill, once shipped.
+    pub shipment: Option<Shipment>,
+    /// The e-invoice, once requested.
+    pub invoice: Option<InvoiceRecord>,
 }
 
 impl OrderView {
     /// Whether the refund button applies.
     pub fn can_refund(&self) -> bool {
         self.record.order.state.refund_allowed()
+    }
+
+    /// Whether 申请开票 applies: activated and no invoice requested yet.
+    pub fn can_request_invoice(&self) -> bool {
+        self.invoice.is_none()
+            && matches!(self.record.order.state, OrderState::Activated | OrderState::ActivationReview)
     }
 }
 
@@ -112,7 +123,9 @@ impl App {
                 })
             })
             .flatten();
-        Ok(OrderView { record, history, payments, refunds, next_step, returned_reason })
+        let shipment = tx.fulfilment(&record.order.id).await?.and_then(|f| f.shipment);
+        let invoice = tx.invoice(&record.order.id).await?;
+        Ok(OrderView { record, history, payments, refunds, next_step, returned_reason, shipment, invoice })
     }
 
     /// The applicant's orders, newest first (已购记录).

@@ -1,8 +1,9 @@
-//! The outbox worker: delivers queued side effects (SMS, refund requests) with retries and
+//! The outbox worker: delivers queued side effects (SMS, refund requests, key personalisation,
+//! PIN delivery, CRL/OCSP re-publication) with retries and
 //! exponential backoff, passing each message's idempotency key to the provider so a retry
 //! never sends twice. Also the periodic expiry of unpaid orders.
 
-use crate::apply::{REFUND, SMS};
+use crate::apply::{PERSONALISE, PIN, PKI_REFRESH, REFUND, SMS};
 use crate::{App, AppError};
 use chrono::Duration;
 use yiqian_domain::payment::Channel;
@@ -68,6 +69,9 @@ impl App {
                     RefundRequest { refund: r.refund, payment: r.payment, amount: r.amount, channel: r.channel };
                 self.providers().gateway.refund(&request).await
             }
+            PERSONALISE => self.deliver_personalisation(&message.payload).await,
+            PIN => self.deliver_pin(&message.payload, &message.idempotency_key).await,
+            PKI_REFRESH => self.deliver_pki_refresh(&message.payload).await,
             other => {
                 Err(ProviderError::Rejected { provider: "outbox", detail: format!("unknown message kind {other}") })
             }

@@ -12,6 +12,7 @@ use yiqian_providers::ProviderError;
 use yiqian_providers::sandbox::{SandboxGateway, SandboxIdentity};
 use yiqian_providers::sms::{SmsMessage, SmsSender};
 use yiqian_store::testing::{backends, test_store};
+use yiqian_token::software::SoftwareTokenReader;
 
 /// Fails the first `failures` sends (transiently, or permanently), then succeeds; records the
 /// idempotency key of every attempt.
@@ -62,9 +63,11 @@ async fn app_with(
     let providers = Providers {
         gateway: Arc::new(SandboxGateway::new([1; 32], "http://127.0.0.1:9")),
         sms,
-        identity: Arc::new(SandboxIdentity),
+        identity: Arc::new(SandboxIdentity::reviewing()),
+        tokens: Arc::new(SoftwareTokenReader::new(std::env::temp_dir().join("yiqian-outbox-test-tokens"))),
     };
-    let app = App::new(ts.store.clone(), clock.clone(), providers, AppConfig::default());
+    let escrow = yiqian_store::Vault::new(&yiqian_store::MasterKey::generate());
+    let app = App::new(ts.store.clone(), clock.clone(), providers, AppConfig::default(), escrow);
     (app, clock, ts)
 }
 

@@ -10,12 +10,14 @@ pub mod applicant;
 pub mod catalogue;
 pub mod identity;
 pub mod ids;
+pub mod invoice;
 pub mod materials;
 pub mod media;
 pub mod money;
 pub mod order;
 pub mod payment;
 pub mod regions;
+pub mod staff;
 
 pub use catalogue::Product;
 pub use ids::{ApplicantId, OrderId, PaymentId, RefundId};

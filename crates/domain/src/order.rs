@@ -221,11 +221,15 @@ pub enum Command {
     /// The certificate was issued onto the key.
     MarkIssued,
     /// The key was handed to the courier.
-    Ship,
+    Ship { courier: String, tracking_no: String },
     /// The applicant completed activation with the given face-check verdict.
     SubmitActivation { verdict: ActivationVerdict },
     /// A reviewer accepted a pending activation.
     ApproveActivation,
+    /// A reviewer refused a pending activation; the applicant verifies again.
+    RejectActivation { reason: String },
+    /// Counter staff activated the key after checking the applicant's ID in person.
+    ActivateAtCounter,
     /// Someone asked for the money back.
     RequestRefund { reason: RefundReason },
     /// The payment gateway confirmed the refund.
@@ -261,10 +265,17 @@ pub enum OrderEvent {
     Rejected { reason: String },
     /// Certificate issued onto the key.
     Issued,
-    /// Shipped.
-    Shipped,
+    /// Handed to the courier.
+    Shipped {
+        /// The courier's name.
+        courier: String,
+        /// The waybill number.
+        tracking_no: String,
+    },
     /// Activation submitted; the verdict says whether the PIN goes now or after review.
     ActivationSubmitted { verdict: ActivationVerdict },
+    /// A reviewer refused the activation video; the applicant verifies again.
+    ActivationRejected { reason: String },
     /// Certificate activated and PIN due.
     Activated,
     /// A refund of the order's payment was started.
@@ -288,7 +299,8 @@ impl OrderEvent {
             OrderEvent::SentBack { .. } => "sent_back",
             OrderEvent::Rejected { .. } => "rejected",
             OrderEvent::Issued => "issued",
-            OrderEvent::Shipped => "shipped",
+            OrderEvent::Shipped { .. } => "shipped",
+            OrderEvent::ActivationRejected { .. } => "activation_rejected",
             OrderEvent::ActivationSubmitted { .. } => "activation_submitted",
             OrderEvent::Activated => "activated",
             OrderEvent::RefundRequested { .. } => "refund_requested",
@@ -310,7 +322,8 @@ impl OrderEvent {
             OrderEvent::SentBack { step, reason } => format!("需补正“{}”:{reason}", step.title()),
             OrderEvent::Rejected { reason } => format!("审核未通过:{reason}"),
             OrderEvent::Issued => "证书已签发".into(),
-            OrderEvent::Shipped => "已发货".into(),
+            OrderEvent::Shipped { courier, tracking_no } => format!("已发货:{courier} {tracking_no}"),
+            OrderEvent::ActivationRejected { reason } => format!("激活审核未通过:{reason},请重新验证"),
             OrderEvent::ActivationSubmitted { verdict: ActivationVerdict::Pass } => "身份验证通过".into(),
             OrderEvent::ActivationSubmitted { verdict: ActivationVerdict::NeedsReview } => {
                 "身份验证已提交,等待审核".into()
@@ -489,10 +502,10 @@ impl Order {
                 next.state = S::Issued;
                 events.push(OrderEvent::Issued);
             }
-            Command::Ship => {
+            Command::Ship { courier, tracking_no } => {
                 self.require(S::Issued)?;
                 next.state = S::Shipped;
-                events.push(OrderEvent::Shipped);
+                events.push(OrderEvent::Shipped { courier, tracking_no });
             }
             Command::SubmitActivation { verdict } => {
                 self.require(S::Shipped)?;
@@ -510,6 +523,18 @@ impl Order {
                 next.state = S::Activated;
                 events.push(OrderEvent::Activated);
             }
+            Command::RejectActivation { reason } => {
+                self.require(S::ActivationReview)?;
+                next.state = S::Shipped;
+                events.push(OrderEvent::ActivationRejected { reason });
+            }
+            Command::ActivateAtCounter => match self.state {
+                S::Shipped | S::ActivationReview => {
+                    next.state = S::Activated;
+                    events.push(OrderEvent::Activated);
+                }
+                _ => return Err(self.wrong_state()),
+            },
             Command::RequestRefund { reason } => {
                 if !self.state.refund_allowed() {
                     return Err(match self.state {

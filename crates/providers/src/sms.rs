@@ -44,6 +44,67 @@ pub enum SmsTemplate {
         /// Amount, e.g. `150.00`.
         yuan: String,
     },
+    /// Review passed; the key is being made.
+    Approved {
+        /// Order number.
+        order: String,
+    },
+    /// A step was sent back for correction.
+    SentBack {
+        /// Order number.
+        order: String,
+        /// The step's title, e.g. `身份证拍照`.
+        step: String,
+        /// The reviewer's reason.
+        reason: String,
+    },
+    /// The application was rejected; the money goes back.
+    Rejected {
+        /// Order number.
+        order: String,
+        /// The reviewer's reason.
+        reason: String,
+        /// Amount, e.g. `150.00`.
+        yuan: String,
+    },
+    /// The key was handed to the courier.
+    Shipped {
+        /// Order number.
+        order: String,
+        /// Courier name.
+        courier: String,
+        /// Waybill number.
+        tracking_no: String,
+    },
+    /// Activation received; a reviewer checks the video before the PIN is sent.
+    ActivationPending {
+        /// Order number.
+        order: String,
+    },
+    /// The activation video was not accepted; verify again.
+    ActivationRejected {
+        /// Order number.
+        order: String,
+        /// The reviewer's reason.
+        reason: String,
+    },
+    /// The key's PIN, sent once at activation (or after a counter reset).
+    Pin {
+        /// Order number.
+        order: String,
+        /// The PIN.
+        pin: String,
+    },
+    /// The e-invoice was issued.
+    InvoiceIssued {
+        /// Order number.
+        order: String,
+    },
+    /// The certificate was revoked at the counter.
+    CertificateRevoked {
+        /// Order number.
+        order: String,
+    },
 }
 
 impl SmsTemplate {
@@ -55,6 +116,15 @@ impl SmsTemplate {
             SmsTemplate::Submitted { .. } => "submitted",
             SmsTemplate::RefundStarted { .. } => "refund_started",
             SmsTemplate::Refunded { .. } => "refunded",
+            SmsTemplate::Approved { .. } => "approved",
+            SmsTemplate::SentBack { .. } => "sent_back",
+            SmsTemplate::Rejected { .. } => "rejected",
+            SmsTemplate::Shipped { .. } => "shipped",
+            SmsTemplate::ActivationPending { .. } => "activation_pending",
+            SmsTemplate::ActivationRejected { .. } => "activation_rejected",
+            SmsTemplate::Pin { .. } => "pin",
+            SmsTemplate::InvoiceIssued { .. } => "invoice_issued",
+            SmsTemplate::CertificateRevoked { .. } => "certificate_revoked",
         }
     }
 
@@ -70,6 +140,33 @@ impl SmsTemplate {
                 format!("您的订单{order}已申请退款,{yuan}元将原路退回,请留意到账通知。")
             }
             SmsTemplate::Refunded { order, yuan } => format!("您的订单{order}退款{yuan}元已原路退回。"),
+            SmsTemplate::Approved { order } => format!("您的订单{order}已审核通过,我们正在为您制作数字证书UKEY。"),
+            SmsTemplate::SentBack { order, step, reason } => {
+                format!("您的订单{order}需要补正“{step}”:{reason}。请打开订单重新提交。")
+            }
+            SmsTemplate::Rejected { order, reason, yuan } => {
+                format!("很抱歉,您的订单{order}审核未通过:{reason}。{yuan}元将原路退回。")
+            }
+            SmsTemplate::Shipped { order, courier, tracking_no } => {
+                format!(
+                    "您的订单{order}数字证书UKEY已寄出,{courier}运单号{tracking_no}。收到后请扫描业务确认单上的二维码激活。"
+                )
+            }
+            SmsTemplate::ActivationPending { order } => {
+                format!("您的订单{order}激活申请已收到,审核通过后PIN码将以短信发送给您。")
+            }
+            SmsTemplate::ActivationRejected { order, reason } => {
+                format!("您的订单{order}激活审核未通过:{reason}。请重新扫码完成人脸验证。")
+            }
+            SmsTemplate::Pin { order, pin } => {
+                format!(
+                    "您的订单{order}数字证书已激活,UKEY的PIN码为{pin}。请妥善保管,切勿告知他人,工作人员不会向您索要PIN码。"
+                )
+            }
+            SmsTemplate::InvoiceIssued { order } => format!("您的订单{order}电子发票已开具,请在已购记录中查看下载。"),
+            SmsTemplate::CertificateRevoked { order } => {
+                format!("您的订单{order}数字证书已注销,如非本人操作请立即联系客服。")
+            }
         };
         format!("{SIGN}{body}")
     }

@@ -179,6 +179,20 @@ impl Tx {
         Ok(())
     }
 
+    /// A certificate's status, read within this unit of work.
+    pub async fn certificate_in_tx(&mut self, serial: &str) -> Result<Option<CertificateStatus>, StoreError> {
+        let row = sqlx::query("SELECT status FROM certificates WHERE serial = $1")
+            .bind(serial)
+            .fetch_optional(self.conn())
+            .await?;
+        row.map(|r| {
+            let code: String = r.try_get("status")?;
+            CertificateStatus::from_code(&code)
+                .ok_or_else(|| StoreError::Corrupt(format!("certificate status {code:?}")))
+        })
+        .transpose()
+    }
+
     /// Moves a certificate from `from` to `to` (with a reason), once; `Conflict` if it was
     /// not in `from` any more.
     pub async fn change_certificate_status(

@@ -10,11 +10,13 @@ pub mod audit;
 pub mod blobs;
 pub mod certificates;
 mod error;
+pub mod fulfilment;
 pub mod orders;
 pub mod outbox;
 pub mod payments;
 pub mod people;
 pub mod sms;
+pub mod staff;
 #[cfg(any(test, feature = "testing"))]
 pub mod testing;
 pub mod vault;

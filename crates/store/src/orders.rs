@@ -155,6 +155,20 @@ impl Tx {
         rows.iter().map(order_from_row).collect()
     }
 
+    /// Orders in `state`, longest waiting first (by their last change), at most `limit`.
+    pub async fn orders_in_state(&mut self, state: OrderState, limit: i64) -> Result<Vec<OrderRecord>, StoreError> {
+        let rows = sqlx::query(concat!(
+            "SELECT ",
+            order_columns!(),
+            " FROM orders WHERE state = $1 ORDER BY updated_at, id LIMIT $2"
+        ))
+        .bind(state.code())
+        .bind(limit)
+        .fetch_all(self.conn())
+        .await?;
+        rows.iter().map(order_from_row).collect()
+    }
+
     /// Unpaid orders whose payment deadline is at or before `now`, oldest first.
     pub async fn overdue_unpaid_orders(&mut self, now: DateTime<Utc>, limit: i64) -> Result<Vec<OrderId>, StoreError> {
         let rows =

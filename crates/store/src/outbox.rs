@@ -159,6 +159,19 @@ impl Store {
         Ok(())
     }
 
+    /// The delivery state of the message with `idempotency_key`: `pending`, `sending`, `done`
+    /// or `dead`, with its attempts and last error.
+    pub async fn outbox_status(
+        &self,
+        idempotency_key: &str,
+    ) -> Result<Option<(String, i64, Option<String>)>, StoreError> {
+        let row = sqlx::query("SELECT state, attempts, last_error FROM outbox WHERE idempotency_key = $1")
+            .bind(idempotency_key)
+            .fetch_optional(self.pool())
+            .await?;
+        row.map(|r| Ok((r.try_get("state")?, r.try_get("attempts")?, r.try_get("last_error")?))).transpose()
+    }
+
     /// Counts messages per state, for health pages and tests.
     pub async fn outbox_counts(&self) -> Result<Vec<(String, i64)>, StoreError> {
         let rows = sqlx::query("SELECT state, COUNT(*) AS n FROM outbox GROUP BY state ORDER BY state")

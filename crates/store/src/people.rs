@@ -35,6 +35,20 @@ impl Tx {
         ApplicantId::parse(&id).ok_or_else(|| StoreError::Corrupt("applicant id".into()))
     }
 
+    /// The applicant who logs in with this phone number, if any (never creates one).
+    pub async fn applicant_with_phone(&mut self, phone: &MobileNumber) -> Result<Option<ApplicantId>, StoreError> {
+        let hash = self.vault().lookup_hash("phone", phone.as_str());
+        let row = sqlx::query("SELECT id FROM applicants WHERE phone_hash = $1")
+            .bind(&hash)
+            .fetch_optional(self.conn())
+            .await?;
+        row.map(|r| {
+            let id: String = r.try_get("id")?;
+            ApplicantId::parse(&id).ok_or_else(|| StoreError::Corrupt("applicant id".into()))
+        })
+        .transpose()
+    }
+
     /// The applicant's login phone number.
     pub async fn applicant_phone(&mut self, id: &ApplicantId) -> Result<MobileNumber, StoreError> {
         let r = sqlx::query("SELECT phone_sealed FROM applicants WHERE id = $1")

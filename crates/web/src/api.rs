@@ -1,7 +1,9 @@
 //! The JSON API `/api/v1`: every applicant operation, for the pages' scripts and for other
 //! clients (a WeChat mini-program). Its OpenAPI document is served at
-//! `/api/v1/openapi.json`.
+//! `/api/v1/openapi.json`. Every route is listed in [`routes`]; the handlers of activation
+//! and e-invoices are in [`crate::api_activation`].
 
+use crate::api_activation;
 use crate::auth::{ApiApplicant, session_cookie, session_token};
 use crate::error::ApiError;
 use crate::views::{next_path, order_detail, order_summary};
@@ -38,6 +40,12 @@ pub fn routes() -> Router<WebState> {
         .route("/api/v1/orders/{id}/signature", post(signature))
         .route("/api/v1/orders/{id}/address", post(address))
         .route("/api/v1/orders/{id}/submit", post(submit))
+        .route("/api/v1/orders/{id}/invoice", get(api_activation::invoice).post(api_activation::request_invoice))
+        .route("/api/v1/orders/{id}/invoice.pdf", get(api_activation::invoice_pdf))
+        .route("/api/v1/activation/{code}", get(api_activation::activation))
+        .route("/api/v1/activation/{code}/consent", post(api_activation::consent))
+        .route("/api/v1/activation/{code}/challenge", post(api_activation::challenge))
+        .route("/api/v1/activation/{code}/video", post(api_activation::video))
 }
 
 /// A JSON body whose parse errors are answered as typed API errors in Chinese.
@@ -58,7 +66,8 @@ impl<T: serde::de::DeserializeOwned, S: Send + Sync> FromRequest<S> for Body<T> 
     }
 }
 
-type ApiResult = Result<Response, ApiError>;
+/// What an API handler answers.
+pub type ApiResult = Result<Response, ApiError>;
 
 /// The client's address for per-client limits: the connecting address, or the proxy's
 /// `X-Real-IP` when the deployment says a proxy sets it.
@@ -217,7 +226,7 @@ impl<S: Send + Sync> FromRequest<S> for Upload {
 }
 
 /// Reads a multipart upload into named parts; a body over the limit is a clear error.
-async fn read_parts(Upload(mut multipart): Upload) -> Result<HashMap<String, Vec<u8>>, ApiError> {
+pub async fn read_parts(Upload(mut multipart): Upload) -> Result<HashMap<String, Vec<u8>>, ApiError> {
     let mut parts = HashMap::new();
     loop {
         let field = match multipart.next_field().await {
@@ -240,7 +249,8 @@ async fn read_parts(Upload(mut multipart): Upload) -> Result<HashMap<String, Vec
     }
 }
 
-fn part<'a>(parts: &'a HashMap<String, Vec<u8>>, name: &str, missing: &str) -> Result<&'a [u8], ApiError> {
+/// One named part of an upload, or a clear error saying what is missing.
+pub fn part<'a>(parts: &'a HashMap<String, Vec<u8>>, name: &str, missing: &str) -> Result<&'a [u8], ApiError> {
     parts.get(name).map(Vec::as_slice).ok_or_else(|| ApiError::invalid("upload_missing", missing.to_owned()))
 }
 

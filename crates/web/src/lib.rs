@@ -4,7 +4,9 @@
 //! application service, render.
 
 mod api;
+mod api_activation;
 mod auth;
+mod console;
 mod error;
 mod notify;
 mod pages;
@@ -66,6 +68,7 @@ pub fn router(state: WebState) -> Router {
         .merge(notify::routes())
         .merge(sandbox::routes())
         .merge(pki::routes())
+        .merge(console::routes())
         .layer(DefaultBodyLimit::max(UPLOAD_LIMIT))
         .with_state(state)
 }

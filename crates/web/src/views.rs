@@ -1,9 +1,13 @@
-//! How orders are shown: the JSON shape of the API and the page each state leads to. The
-//! rules (state, next step, refund allowed) come from the domain; this only presents them.
+//! How orders, activations and invoices are shown: the JSON shape of the API and the page
+//! each state leads to. The rules (state, next step, refund allowed, may verify, may ask for
+//! an invoice) come from the domain and the application; this only presents them.
 
 use serde_json::{Value, json};
+use yiqian_app::activation::ActivationView;
 use yiqian_app::orders::OrderView;
-use yiqian_domain::{OrderState, Step};
+use yiqian_domain::invoice::{InvoiceBuyer, InvoiceState};
+use yiqian_domain::{Fen, OrderState, Step};
+use yiqian_store::fulfilment::{InvoiceRecord, Shipment};
 use yiqian_store::orders::OrderRecord;
 
 /// The page of a materials step.
@@ -75,5 +79,97 @@ pub fn order_detail(v: &OrderView) -> Value {
         .iter()
         .map(|r| json!({"id": r.id, "amount_fen": r.amount, "reason": r.reason.code(), "state": r.state.code()}))
         .collect();
+    out["pin_pending"] = json!(v.record.order.state == OrderState::ActivationReview);
+    out["shipment"] = json!(v.shipment.as_ref().map(shipment));
+    out["invoice"] = json!(v.invoice.as_ref().map(invoice_summary));
+    out["can_request_invoice"] = json!(v.can_request_invoice());
+    out
+}
+
+fn shipment(s: &Shipment) -> Value {
+    json!({"courier": s.courier, "tracking_no": s.tracking_no, "shipped_at": time(s.shipped_at)})
+}
+
+/// The activation pages: the risk notice (本人已阅读并同意申请), the face video, the result.
+pub fn activation_page(code: &str, page: ActivationPage) -> String {
+    match page {
+        ActivationPage::Notice => format!("/activate/{code}"),
+        ActivationPage::Verify => format!("/activate/{code}/verify"),
+        ActivationPage::Done => format!("/activate/{code}/done"),
+    }
+}
+
+/// The steps of activation as pages.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum ActivationPage {
+    /// Step 1: the risk notice and consent.
+    Notice,
+    /// Step 2: the face video.
+    Verify,
+    /// The result (or why there is nothing to do).
+    Done,
+}
+
+/// Where the applicant continues an activation: the notice while it may still be accepted,
+/// the face video once it was, otherwise the result page (activated, locked, not shipped).
+pub fn activation_next(v: &ActivationView) -> ActivationPage {
+    if v.can_verify() {
+        ActivationPage::Verify
+    } else if v.record.order.state == OrderState::Shipped && v.tries_left > 0 {
+        ActivationPage::Notice
+    } else {
+        ActivationPage::Done
+    }
+}
+
+/// An activation as the API shows it.
+pub fn activation_detail(v: &ActivationView) -> Value {
+    let s = v.record.order.state;
+    json!({
+        "order_id": v.record.order.id,
+        "state": s.code(),
+        "status_word": s.applicant_word(),
+        "hint": s.applicant_hint(),
+        "consent_given": v.fulfilment.activation_consent_at.is_some(),
+        "consent_at": v.fulfilment.activation_consent_at.map(time),
+        "tries_left": v.tries_left,
+        "pin_pending": v.pin_pending(),
+        "can_verify": v.can_verify(),
+        "shipment": v.fulfilment.shipment.as_ref().map(shipment),
+        "next_url": activation_page(&v.fulfilment.activation_code, activation_next(v)),
+    })
+}
+
+/// Where the applicant downloads an issued invoice.
+pub fn invoice_pdf_path(order: &str) -> String {
+    format!("/api/v1/orders/{order}/invoice.pdf")
+}
+
+/// The invoice's place in the order JSON: state and, once issued, number and download.
+pub fn invoice_summary(i: &InvoiceRecord) -> Value {
+    json!({
+        "state": i.state.code(),
+        "status_word": i.state.applicant_word(),
+        "invoice_no": i.invoice_no,
+        "download_url": (i.state == InvoiceState::Issued).then(|| invoice_pdf_path(i.order.as_str())),
+    })
+}
+
+/// An invoice in full, for its owner.
+pub fn invoice_detail(i: &InvoiceRecord) -> Value {
+    let (kind, tax_id) = match &i.request.buyer {
+        InvoiceBuyer::Company { tax_id, .. } => ("company", Some(tax_id.as_str())),
+        InvoiceBuyer::Personal { .. } => ("personal", None),
+    };
+    let mut out = invoice_summary(i);
+    out["order_id"] = json!(i.order);
+    out["buyer"] = json!({
+        "kind": kind, "kind_word": i.request.buyer.kind_word(), "name": i.request.buyer.name(), "tax_id": tax_id,
+    });
+    out["email"] = json!(i.request.email);
+    out["amount_fen"] = json!(i.amount_fen);
+    out["amount_yuan"] = json!(Fen(u64::try_from(i.amount_fen).unwrap_or(0)).yuan());
+    out["requested_at"] = json!(time(i.requested_at));
+    out["issued_at"] = json!(i.issued.as_ref().map(|(t, _)| time(*t)));
     out
 }

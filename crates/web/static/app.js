@@ -1,6 +1,7 @@
 /* yiqian applicant pages script: progressive behaviour for the server-rendered
    HTML (forms, SMS codes, ID-card photos, liveness video, signature, address
-   pickers, payment). Served as /static/app.js. Plain ES2019, one IIFE, no deps.
+   pickers, payment, conditional fields). Served as /static/app.js. Plain
+   ES2019, one IIFE, no deps.
 
    DATA-ATTRIBUTE CONTRACT (server HTML <-> this script)
    -----------------------------------------------------
@@ -56,6 +57,12 @@
    9. form[data-pay]  data-action (URL; falls back to action attribute), radios
         name=channel (wechat|alipay). POSTs {"channel": value}; answer {pay_url}
         -> location.href = pay_url (else resp.next_url / reload).
+  10. [data-show-if="NAME=VALUE"]  inside a form: shown only while the form's
+        field NAME (a radio group or a select) has VALUE, hidden otherwise;
+        while hidden, the inputs/selects/textareas inside are disabled, so they
+        are neither validated nor submitted (the server checks regardless).
+        Re-evaluated on every change in the form. Used by 申请开票 (纳税人识别号
+        only for 单位).
    Class "hidden" (display:none) is the show/hide switch used everywhere. */
 (function () {
   'use strict';
@@ -1655,6 +1662,34 @@
   }
 
   // ---------------------------------------------------------------------
+  // 10. Conditional fields
+  // ---------------------------------------------------------------------
+
+  function initShowIf(el) {
+    var form = el.closest('form');
+    var spec = el.getAttribute('data-show-if') || '';
+    var eq = spec.indexOf('=');
+    if (!form || eq < 1) return;
+    var name = spec.slice(0, eq);
+    var want = spec.slice(eq + 1);
+    var controls = qsa('input, select, textarea', el);
+
+    function update() {
+      // A radio group is a RadioNodeList whose value is the checked radio's.
+      var field = form.elements[name];
+      var on = !!field && String(field.value == null ? '' : field.value) === want;
+      if (on) show(el);
+      else hide(el);
+      controls.forEach(function (c) {
+        c.disabled = !on;
+      });
+    }
+
+    form.addEventListener('change', update);
+    update();
+  }
+
+  // ---------------------------------------------------------------------
   // Boot
   // ---------------------------------------------------------------------
 
@@ -1669,6 +1704,7 @@
     each(qsa('button[data-post]'), initPostButton);
     each(qsa('[data-poll]'), initPoll);
     each(qsa('form[data-pay]'), initPay);
+    each(qsa('form [data-show-if]'), initShowIf);
   }
 
   if (document.readyState === 'loading') {

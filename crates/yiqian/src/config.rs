@@ -42,6 +42,9 @@ pub struct Config {
     /// The user PIN, from `YIQIAN_HSM_PIN` only (never from the file, never printed).
     #[serde(skip)]
     pub hsm_pin: String,
+    /// What the sandbox identity provider answers to a face video: `review` (a reviewer
+    /// decides; the default) or `pass` (passes every video; for demonstrations).
+    pub sandbox_face_check: String,
     /// Which implementation each outside service uses.
     pub providers: ProviderChoice,
 }
@@ -77,6 +80,7 @@ impl Default for Config {
             customer_service: "400-000-0000".into(),
             pay_ttl_minutes: 30,
             trust_x_real_ip: false,
+            sandbox_face_check: "review".into(),
             ca_algorithm: "sm2".into(),
             ca_policy_oid: String::new(),
             hsm_module: String::new(),
@@ -190,11 +194,20 @@ impl Config {
         if let Some(v) = env("YIQIAN_HSM_PIN") {
             config.hsm_pin = v;
         }
+        if let Some(v) = env("YIQIAN_SANDBOX_FACE_CHECK") {
+            config.sandbox_face_check = v;
+        }
         config.check()?;
         Ok(config)
     }
 
     fn check(&self) -> Result<(), ConfigError> {
+        if !matches!(self.sandbox_face_check.as_str(), "review" | "pass") {
+            return Err(ConfigError::Value {
+                key: "sandbox_face_check",
+                message: format!("{:?} is not one of review, pass", self.sandbox_face_check),
+            });
+        }
         self.ca_algorithm()?;
         self.ca_policy_oid()?;
         for (service, name) in

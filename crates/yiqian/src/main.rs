@@ -47,6 +47,29 @@ enum Command {
         #[command(subcommand)]
         command: CaCommand,
     },
+    /// Staff accounts of the console (`/console`).
+    Admin {
+        #[command(subcommand)]
+        command: AdminCommand,
+    },
+}
+
+#[derive(Subcommand)]
+enum AdminCommand {
+    /// Adds a member of staff; they enrol an authenticator (TOTP) at their first login.
+    Add {
+        /// Login name: 3–32 characters of a-z 0-9 . _ -, starting with a letter.
+        name: String,
+        /// reviewer, fulfilment, finance, counter, auditor or admin.
+        #[arg(long)]
+        role: String,
+        /// Read the password (at least 12 characters) from the first line of standard input.
+        /// Required: a password never goes on the command line, where `ps` shows it.
+        #[arg(long)]
+        password_stdin: bool,
+    },
+    /// Lists the staff accounts: name, role, authenticator, status.
+    List,
 }
 
 #[derive(Subcommand)]
@@ -211,6 +234,7 @@ async fn run(command: &Command, config: &mut Config) -> Result<ExitCode, Box<dyn
             }
         }
         Command::Ca { command } => ca(command, config).await,
+        Command::Admin { command } => admin(command, config).await,
         Command::Sms { command: SmsCommand::Outbox { phone, limit } } => {
             let (store, _) = open_store(config).await?;
             for m in store.sandbox_sms(phone.as_deref(), *limit).await? {
@@ -219,6 +243,54 @@ async fn run(command: &Command, config: &mut Config) -> Result<ExitCode, Box<dyn
             Ok(ExitCode::SUCCESS)
         }
     }
+}
+
+async fn admin(command: &AdminCommand, config: &Config) -> Result<ExitCode, Box<dyn std::error::Error>> {
+    match command {
+        AdminCommand::Add { name, role, password_stdin } => {
+            let role = yiqian_domain::staff::Role::from_code(role).ok_or_else(|| {
+                format!(
+                    "unknown role {role:?}; one of: {}",
+                    yiqian_domain::staff::Role::ALL.map(|r| r.code()).join(", ")
+                )
+            })?;
+            if !password_stdin {
+                return Err("give the password on standard input with --password-stdin".into());
+            }
+            let mut line = String::new();
+            std::io::stdin().read_line(&mut line)?;
+            let password = line.strip_suffix('\n').unwrap_or(&line);
+            let password = password.strip_suffix('\r').unwrap_or(password);
+            if password.is_empty() {
+                return Err("no password on standard input".into());
+            }
+            if password.chars().count() < yiqian_domain::staff::MIN_PASSWORD_CHARS {
+                return Err(format!(
+                    "the password is too short: at least {} characters",
+                    yiqian_domain::staff::MIN_PASSWORD_CHARS
+                )
+                .into());
+            }
+            let (app, _, _) = assemble(config, &config.public_url(), std::sync::Arc::new(SystemClock)).await?;
+            let added = app.add_staff(name, role, password).await?;
+            println!("staff {} added as {}; TOTP is enrolled at first login", added.name, added.role.code());
+        }
+        AdminCommand::List => {
+            let (app, _, _) = assemble(config, &config.public_url(), std::sync::Arc::new(SystemClock)).await?;
+            for s in app.operator_list_staff().await? {
+                let status = if s.disabled {
+                    "disabled".to_owned()
+                } else if let Some(until) = s.locked_until {
+                    format!("locked until {}", until.format("%Y-%m-%dT%H:%M:%SZ"))
+                } else {
+                    "active".to_owned()
+                };
+                let totp = if s.totp_enrolled { "totp enrolled" } else { "totp not enrolled" };
+                println!("{}\t{}\t{}\t{}", s.name, s.role.code(), totp, status);
+            }
+        }
+    }
+    Ok(ExitCode::SUCCESS)
 }
 
 async fn ca(command: &CaCommand, config: &Config) -> Result<ExitCode, Box<dyn std::error::Error>> {

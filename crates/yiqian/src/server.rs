@@ -14,6 +14,7 @@ use yiqian_providers::sandbox::{SandboxGateway, SandboxIdentity, SandboxSms};
 use yiqian_store::blobs::LocalBlobStore;
 use yiqian_store::vault::load_or_create_key_file;
 use yiqian_store::{MasterKey, Store, StoreError, Vault};
+use yiqian_token::software::SoftwareTokenReader;
 
 /// Why the service could not start.
 #[derive(Debug, thiserror::Error)]
@@ -86,6 +87,7 @@ pub fn app_config(config: &Config, public_url: &str) -> Result<AppConfig, StartE
     Ok(AppConfig {
         public_url: public_url.to_owned(),
         pay_ttl: chrono::Duration::minutes(config.pay_ttl_minutes),
+        customer_service: config.customer_service.clone(),
         ca,
         ..AppConfig::default()
     })
@@ -105,10 +107,29 @@ pub async fn assemble(
     let providers = Providers {
         gateway: Arc::new(gateway.clone()),
         sms: Arc::new(SandboxSms::new(Arc::new(StoreSmsInbox::new(store.clone())))),
-        identity: Arc::new(SandboxIdentity),
+        identity: Arc::new(if config.sandbox_face_check == "pass" {
+            SandboxIdentity::passing()
+        } else {
+            SandboxIdentity::reviewing()
+        }),
+        tokens: Arc::new(SoftwareTokenReader::new(config.data_dir.join("tokens"))),
     };
+    let escrow_path = config.data_dir.join("pin-escrow.key");
+    let (escrow_key, created) = MasterKey::load_or_create(&escrow_path).map_err(storage("PIN escrow key"))?;
+    if created {
+        notes.push(format!(
+            "created the PIN-escrow key at {} (mode 0600): PINs of keys not yet activated are sealed with it",
+            escrow_path.display()
+        ));
+    }
+    if config.sandbox_face_check == "pass" {
+        notes.push(
+            "the sandbox passes every face video (sandbox_face_check = \"pass\"): for demonstrations only".into(),
+        );
+    }
+    notes.push("UKEYs are personalised on software tokens (files under the data directory's tokens/)".into());
     notes.push("payments, SMS and identity checks run in the sandbox (no money moves, no SMS leaves)".into());
-    let app = App::new(store, clock, providers, app_config(config, public_url)?);
+    let app = App::new(store, clock, providers, app_config(config, public_url)?, Vault::new(&escrow_key));
     Ok((app, gateway, notes))
 }
 

@@ -20,6 +20,10 @@ fn run(order: &Order, cmds: impl IntoIterator<Item = Command>) -> Order {
     cmds.into_iter().fold(order.clone(), |o, c| o.execute(c).unwrap().order)
 }
 
+fn ship() -> Command {
+    Command::Ship { courier: "顺丰速运".into(), tracking_no: "SF1234567890".into() }
+}
+
 fn submitted() -> Order {
     let o = run(&new_order(), [pay("P1")]);
     let o = run(&o, Step::ALL.map(Command::CompleteStep));
@@ -36,13 +40,28 @@ fn happy_path_shows_the_guide_words() {
     assert_eq!(o.state.applicant_word(), "待发货");
     let o = run(&o, [Command::MarkIssued]);
     assert_eq!(o.state.applicant_word(), "待发货");
-    let o = run(&o, [Command::Ship]);
+    let o = run(&o, [ship()]);
     assert_eq!(o.state.applicant_word(), "已发货");
     let o = run(&o, [Command::SubmitActivation { verdict: ActivationVerdict::NeedsReview }]);
     assert_eq!(o.state, OrderState::ActivationReview);
     assert_eq!(o.state.applicant_word(), "已激活");
     let o = run(&o, [Command::ApproveActivation]);
     assert_eq!(o.state, OrderState::Activated);
+}
+
+#[test]
+fn a_refused_activation_goes_back_to_shipped_and_the_counter_can_activate() {
+    let shipped = run(&submitted(), [Command::Approve, Command::MarkIssued, ship()]);
+    let review = run(&shipped, [Command::SubmitActivation { verdict: ActivationVerdict::NeedsReview }]);
+    let tr = review.execute(Command::RejectActivation { reason: "视频模糊".into() }).unwrap();
+    assert_eq!(tr.order.state, OrderState::Shipped);
+    assert_eq!(tr.events[0].applicant_text(), "激活审核未通过:视频模糊,请重新验证");
+    let tr = tr.order.execute(Command::ActivateAtCounter).unwrap();
+    assert_eq!(tr.order.state, OrderState::Activated);
+    assert_eq!(tr.events, vec![OrderEvent::Activated]);
+    assert!(tr.order.execute(Command::ActivateAtCounter).is_err());
+    assert!(submitted().execute(Command::ActivateAtCounter).is_err());
+    assert!(shipped.execute(Command::RejectActivation { reason: "r".into() }).is_err());
 }
 
 #[test]
@@ -83,7 +102,7 @@ fn expiry_waits_for_the_deadline() {
 
 #[test]
 fn refund_is_refused_once_shipped() {
-    let o = run(&submitted(), [Command::Approve, Command::MarkIssued, Command::Ship]);
+    let o = run(&submitted(), [Command::Approve, Command::MarkIssued, ship()]);
     let refund = Command::RequestRefund { reason: RefundReason::ApplicantRequest };
     assert_eq!(o.execute(refund), Err(OrderError::RefundAfterShipping));
 }
@@ -147,10 +166,12 @@ fn command() -> impl Strategy<Value = Command> {
         step.prop_map(|step| Command::SendBack { step, reason: "r".into() }),
         Just(Command::Reject { reason: "r".into() }),
         Just(Command::MarkIssued),
-        Just(Command::Ship),
+        Just(ship()),
         prop_oneof![Just(ActivationVerdict::Pass), Just(ActivationVerdict::NeedsReview)]
             .prop_map(|verdict| Command::SubmitActivation { verdict }),
         Just(Command::ApproveActivation),
+        Just(Command::RejectActivation { reason: "r".into() }),
+        Just(Command::ActivateAtCounter),
         Just(Command::RequestRefund { reason: RefundReason::ApplicantRequest }),
         Just(Command::ConfirmRefund),
     ]

@@ -2,7 +2,9 @@
 //! are rendered on the server; `/static/app.js` adds the behaviour (uploads with progress,
 //! camera, signature pad, pickers) and calls the same JSON API as any other client.
 
+mod activation;
 mod entry;
+mod invoice;
 mod order;
 mod steps;
 
@@ -18,7 +20,12 @@ use yiqian_domain::{ApplicantId, OrderState};
 
 /// Page routes.
 pub fn routes() -> Router<WebState> {
-    Router::new().merge(entry::routes()).merge(order::routes()).merge(steps::routes())
+    Router::new()
+        .merge(entry::routes())
+        .merge(order::routes())
+        .merge(steps::routes())
+        .merge(activation::routes())
+        .merge(invoice::routes())
 }
 
 /// The frame of every page: title bar (with a back link), content, customer-service footer.
@@ -46,6 +53,26 @@ pub fn layout(state: &WebState, title: &str, back: Option<&str>, body: Markup) -
                     }
                 }
                 script src="/static/app.js" {}
+            }
+        }
+    }
+}
+
+/// The face-video widget (`section[data-liveness]` of app.js): new digits from `challenge`,
+/// the recording uploaded to `video`. Used at application and at activation.
+pub fn liveness_section(challenge: &str, video: &str) -> Markup {
+    html! {
+        section.card data-liveness data-challenge-action=(challenge) data-video-action=(video) {
+            div.digits #digits {}
+            div.video-box { video muted playsinline autoplay {} }
+            div.progress.hidden { progress max="100" value="0" {} span.progress-text {} }
+            p.form-error {}
+            button.btn.btn-primary type="button" data-liveness-start id="liveness-start" { "进入身份验证" }
+            button.btn.btn-primary.hidden type="button" data-liveness-record disabled id="liveness-record" { "开始录制" }
+            div.hidden data-liveness-fallback {
+                p.muted { "无法使用摄像头录制时,可用相机录制一段读数视频后上传:" }
+                input type="file" accept="video/*" capture="user" id="liveness-file";
+                button.btn.btn-secondary type="button" data-liveness-fallback-upload { "上传视频" }
             }
         }
     }

@@ -1,16 +1,18 @@
 //! Pages about one order or all of them: purchase records (已购记录), order details with the
-//! status timeline and the refund button (查看详情), payment, and 受理成功.
+//! status timeline, the refund button, the waybill, 已激活 / PIN码待审核 and the e-invoice
+//! (申请开票, 开票中 / 已开票, 下载发票) (查看详情), payment, and 受理成功.
 
 use super::{error_page, layout, load_order, order_in_state};
 use crate::WebState;
 use crate::auth::PageApplicant;
-use crate::views::{next_path, step_path};
+use crate::views::{invoice_pdf_path, next_path, step_path};
 use axum::Router;
 use axum::extract::{Path, State};
 use axum::response::{IntoResponse, Response};
 use axum::routing::get;
 use maud::{Markup, html};
 use yiqian_app::orders::OrderView;
+use yiqian_domain::invoice::InvoiceState;
 use yiqian_domain::payment::Channel;
 use yiqian_domain::{OrderState, Step};
 
@@ -38,6 +40,14 @@ pub fn status_class(s: OrderState) -> &'static str {
     }
 }
 
+/// The CSS modifier of an invoice's status pill.
+pub(super) fn invoice_class(s: InvoiceState) -> &'static str {
+    match s {
+        InvoiceState::Requested => "status-awaiting",
+        InvoiceState::Issued => "status-activated",
+    }
+}
+
 /// The guide's button word that leads into a step.
 fn step_button(step: Step) -> &'static str {
     match step {
@@ -49,7 +59,8 @@ fn step_button(step: Step) -> &'static str {
     }
 }
 
-fn status_pill(s: OrderState) -> Markup {
+/// The applicant's status word of a state as a coloured pill.
+pub(super) fn status_pill(s: OrderState) -> Markup {
     html! { span class={ "status-word " (status_class(s)) } data-state=(s.code()) { (s.applicant_word()) } }
 }
 
@@ -72,7 +83,8 @@ async fn list(State(s): State<WebState>, PageApplicant(a): PageApplicant) -> Res
     layout(&s, "已购记录", Some("/"), body).into_response()
 }
 
-fn beijing(t: chrono::DateTime<chrono::Utc>) -> String {
+/// A time as Beijing time, month to minute.
+pub(super) fn beijing(t: chrono::DateTime<chrono::Utc>) -> String {
     t.with_timezone(&chrono::FixedOffset::east_opt(8 * 3600).expect("UTC+8")).format("%m-%d %H:%M").to_string()
 }
 
@@ -106,10 +118,17 @@ async fn detail(
             p { (status_pill(state)) }
             p.muted #hint { (state.applicant_hint()) }
             @if let Some(reason) = &v.returned_reason { div.notice.notice-warn { "需补正:" (reason) } }
+            @if state == OrderState::ActivationReview {
+                div.notice.notice-warn #pin-pending { "PIN码待审核:审核通过后将以短信发送" }
+            }
             dl.kv {
                 dt { "订单号" } dd #order-id { (rec.order.id) }
                 dt { "产品" } dd { (s.app.config().product.name) }
                 dt { "金额" } dd { "¥" (rec.order.price.yuan()) }
+                @if let Some(sh) = &v.shipment {
+                    dt { "快递公司" } dd #courier { (sh.courier) }
+                    dt { "运单号" } dd #tracking-no { (sh.tracking_no) }
+                }
             }
             @if state == OrderState::Created {
                 a.btn.btn-primary href=(next_path(rec)) { "去支付" }
@@ -120,6 +139,26 @@ async fn detail(
                 button.btn.btn-danger #refund data-post data-action={ "/api/v1/orders/" (rec.order.id) "/refund" }
                     data-confirm="确定申请退款吗?退款后订单将关闭,款项原路退回。" { "申请退款" }
                 p.form-error {}
+            }
+        }
+        @if let Some(inv) = &v.invoice {
+            div.card {
+                h2 { "电子发票" }
+                p { span #invoice-status class={ "status-word " (invoice_class(inv.state)) } { (inv.state.applicant_word()) } }
+                dl.kv {
+                    dt { "发票抬头" } dd { (inv.request.buyer.kind_word()) " · " (inv.request.buyer.name()) }
+                    @if let Some(no) = &inv.invoice_no { dt { "发票号码" } dd { (no) } }
+                }
+                @if inv.state == InvoiceState::Issued {
+                    a.btn.btn-secondary href=(invoice_pdf_path(rec.order.id.as_str())) id="invoice-download" download { "下载发票" }
+                } @else {
+                    p.muted { "发票开具后将以短信通知您,届时可在此下载。" }
+                }
+            }
+        } @else if v.can_request_invoice() {
+            div.card {
+                h2 { "电子发票" }
+                a.btn.btn-primary href={ "/orders/" (rec.order.id) "/invoice" } id="invoice-request" { "申请开票" }
             }
         }
         @if state.is_paid() || state == OrderState::Refunded {

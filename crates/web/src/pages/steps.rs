@@ -2,7 +2,7 @@
 //! confirm the ID card (确认上传), face verification (进入身份验证), signature (签名) and the
 //! address (填写地址 → 确定 → 受理成功).
 
-use super::{layout, load_order};
+use super::{layout, liveness_section, load_order};
 use crate::WebState;
 use crate::auth::PageApplicant;
 use axum::Router;
@@ -154,19 +154,7 @@ async fn liveness(
             p { "请使用普通话大声读出屏幕上的数字。" }
             p { "保持脸部正对屏幕,不要戴眼镜、帽子等配饰;光线充足,不要逆光。" }
         }
-        section.card data-liveness data-challenge-action=(api(&v, "liveness/challenge")) data-video-action=(api(&v, "liveness")) {
-            div.digits #digits {}
-            div.video-box { video muted playsinline autoplay {} }
-            div.progress.hidden { progress max="100" value="0" {} span.progress-text {} }
-            p.form-error {}
-            button.btn.btn-primary type="button" data-liveness-start id="liveness-start" { "进入身份验证" }
-            button.btn.btn-primary.hidden type="button" data-liveness-record disabled id="liveness-record" { "开始录制" }
-            div.hidden data-liveness-fallback {
-                p.muted { "无法使用摄像头录制时,可用相机录制一段读数视频后上传:" }
-                input type="file" accept="video/*" capture="user" id="liveness-file";
-                button.btn.btn-secondary type="button" data-liveness-fallback-upload { "上传视频" }
-            }
-        }
+        (liveness_section(&api(&v, "liveness/challenge"), &api(&v, "liveness")))
     };
     Ok(layout(&s, "人脸验证", Some(&back(&v)), body).into_response())
 }

@@ -10,7 +10,9 @@ use std::sync::Arc;
 use std::time::Duration;
 use yiqian::config::Config;
 use yiqian::server::Server;
+use yiqian_app::staff::{Role, StaffMember, StaffName};
 use yiqian_app::{Clock, SystemClock, TestClock};
+use yiqian_domain::{OrderId, OrderState};
 use yiqian_providers::payment::{GatewayNotification, SignedNotification};
 use yiqian_providers::sandbox::SandboxGateway;
 use yiqian_store::Backend;
@@ -263,6 +265,46 @@ impl Harness {
     }
 }
 
+/// A member of staff with `role` as the console hands one to the services. Tests need no
+/// account behind it: every service checks the role and records the name, nothing more.
+pub fn staff(role: Role, name: &str) -> StaffMember {
+    StaffMember { id: format!("ST{name}"), name: StaffName::parse(name).expect("a valid staff name"), role }
+}
+
+/// An order as the store has it (no applicant session needed).
+pub async fn stored_order(h: &Harness, order_id: &str) -> yiqian_store::orders::OrderRecord {
+    let id = OrderId::parse(order_id).expect("an order number");
+    h.server.app.store().read().await.unwrap().load_order(&id).await.unwrap()
+}
+
+/// Drives a submitted order to 已发货 the way the CA's staff do: a reviewer approves it,
+/// fulfilment personalises its UKEY (a batch, run by the outbox worker) and hands it to the
+/// courier (顺丰速运, waybill SF1234567890). Returns the activation code printed as the QR
+/// code on the confirmation form.
+pub async fn ship_order_as_staff(h: &Harness, order_id: &str) -> String {
+    let app = &h.server.app;
+    let reviewer = staff(Role::Reviewer, "reviewer");
+    let fulfilment = staff(Role::Fulfilment, "fulfilment");
+    app.approve_application(&reviewer, order_id).await.unwrap();
+    app.start_issuance_batch(&fulfilment, &[order_id.to_owned()]).await.unwrap();
+    let deadline = std::time::Instant::now() + Duration::from_secs(60);
+    loop {
+        app.deliver_due().await.unwrap();
+        let state = stored_order(h, order_id).await.order.state;
+        if state == OrderState::Issued {
+            break;
+        }
+        assert!(state == OrderState::Approved, "order {order_id} went {state:?} instead of issued");
+        assert!(std::time::Instant::now() < deadline, "order {order_id} was not personalised within 60 s");
+        tokio::time::sleep(Duration::from_millis(50)).await;
+    }
+    let shipped = app.ship_order(&fulfilment, order_id, "顺丰速运", "SF1234567890").await.unwrap();
+    assert_eq!(shipped.order.state, OrderState::Shipped);
+    let id = OrderId::parse(order_id).unwrap();
+    let f = app.store().read().await.unwrap().fulfilment(&id).await.unwrap().expect("a fulfilment record");
+    f.activation_code
+}
+
 fn base64_decode(text: &str) -> [u8; 32] {
     use base64::Engine;
     base64::engine::general_purpose::STANDARD.decode(text).unwrap().try_into().unwrap()
@@ -275,10 +317,22 @@ pub fn jpeg() -> Vec<u8> {
     v
 }
 
+/// A real signature-like PNG: a dark stroke on white, 200×80.
 pub fn png() -> Vec<u8> {
-    let mut v = b"\x89PNG\r\n\x1a\n".to_vec();
-    v.resize(2048, 0x22);
-    v
+    let (w, h) = (200u32, 80u32);
+    let mut pixels = vec![255u8; (w * h) as usize];
+    for x in 20..180 {
+        let y = 40 + ((x as f32 / 12.0).sin() * 15.0) as u32;
+        for dy in 0..3 {
+            pixels[((y + dy) * w + x) as usize] = 20;
+        }
+    }
+    let mut out = Vec::new();
+    let mut encoder = png::Encoder::new(&mut out, w, h);
+    encoder.set_color(png::ColorType::Grayscale);
+    encoder.set_depth(png::BitDepth::Eight);
+    encoder.write_header().unwrap().write_image_data(&pixels).unwrap();
+    out
 }
 
 pub fn mp4() -> Vec<u8> {
@@ -351,4 +405,258 @@ pub fn openssl_csr(dir: &std::path::Path, algorithm: &str, cn: &str) {
     }
     let (ok, out) = run_openssl(dir, &req);
     assert!(ok, "{out}");
+}
+
+// ---------------------------------------------------------------------------------------------
+// The staff console over HTTP
+// ---------------------------------------------------------------------------------------------
+
+/// The password [`console_login`] gives the accounts it creates.
+pub const CONSOLE_PASSWORD: &str = "console-test-password-1";
+
+/// A console answer: status, `Location` (redirects), the `yiqian_console` cookie value if one
+/// was set (empty when it was removed), the headers and the HTML.
+pub struct ConsolePage {
+    pub status: StatusCode,
+    pub location: Option<String>,
+    pub cookie: Option<String>,
+    pub headers: reqwest::header::HeaderMap,
+    pub body: String,
+}
+
+impl ConsolePage {
+    async fn of(r: reqwest::Response) -> ConsolePage {
+        let status = r.status();
+        let headers = r.headers().clone();
+        let location = headers.get("location").map(|v| v.to_str().unwrap().to_owned());
+        let cookie = headers
+            .get_all("set-cookie")
+            .iter()
+            .filter_map(|v| v.to_str().ok())
+            .find_map(|v| v.strip_prefix("yiqian_console="))
+            .map(|v| v.split(';').next().unwrap_or("").to_owned());
+        ConsolePage { status, location, cookie, headers, body: r.text().await.unwrap() }
+    }
+
+    /// The value of the first `csrf` hidden field on the page.
+    pub fn csrf(&self) -> String {
+        html_value(&self.body, "name=\"csrf\" value=\"", '"').unwrap_or_else(|| panic!("no csrf field: {}", self.body))
+    }
+
+    /// Panics unless this is a redirect to a path starting with `prefix`.
+    pub fn assert_redirect(&self, prefix: &str) {
+        assert!(
+            self.status.is_redirection() && self.location.as_deref().is_some_and(|l| l.starts_with(prefix)),
+            "expected a redirect to {prefix}, got {} {:?}: {}",
+            self.status,
+            self.location,
+            self.body
+        );
+    }
+}
+
+/// The text in `html` after `start` up to `end`.
+pub fn html_value(html: &str, start: &str, end: char) -> Option<String> {
+    let from = html.find(start)? + start.len();
+    Some(html[from..].split(end).next()?.to_owned())
+}
+
+/// Sends `req` with the `yiqian_console` cookie `token` (if any).
+async fn console_send(req: reqwest::RequestBuilder, token: Option<&str>) -> ConsolePage {
+    let req = match token {
+        Some(t) => req.header("cookie", format!("yiqian_console={t}")),
+        None => req,
+    };
+    ConsolePage::of(req.send().await.unwrap()).await
+}
+
+impl Harness {
+    /// GET a console page with the session (or pending-login) cookie `token`.
+    pub async fn console_get(&self, token: Option<&str>, path: &str) -> ConsolePage {
+        console_send(self.http.get(self.url(path)), token).await
+    }
+
+    /// POST a urlencoded form to the console with the cookie `token`, exactly as given (no
+    /// CSRF field is added: see [`ConsoleClient::post_form`] for that).
+    pub async fn console_post(&self, token: Option<&str>, path: &str, fields: &[(&str, &str)]) -> ConsolePage {
+        console_send(self.http.post(self.url(path)).form(fields), token).await
+    }
+
+    /// The first stage of a console login: name and password. Returns the answer, whose
+    /// `cookie` is the pending login's token when the password was right.
+    pub async fn console_password(&self, name: &str, password: &str) -> ConsolePage {
+        self.console_post(None, "/console/login", &[("name", name), ("password", password), ("next", "/console")]).await
+    }
+
+    /// The code an authenticator with `secret` shows now, by the service's clock.
+    pub fn totp_now(&self, secret: &str) -> String {
+        yiqian_app::staff::totp_code(secret, self.server.app.now()).expect("a valid TOTP secret")
+    }
+
+    /// Moves the manual clock (harnesses started with `start_with(backend, true)`).
+    pub fn advance(&self, by: chrono::Duration) {
+        self.clock.as_ref().expect("a harness with a manual clock").advance(by);
+    }
+}
+
+/// A member of staff logged in to the console over HTTP: a session cookie, its CSRF token, and
+/// the authenticator secret to log in again. Made by [`console_login`] (new account) or
+/// [`console_first_login`] (existing account). Every method sends the session cookie; the
+/// `post_*` methods add the CSRF token the way the console's forms carry it.
+///
+/// ```ignore
+/// let h = start_with(backend, true).await;          // manual clock: TOTP codes are exact
+/// let reviewer = console_login(&h, "li.wei", "reviewer").await;
+/// let page = reviewer.get("/console/review").await;  // ConsolePage { status, body, … }
+/// let r = reviewer.post_form("/console/review/YQ…/approve", &[("note", "ok")]).await;
+/// let form = reviewer.multipart().part("file", …);    // multipart: csrf part included
+/// reviewer.post_multipart("/console/…", form).await;
+/// ```
+pub struct ConsoleClient {
+    /// The service's base URL.
+    pub base: String,
+    /// A client that does not follow redirects (and keeps no cookies: the token is sent).
+    pub http: reqwest::Client,
+    /// Login name.
+    pub name: String,
+    /// The password.
+    pub password: String,
+    /// The session token (`yiqian_console` cookie).
+    pub token: String,
+    /// The session's CSRF token.
+    pub csrf: String,
+    /// The authenticator's secret (base32).
+    pub totp_secret: String,
+}
+
+impl ConsoleClient {
+    fn url(&self, path: &str) -> String {
+        format!("{}{}", self.base, path)
+    }
+
+    /// GET a console page.
+    pub async fn get(&self, path: &str) -> ConsolePage {
+        console_send(self.http.get(self.url(path)), Some(&self.token)).await
+    }
+
+    /// POST a urlencoded form with the session's CSRF token added.
+    pub async fn post_form(&self, path: &str, fields: &[(&str, &str)]) -> ConsolePage {
+        let mut all: Vec<(&str, &str)> = vec![("csrf", self.csrf.as_str())];
+        all.extend_from_slice(fields);
+        console_send(self.http.post(self.url(path)).form(&all), Some(&self.token)).await
+    }
+
+    /// POST a urlencoded form exactly as given (to test CSRF refusals).
+    pub async fn post_form_raw(&self, path: &str, fields: &[(&str, &str)]) -> ConsolePage {
+        console_send(self.http.post(self.url(path)).form(fields), Some(&self.token)).await
+    }
+
+    /// A multipart form that already carries the `csrf` field.
+    pub fn multipart(&self) -> reqwest::multipart::Form {
+        reqwest::multipart::Form::new().text("csrf", self.csrf.clone())
+    }
+
+    /// POST a multipart form (start it with [`ConsoleClient::multipart`]).
+    pub async fn post_multipart(&self, path: &str, form: reqwest::multipart::Form) -> ConsolePage {
+        console_send(self.http.post(self.url(path)).multipart(form), Some(&self.token)).await
+    }
+
+    /// Logs out (POST with the CSRF token).
+    pub async fn logout(&self) -> ConsolePage {
+        self.post_form("/console/logout", &[]).await
+    }
+
+    /// Logs in again as the same person: password, then the authenticator's current code. A
+    /// code is accepted once: with a manual clock, advance it 30 s past the previous login.
+    pub async fn login_again(&self, h: &Harness) -> ConsoleClient {
+        let r = h.console_password(&self.name, &self.password).await;
+        r.assert_redirect("/console/login/totp");
+        let pending = r.cookie.clone().expect("a pending-login cookie");
+        let page = h.console_get(Some(&pending), "/console/login/totp").await;
+        assert_eq!(page.status, StatusCode::OK, "{}", page.body);
+        let code = h.totp_now(&self.totp_secret);
+        let r = h
+            .console_post(
+                Some(&pending),
+                "/console/login/totp",
+                &[("csrf", &page.csrf()), ("code", &code), ("next", "/console")],
+            )
+            .await;
+        r.assert_redirect("/console");
+        let token = r.cookie.clone().filter(|c| !c.is_empty()).expect("a session cookie");
+        session_client(h, &self.name, &self.password, token, self.totp_secret.clone()).await
+    }
+}
+
+/// A client for a fresh session `token`; the CSRF token is read from a page every role has.
+async fn session_client(h: &Harness, name: &str, password: &str, token: String, totp_secret: String) -> ConsoleClient {
+    let page = h.console_get(Some(&token), "/console/logout").await;
+    assert_eq!(page.status, StatusCode::OK, "{}", page.body);
+    ConsoleClient {
+        base: h.base.clone(),
+        http: h.http.clone(),
+        name: name.to_owned(),
+        password: password.to_owned(),
+        csrf: page.csrf(),
+        token,
+        totp_secret,
+    }
+}
+
+/// Creates the account `name` with `role` (a role code: reviewer, fulfilment, finance,
+/// counter, auditor, admin) and the password [`CONSOLE_PASSWORD`] on the operator's
+/// authority, then logs in over HTTP: password, authenticator enrolment with the secret from
+/// the enrolment page and a code computed for the service's clock. Works with either clock;
+/// a manual clock (`start_with(backend, true)`) makes later logins of the same person exact.
+pub async fn console_login(h: &Harness, name: &str, role: &str) -> ConsoleClient {
+    let role = yiqian_app::staff::Role::from_code(role).unwrap_or_else(|| panic!("no role {role}"));
+    h.server.app.add_staff(name, role, CONSOLE_PASSWORD).await.unwrap();
+    console_first_login(h, name, CONSOLE_PASSWORD).await
+}
+
+/// The first login of an existing account (not yet enrolled) over HTTP: password, then the
+/// enrolment page's secret and its first code.
+pub async fn console_first_login(h: &Harness, name: &str, password: &str) -> ConsoleClient {
+    let r = h.console_password(name, password).await;
+    r.assert_redirect("/console/enrol");
+    let pending = r.cookie.clone().expect("a pending-login cookie");
+    let page = h.console_get(Some(&pending), "/console/enrol").await;
+    assert_eq!(page.status, StatusCode::OK, "{}", page.body);
+    let secret = html_value(&page.body, "id=\"totp-secret\">", '<').expect("the secret on the enrolment page");
+    let code = h.totp_now(&secret);
+    let r = h
+        .console_post(
+            Some(&pending),
+            "/console/enrol",
+            &[("csrf", &page.csrf()), ("code", &code), ("next", "/console")],
+        )
+        .await;
+    r.assert_redirect("/console");
+    let token = r.cookie.clone().filter(|c| !c.is_empty()).expect("a session cookie");
+    session_client(h, name, password, token, secret).await
+}
+
+/// Runs the `yiqian` binary like [`run_yiqian`], writing `stdin` to its standard input.
+pub fn run_yiqian_with_stdin(
+    data: &std::path::Path,
+    envs: &[(&str, String)],
+    args: &[&str],
+    stdin: &str,
+) -> (bool, String) {
+    use std::io::Write;
+    let mut child = std::process::Command::new(env!("CARGO_BIN_EXE_yiqian"))
+        .args(args)
+        .arg("--data")
+        .arg(data)
+        .env_remove("YIQIAN_DATABASE_URL")
+        .env_remove("YIQIAN_CONFIG")
+        .envs(envs.iter().map(|(k, v)| (*k, v.as_str())))
+        .stdin(std::process::Stdio::piped())
+        .stdout(std::process::Stdio::piped())
+        .stderr(std::process::Stdio::piped())
+        .spawn()
+        .expect("run yiqian");
+    child.stdin.take().expect("stdin").write_all(stdin.as_bytes()).expect("write stdin");
+    let out = child.wait_with_output().expect("yiqian finishes");
+    (out.status.success(), format!("{}{}", String::from_utf8_lossy(&out.stdout), String::from_utf8_lossy(&out.stderr)))
 }

@@ -1,0 +1,179 @@
+//! E-invoices (电子发票, PRODUCT.md §1.12): after activation the applicant asks for one
+//! (company or personal 抬头); finance issues it through the invoice seam — by hand for now:
+//! the invoice is made in the tax system and its PDF uploaded here — and the applicant is told
+//! by SMS and downloads it from 已购记录.
+
+use crate::review::parse_order_id;
+use crate::staff::StaffMember;
+use crate::{App, AppError, in_tx, new_id};
+use serde_json::json;
+use yiqian_domain::ApplicantId;
+use yiqian_domain::invoice::{InvoiceError, InvoiceForm, InvoiceState, check_invoice};
+use yiqian_domain::staff::Permission;
+use yiqian_providers::sms::SmsTemplate;
+use yiqian_store::audit::NewAuditEntry;
+use yiqian_store::blobs::BlobInfo;
+use yiqian_store::fulfilment::InvoiceRecord;
+
+/// Largest invoice PDF accepted.
+pub const MAX_INVOICE_PDF: usize = 5 * 1024 * 1024;
+
+impl From<InvoiceError> for AppError {
+    fn from(e: InvoiceError) -> Self {
+        match e {
+            InvoiceError::NotActivated => AppError::Conflict { code: "not_activated", message: e.to_string() },
+            InvoiceError::AlreadyRequested => AppError::Conflict { code: "invoice_requested", message: e.to_string() },
+            other => AppError::invalid("invalid_invoice", other.to_string()),
+        }
+    }
+}
+
+fn check_invoice_no(no: &str) -> Result<String, AppError> {
+    let no = no.trim();
+    if (8..=30).contains(&no.len()) && no.bytes().all(|b| b.is_ascii_alphanumeric()) {
+        Ok(no.to_owned())
+    } else {
+        Err(AppError::invalid("invalid_invoice_no", "发票号码应为8至30位数字或字母"))
+    }
+}
+
+impl App {
+    /// Asks for an e-invoice for the applicant's activated order (申请开票).
+    pub async fn request_invoice(
+        &self,
+        applicant: &ApplicantId,
+        order_id: &str,
+        form: &InvoiceForm,
+    ) -> Result<InvoiceRecord, AppError> {
+        in_tx!(self, |tx| {
+            let now = self.now();
+            let rec = self.own_order(&mut tx, applicant, order_id).await?;
+            let request = check_invoice(rec.order.state, form)?;
+            match tx.insert_invoice(&rec.order.id, &request, rec.order.price.0 as i64, now).await {
+                Ok(()) => {}
+                Err(yiqian_store::StoreError::Duplicate) => return Err(InvoiceError::AlreadyRequested.into()),
+                Err(e) => return Err(e.into()),
+            }
+            let actor = crate::apply::Actor::Applicant(applicant.clone()).label();
+            let detail = json!({"buyer_kind": request.buyer.kind_word()});
+            tx.audit(
+                NewAuditEntry {
+                    actor: &actor,
+                    action: "invoice.requested",
+                    subject: &format!("order:{}", rec.order.id),
+                    detail,
+                },
+                now,
+            )
+            .await?;
+            Ok(())
+        })?;
+        self.invoice_of(applicant, order_id).await?.ok_or_else(|| AppError::Internal("invoice vanished".into()))
+    }
+
+    /// The invoice of the applicant's order, if one was requested.
+    pub async fn invoice_of(&self, applicant: &ApplicantId, order_id: &str) -> Result<Option<InvoiceRecord>, AppError> {
+        let mut tx = self.store().read().await?;
+        let rec = self.own_order(&mut tx, applicant, order_id).await?;
+        Ok(tx.invoice(&rec.order.id).await?)
+    }
+
+    /// The issued invoice's PDF, for the applicant.
+    pub async fn invoice_pdf(&self, applicant: &ApplicantId, order_id: &str) -> Result<Vec<u8>, AppError> {
+        let invoice = self.invoice_of(applicant, order_id).await?.ok_or(AppError::NotFound("发票"))?;
+        self.invoice_file(&invoice).await
+    }
+
+    async fn invoice_file(&self, invoice: &InvoiceRecord) -> Result<Vec<u8>, AppError> {
+        match (&invoice.state, &invoice.pdf_blob) {
+            (InvoiceState::Issued, Some(blob)) => Ok(self.store().get_blob(blob).await?.1),
+            _ => Err(AppError::Conflict {
+                code: "invoice_pending", message: "发票尚在开具中,请稍后查看".into()
+            }),
+        }
+    }
+
+    /// Invoices in `state`, oldest request first, for finance.
+    pub async fn invoice_queue(
+        &self,
+        staff: &StaffMember,
+        state: InvoiceState,
+        limit: i64,
+    ) -> Result<Vec<InvoiceRecord>, AppError> {
+        staff.require(Permission::ManageInvoices)?;
+        Ok(self.store().read().await?.invoices_in_state(state, limit).await?)
+    }
+
+    /// An issued invoice's PDF, for finance.
+    pub async fn staff_invoice_pdf(&self, staff: &StaffMember, order_id: &str) -> Result<Vec<u8>, AppError> {
+        staff.require(Permission::ManageInvoices)?;
+        let id = parse_order_id(order_id)?;
+        let invoice = self.store().read().await?.invoice(&id).await?.ok_or(AppError::NotFound("发票"))?;
+        self.invoice_file(&invoice).await
+    }
+
+    /// Records an invoice made in the tax system: its number and PDF. The applicant gets an
+    /// SMS and can download it.
+    pub async fn issue_invoice(
+        &self,
+        staff: &StaffMember,
+        order_id: &str,
+        invoice_no: &str,
+        pdf: &[u8],
+    ) -> Result<InvoiceRecord, AppError> {
+        staff.require(Permission::ManageInvoices)?;
+        let id = parse_order_id(order_id)?;
+        let invoice_no = check_invoice_no(invoice_no)?;
+        if !pdf.starts_with(b"%PDF-") {
+            return Err(AppError::invalid("invalid_upload", "请上传PDF格式的电子发票"));
+        }
+        if pdf.len() > MAX_INVOICE_PDF {
+            return Err(AppError::invalid("invalid_upload", "发票文件不能超过5MB"));
+        }
+        let blob = BlobInfo {
+            id: new_id("BL", 24),
+            order_id: id.to_string(),
+            kind: "invoice".into(),
+            content_type: "application/pdf".into(),
+            size: pdf.len() as i64,
+        };
+        self.store().put_blob(&blob, pdf).await?;
+        let actor = staff.actor().label();
+        in_tx!(self, |tx| {
+            let now = self.now();
+            let rec = tx.load_order(&id).await.map_err(|e| match e {
+                yiqian_store::StoreError::NotFound(_) => AppError::NotFound("订单"),
+                e => e.into(),
+            })?;
+            match tx.invoice(&id).await? {
+                None => return Err(AppError::NotFound("发票申请")),
+                Some(i) if i.state == InvoiceState::Issued => {
+                    return Err(AppError::Conflict { code: "invoice_issued", message: "该发票已开具".into() });
+                }
+                Some(_) => {}
+            }
+            tx.insert_blob(&blob, now).await?;
+            tx.set_invoice_issued(&id, &invoice_no, &blob.id, &actor, now).await?;
+            tx.audit(
+                NewAuditEntry {
+                    actor: &actor,
+                    action: "invoice.issued",
+                    subject: &format!("order:{id}"),
+                    detail: json!({"invoice_no": invoice_no}),
+                },
+                now,
+            )
+            .await?;
+            self.queue_sms(
+                &mut tx,
+                &rec,
+                SmsTemplate::InvoiceIssued { order: id.to_string() },
+                &format!("sms:{id}:invoice"),
+                now,
+            )
+            .await?;
+            Ok(())
+        })?;
+        self.store().read().await?.invoice(&id).await?.ok_or_else(|| AppError::Internal("invoice vanished".into()))
+    }
+}

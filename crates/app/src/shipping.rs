@@ -1,0 +1,190 @@
+//! Shipping (发货): the business confirmation forms (业务确认单, two copies per applicant,
+//! printable one order or a batch at a time), the courier hand-over that makes an order
+//! 已发货, and the return of the signed copy.
+
+use crate::review::parse_order_id;
+use crate::staff::StaffMember;
+use crate::{App, AppError, in_tx};
+use chrono::FixedOffset;
+use serde_json::json;
+use std::sync::Arc;
+use yiqian_documents::{ConfirmationForm, DocumentRenderer};
+use yiqian_domain::staff::Permission;
+use yiqian_domain::{Command, OrderId, OrderState};
+use yiqian_store::audit::NewAuditEntry;
+use yiqian_store::fulfilment::Shipment;
+use yiqian_store::orders::OrderRecord;
+
+/// The couriers staff choose from (manual entry of the waybill until a courier is connected).
+pub const COURIERS: [&str; 5] = ["顺丰速运", "中国邮政EMS", "京东物流", "圆通速递", "中通快递"];
+
+/// China Standard Time, for dates printed on paper.
+fn china_time() -> FixedOffset {
+    FixedOffset::east_opt(8 * 3600).expect("UTC+8 is a valid offset")
+}
+
+/// Checks a waybill number: 8–30 letters and digits.
+fn check_tracking_no(tracking_no: &str) -> Result<String, AppError> {
+    let t = tracking_no.trim().to_ascii_uppercase();
+    if (8..=30).contains(&t.len()) && t.bytes().all(|b| b.is_ascii_alphanumeric()) {
+        Ok(t)
+    } else {
+        Err(AppError::invalid("invalid_tracking_no", "运单号应为8至30位字母或数字"))
+    }
+}
+
+impl App {
+    fn documents(&self) -> Result<Arc<DocumentRenderer>, AppError> {
+        if let Some(r) = self.inner.documents.get() {
+            return Ok(r.clone());
+        }
+        let renderer = Arc::new(DocumentRenderer::new().map_err(|e| AppError::Internal(format!("documents: {e}")))?);
+        Ok(self.inner.documents.get_or_init(|| renderer).clone())
+    }
+
+    /// The activation link printed as a QR code on the confirmation form.
+    pub fn activation_url(&self, code: &str) -> String {
+        format!("{}/activate/{code}", self.config().public_url.trim_end_matches('/'))
+    }
+
+    /// Renders the confirmation forms of issued orders (two copies each) as one PDF, and
+    /// records that they were printed.
+    pub async fn confirmation_forms(&self, staff: &StaffMember, orders: &[String]) -> Result<Vec<u8>, AppError> {
+        staff.require(Permission::PrintForms)?;
+        if orders.is_empty() {
+            return Err(AppError::invalid("batch_empty", "请选择要打印的订单"));
+        }
+        let mut forms = Vec::with_capacity(orders.len());
+        let mut ids: Vec<OrderId> = Vec::with_capacity(orders.len());
+        for o in orders {
+            let id = parse_order_id(o)?;
+            let d = self.dossier(staff, id.as_str()).await?;
+            if !matches!(d.record.order.state, OrderState::Issued | OrderState::Shipped) {
+                return Err(AppError::Conflict {
+                    code: "not_issued",
+                    message: format!("订单{id}尚未制证,不能打印业务确认单"),
+                });
+            }
+            let missing = |what: &str| AppError::Internal(format!("issued order {id} has no {what}"));
+            let card = d.id_card.as_ref().ok_or_else(|| missing("ID card"))?;
+            let address = d.address.as_ref().ok_or_else(|| missing("address"))?;
+            let fulfilment = d.fulfilment.as_ref().ok_or_else(|| missing("fulfilment"))?;
+            let token_serial = fulfilment.token_serial.clone().ok_or_else(|| missing("key"))?;
+            let token = d.tokens.iter().find(|t| t.serial == token_serial).ok_or_else(|| missing("key record"))?;
+            let signature = d.signature_blob.as_deref().ok_or_else(|| missing("signature"))?;
+            let (_, signature_png) = self.store().get_blob(signature).await?;
+            let product = &self.config().product;
+            forms.push(ConfirmationForm {
+                order_no: id.to_string(),
+                applicant_name: card.card.name.clone(),
+                id_number_masked: card.card.id_number.masked(),
+                mobile_masked: d.phone.as_ref().map(|p| p.masked()).unwrap_or_default(),
+                recipient: format!("{} {}", address.recipient, address.phone.masked()),
+                address: format!("{}{}{}{}", address.province, address.city, address.district, address.street),
+                product: product.name.clone(),
+                validity: format!("{}年", product.validity_years),
+                certificate_serial: token.certificate_serial.clone(),
+                token_serial: token.serial.clone(),
+                issued_on: token.created_at.with_timezone(&china_time()).format("%Y年%m月%d日").to_string(),
+                signature_png,
+                activation_url: self.activation_url(&fulfilment.activation_code),
+                ca_name: self.config().ca_display_name.clone(),
+                customer_service: self.config().customer_service.clone(),
+            });
+            ids.push(id);
+        }
+        let renderer = self.documents()?;
+        let pdf = tokio::task::spawn_blocking(move || renderer.confirmation_forms(&forms))
+            .await
+            .map_err(|e| AppError::Internal(format!("rendering task: {e}")))?
+            .map_err(|e| AppError::Internal(format!("rendering confirmation forms: {e}")))?;
+        let actor = staff.actor().label();
+        in_tx!(self, |tx| {
+            let now = self.now();
+            for id in &ids {
+                tx.set_form_printed(id, now).await?;
+                tx.audit(
+                    NewAuditEntry {
+                        actor: &actor,
+                        action: "form.printed",
+                        subject: &format!("order:{id}"),
+                        detail: json!({}),
+                    },
+                    now,
+                )
+                .await?;
+            }
+            Ok(())
+        })?;
+        Ok(pdf)
+    }
+
+    /// Hands an issued order to the courier: records the waybill and makes the order 已发货
+    /// (the applicant gets an SMS with the waybill number).
+    pub async fn ship_order(
+        &self,
+        staff: &StaffMember,
+        order_id: &str,
+        courier: &str,
+        tracking_no: &str,
+    ) -> Result<OrderRecord, AppError> {
+        staff.require(Permission::ShipOrders)?;
+        let id = parse_order_id(order_id)?;
+        let courier = courier.trim();
+        if !COURIERS.contains(&courier) {
+            return Err(AppError::invalid("invalid_courier", "请选择快递公司"));
+        }
+        let tracking_no = check_tracking_no(tracking_no)?;
+        let actor = staff.actor();
+        in_tx!(self, |tx| {
+            let now = self.now();
+            let rec = tx.load_order(&id).await.map_err(|e| match e {
+                yiqian_store::StoreError::NotFound(_) => AppError::NotFound("订单"),
+                e => e.into(),
+            })?;
+            let shipment = Shipment {
+                courier: courier.to_owned(),
+                tracking_no: tracking_no.clone(),
+                shipped_at: now,
+                shipped_by: actor.label(),
+            };
+            let command = Command::Ship { courier: courier.to_owned(), tracking_no: tracking_no.clone() };
+            // Check the transition before touching the shipment record.
+            rec.order.execute(command.clone())?;
+            tx.set_shipment(&id, &shipment).await?;
+            let (rec, _) = self.apply(&mut tx, &rec, &actor, command).await?;
+            Ok(rec)
+        })
+    }
+
+    /// Records that the applicant's signed copy of the confirmation form came back.
+    pub async fn record_form_returned(&self, staff: &StaffMember, order_id: &str) -> Result<(), AppError> {
+        staff.require(Permission::RecordFormReturns)?;
+        let id = parse_order_id(order_id)?;
+        let actor = staff.actor().label();
+        in_tx!(self, |tx| {
+            let now = self.now();
+            let f = tx.fulfilment(&id).await?.ok_or(AppError::NotFound("订单"))?;
+            if f.shipment.is_none() {
+                return Err(AppError::Conflict {
+                    code: "not_shipped", message: "订单尚未发货,不能登记回寄".into()
+                });
+            }
+            if f.form_returned.is_some() {
+                return Ok(());
+            }
+            tx.set_form_returned(&id, &actor, now).await?;
+            tx.audit(
+                NewAuditEntry {
+                    actor: &actor,
+                    action: "form.returned",
+                    subject: &format!("order:{id}"),
+                    detail: json!({}),
+                },
+                now,
+            )
+            .await?;
+            Ok(())
+        })
+    }
+}
