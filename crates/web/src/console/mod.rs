@@ -17,7 +17,11 @@
 //! the layer, so the security headers apply), with an entry in [`SECTIONS`].
 
 mod audit;
+mod counter;
+mod fulfilment;
+mod invoices;
 mod login;
+mod review;
 mod staff;
 
 use crate::WebState;
@@ -62,6 +66,10 @@ pub fn routes() -> Router<WebState> {
         .merge(login::routes())
         .merge(staff::routes())
         .merge(audit::routes())
+        .merge(review::routes())
+        .merge(fulfilment::routes())
+        .merge(invoices::routes())
+        .merge(counter::routes())
         .layer(axum::middleware::map_response(security_headers));
     Router::new()
         .route(
