@@ -10,13 +10,35 @@ use serde_json::json;
 use std::sync::Arc;
 use yiqian_documents::{ConfirmationForm, DocumentRenderer};
 use yiqian_domain::staff::Permission;
-use yiqian_domain::{Command, OrderId, OrderState};
+use yiqian_domain::{Command, OrderId, OrderState, Step};
 use yiqian_store::audit::NewAuditEntry;
-use yiqian_store::fulfilment::Shipment;
+use yiqian_store::fulfilment::{FulfilmentRecord, Shipment};
 use yiqian_store::orders::OrderRecord;
 
 /// The couriers staff choose from (manual entry of the waybill until a courier is connected).
 pub const COURIERS: [&str; 5] = ["顺丰速运", "中国邮政EMS", "京东物流", "圆通速递", "中通快递"];
+
+/// The three lists of the fulfilment desk (制证发货).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum DeskList {
+    /// 待制证: approved orders, longest waiting first.
+    ToIssue,
+    /// 待发货: orders whose key is made, longest waiting first.
+    ToShip,
+    /// 已发货: orders handed to the courier, whatever happened since, latest shipment first.
+    Shipped,
+}
+
+/// An order as the fulfilment desk lists it.
+#[derive(Debug, Clone)]
+pub struct DeskOrder {
+    /// The order.
+    pub record: OrderRecord,
+    /// The applicant's name as confirmed on the ID card (it ties key, form and parcel together).
+    pub applicant_name: String,
+    /// Key, shipment and returned form, once approved.
+    pub fulfilment: Option<FulfilmentRecord>,
+}
 
 /// China Standard Time, for dates printed on paper.
 fn china_time() -> FixedOffset {
@@ -186,5 +208,46 @@ impl App {
             .await?;
             Ok(())
         })
+    }
+}
+
+impl App {
+    /// One list of the fulfilment desk, at most `limit` orders. Lists carry the applicant's
+    /// name only; the full dossier is read (and audited) through [`App::dossier`].
+    pub async fn fulfilment_desk(
+        &self,
+        staff: &StaffMember,
+        list: DeskList,
+        limit: i64,
+    ) -> Result<Vec<DeskOrder>, AppError> {
+        staff.require_any(&[
+            Permission::IssueTokens,
+            Permission::PrintForms,
+            Permission::ShipOrders,
+            Permission::RecordFormReturns,
+        ])?;
+        let mut tx = self.store().read().await?;
+        let mut orders = Vec::new();
+        match list {
+            DeskList::ToIssue | DeskList::ToShip => {
+                let state = if list == DeskList::ToIssue { OrderState::Approved } else { OrderState::Issued };
+                for record in tx.orders_in_state(state, limit).await? {
+                    let fulfilment = tx.fulfilment(&record.order.id).await?;
+                    orders.push((record, fulfilment));
+                }
+            }
+            DeskList::Shipped => {
+                for fulfilment in tx.shipped_fulfilments(limit).await? {
+                    orders.push((tx.load_order(&fulfilment.order).await?, Some(fulfilment)));
+                }
+            }
+        }
+        let mut out = Vec::with_capacity(orders.len());
+        for (record, fulfilment) in orders {
+            let card = tx.material(&record.order.id, Step::IdCard.code()).await?;
+            let applicant_name = card.as_ref().and_then(|c| c["card"]["name"].as_str()).unwrap_or_default().to_owned();
+            out.push(DeskOrder { record, applicant_name, fulfilment });
+        }
+        Ok(out)
     }
 }

@@ -390,6 +390,19 @@ impl Tx {
         row.as_ref().map(fulfilment_from_row).transpose()
     }
 
+    /// Fulfilment records of orders handed to the courier, latest shipment first.
+    pub async fn shipped_fulfilments(&mut self, limit: i64) -> Result<Vec<FulfilmentRecord>, StoreError> {
+        let rows = sqlx::query(concat!(
+            "SELECT ",
+            fulfilment_columns!(),
+            " FROM fulfilments WHERE shipped_at IS NOT NULL ORDER BY shipped_at DESC, order_id DESC LIMIT $1"
+        ))
+        .bind(limit)
+        .fetch_all(self.conn())
+        .await?;
+        rows.iter().map(fulfilment_from_row).collect()
+    }
+
     /// The fulfilment record with this activation code.
     pub async fn fulfilment_by_code(&mut self, code: &str) -> Result<Option<FulfilmentRecord>, StoreError> {
         let row =

@@ -60,8 +60,7 @@ async fn issue(h: &Harness, t: &Team, token: &str, id: &str) {
     assert!(progress.is_complete(), "{progress:?}");
 }
 
-fn activation_code(h: &Harness, dossier: &yiqian_app::review::Dossier) -> String {
-    let _ = h;
+fn activation_code(dossier: &yiqian_app::review::Dossier) -> String {
     dossier.fulfilment.as_ref().unwrap().activation_code.clone()
 }
 
@@ -169,7 +168,7 @@ async fn an_order_goes_from_accepted_to_activated_with_its_pin_and_invoice() {
 
         // Activation: the face check passes; the certificate is released and the PIN goes
         // out once, however often the activation is submitted.
-        let code = activation_code(&h, &d);
+        let code = activation_code(&d);
         let (a, challenge) = activate(&h, &token, &code).await;
         assert_eq!(a["state"], "activated", "{a}");
         // The same video sent again (a double tap, a retry after a lost answer).
@@ -282,7 +281,7 @@ async fn send_back_reject_and_activation_review() {
         issue(&h, &t, &token, &id).await;
         h.server.app.ship_order(&t.fulfilment, &id, "中国邮政EMS", "EA123456789CN").await.unwrap();
         let d = h.server.app.dossier(&t.reviewer, &id).await.unwrap();
-        let (a, _) = activate(&h, &token, &activation_code(&h, &d)).await;
+        let (a, _) = activate(&h, &token, &activation_code(&d)).await;
         assert_eq!(a["state"], "activation_review", "{a}");
         assert_eq!(h.order(&token, &id).await["status_word"], "已激活");
         assert!(h.sms_containing(phone, "审核通过后PIN码").await.is_some());
@@ -342,7 +341,11 @@ async fn each_role_does_only_its_own_work() {
         assert!(forbidden(app.review_queue(s, 10).await.map(|_| ())), "{:?} saw the review queue", s.role);
     }
     for s in [&t.reviewer, &t.finance, &t.counter, &t.auditor, &t.admin] {
-        assert!(forbidden(app.start_issuance_batch(s, std::slice::from_ref(&id)).await.map(|_| ())), "{:?} issued", s.role);
+        assert!(
+            forbidden(app.start_issuance_batch(s, std::slice::from_ref(&id)).await.map(|_| ())),
+            "{:?} issued",
+            s.role
+        );
         assert!(
             forbidden(app.ship_order(s, &id, "顺丰速运", "SF1234567890").await.map(|_| ())),
             "{:?} shipped",

@@ -230,6 +230,18 @@ pub(crate) fn console_layout(
     active_nav: &str,
     body: Markup,
 ) -> Markup {
+    console_layout_with_head(state, staff, title, active_nav, html! {}, body)
+}
+
+/// [`console_layout`] with extra elements in `<head>` (e.g. a `<meta http-equiv="refresh">`).
+pub(crate) fn console_layout_with_head(
+    state: &WebState,
+    staff: &StaffMember,
+    title: &str,
+    active_nav: &str,
+    head: Markup,
+    body: Markup,
+) -> Markup {
     html! {
         (DOCTYPE)
         html lang="zh-CN" {
@@ -239,6 +251,7 @@ pub(crate) fn console_layout(
                 meta name="referrer" content="same-origin";
                 title { (title) " - 宜签管理控制台" }
                 link rel="stylesheet" href="/static/console.css";
+                (head)
             }
             body.console {
                 header.c-top {
