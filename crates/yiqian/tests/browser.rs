@@ -1,6 +1,7 @@
 //! The applicant's journey in a real browser: headless Chromium, driven over WebDriver, on a
-//! phone-sized screen with a fake camera, walks the pages from 办理 to 受理成功 by clicking
-//! the real buttons, so the server-rendered pages and `/static/app.js` are tested together.
+//! phone-sized screen with a fake camera, walks the pages from 办理 to 受理成功, and later
+//! activates the UKEY from its QR code, by clicking the real buttons, so the server-rendered
+//! pages and `/static/app.js` are tested together.
 //!
 //! Needs `/usr/bin/chromium` and `/usr/bin/chromedriver` (Debian `chromium chromium-driver`).
 //! Without them the test says so and passes, unless `YIQIAN_REQUIRE_BROWSER=1` (CI).
@@ -33,16 +34,22 @@ const WECHAT_IPHONE_UA: &str = "Mozilla/5.0 (iPhone; CPU iPhone OS 17_5 like Mac
      (KHTML, like Gecko) Mobile/15E148 MicroMessenger/8.0.50(0x1800322d) NetType/WIFI Language/zh_CN";
 const PHONE: &str = "13800138000";
 
+/// Whether Chromium and chromedriver are there; without them a test is skipped, unless
+/// `YIQIAN_REQUIRE_BROWSER=1` makes that a failure.
+fn browser_installed() -> bool {
+    let missing: Vec<&str> = [CHROMIUM, CHROMEDRIVER].into_iter().filter(|p| !Path::new(p).exists()).collect();
+    if missing.is_empty() {
+        return true;
+    }
+    let required = std::env::var("YIQIAN_REQUIRE_BROWSER").is_ok_and(|v| v == "1");
+    assert!(!required, "YIQIAN_REQUIRE_BROWSER=1 but {missing:?} missing: apt-get install chromium chromium-driver");
+    println!("browser test skipped: {missing:?} not installed (apt-get install chromium chromium-driver)");
+    false
+}
+
 #[tokio::test(flavor = "multi_thread", worker_threads = 4)]
 async fn applicant_walks_from_apply_to_accepted_in_a_real_browser() {
-    let missing: Vec<&str> = [CHROMIUM, CHROMEDRIVER].into_iter().filter(|p| !Path::new(p).exists()).collect();
-    if !missing.is_empty() {
-        let required = std::env::var("YIQIAN_REQUIRE_BROWSER").is_ok_and(|v| v == "1");
-        assert!(
-            !required,
-            "YIQIAN_REQUIRE_BROWSER=1 but {missing:?} missing: apt-get install chromium chromium-driver"
-        );
-        println!("browser test skipped: {missing:?} not installed (apt-get install chromium chromium-driver)");
+    if !browser_installed() {
         return;
     }
     let started = Instant::now();
@@ -230,6 +237,98 @@ async fn walk(h: &Harness, b: &Browser, work: &Path) {
     let points = strokes[0].as_array().unwrap();
     assert!(strokes.len() == 1 && points.len() >= 20, "one finger stroke: {strokes:?}");
     assert!(points.windows(2).all(|p| p[1]["x"].as_f64() > p[0]["x"].as_f64()), "left to right: {points:?}");
+}
+
+/// After the key arrived: the applicant scans the QR code (not logged in yet), is sent to log
+/// in, comes back with the session of the phone they applied with, ticks 本人已阅读并同意申请, 下一步, records the face video
+/// with the camera and lands on the result, 已激活 with the PIN under review (the sandbox
+/// leaves every face check to a reviewer). The order up to 已发货 is made through the API.
+#[tokio::test(flavor = "multi_thread", worker_threads = 4)]
+async fn applicant_activates_the_ukey_in_a_real_browser() {
+    if !browser_installed() {
+        return;
+    }
+    let started = Instant::now();
+    let h = start(Backend::Sqlite).await;
+    let token = h.login(PHONE).await;
+    let id = h.create_order(&token).await;
+    h.pay(&token, &id).await;
+    h.complete_materials(&token, &id, PHONE).await;
+    let code = ship_order_as_staff(&h, &id).await;
+
+    let work = tempfile::tempdir().unwrap();
+    let camera = work.path().join("camera.y4m");
+    std::fs::write(&camera, fake_camera_y4m()).unwrap();
+    let driver = Driver::start(work.path());
+    let client = driver.session(&work.path().join("profile"), &camera).await;
+    let b = Browser { c: client.clone(), base: h.base.clone(), shots: screenshot_dir().join("activation") };
+    let _ = std::fs::remove_file(b.shots.join("failure.png"));
+    match tokio::time::timeout(Duration::from_secs(60), activate(&b, &token, &code)).await {
+        Ok(()) => {}
+        Err(_) => b.fail("the activation took longer than 60 s").await,
+    }
+    let _ = client.close().await;
+    drop(driver);
+    let o = h.order(&token, &id).await;
+    assert_eq!((o["state"].as_str(), o["status_word"].as_str()), (Some("activation_review"), Some("已激活")), "{o}");
+    assert_eq!((o["invoice"]["status_word"].as_str(), o["pin_pending"].as_bool()), (Some("开票中"), Some(true)), "{o}");
+    h.server.stop().await;
+    println!("browser activation passed in {:.1} s", started.elapsed().as_secs_f64());
+}
+
+async fn activate(b: &Browser, token: &str, code: &str) {
+    // The QR code's link, before logging in, leads to the login page (walked through in the
+    // other test; the SMS code limit would hold a second code back here). The session of the
+    // phone the applicant applied with, as that login sets it, and the link again.
+    let notice = format!("/activate/{code}");
+    b.goto(&notice).await;
+    b.wait_path("the login page", |p| p == format!("/login?next={notice}")).await;
+    // (WebDriver's add-cookie is refused for this host by chromedriver; the page's script
+    // can set it, and the server reads it all the same.)
+    b.c.execute("document.cookie = 'yiqian_session=' + arguments[0] + '; path=/';", vec![json!(token)]).await.unwrap();
+    b.goto(&notice).await;
+
+    // The risk notice: tick 本人已阅读并同意申请, 下一步.
+    b.wait_path("the activation notice after login", |p| p == notice).await;
+    let text = b.visible("#risk-notice").await.text().await.unwrap();
+    assert!(text.contains("数字证书具有与手写签名同等的法律效力"), "{text}");
+    b.screenshot("notice.png").await;
+    b.click("#agreed").await;
+    b.click("#consent-submit").await;
+
+    // Face verification, as at application: digits, then the camera records.
+    let verify = format!("/activate/{code}/verify");
+    b.wait_path("the activation face video page", |p| p == verify).await;
+    b.click("#liveness-start").await;
+    b.poll("four digits in #digits", || async move {
+        let t = b.c.find(Locator::Css("#digits")).await.ok()?.text().await.ok()?;
+        let t: String = t.chars().filter(|c| !c.is_whitespace()).collect();
+        (t.len() == 4 && t.chars().all(|c| c.is_ascii_digit())).then_some(t)
+    })
+    .await;
+    b.click("#liveness-record").await;
+
+    let done = format!("/activate/{code}/done");
+    b.wait_path_within("the result after the recording uploads", LIVENESS_WAIT, |p| p == done).await;
+    assert_eq!(b.visible("#result").await.text().await.unwrap(), "已激活");
+    let note = b.visible("#pin-note").await.text().await.unwrap();
+    assert_eq!(note, "PIN码待审核:审核通过后将以短信发送");
+    b.screenshot("activated.png").await;
+
+    // 已激活 counts for invoices: 申请开票 from the order page; 纳税人识别号 only for 单位.
+    b.click("#view-order").await;
+    b.wait_path("the order page", |p| p.starts_with("/orders/") && !p.ends_with("/invoice")).await;
+    b.click("#invoice-request").await;
+    b.wait_path("the invoice page", |p| p.ends_with("/invoice")).await;
+    assert!(b.visible("#tax_id").await.is_displayed().await.unwrap(), "单位 is the default");
+    b.click("#kind-personal").await;
+    let tax_id = b.find("#tax_id").await;
+    assert!(!tax_id.is_displayed().await.unwrap() && !tax_id.is_enabled().await.unwrap(), "no tax id for 个人");
+    b.type_into("#name", "张三").await;
+    b.screenshot("invoice.png").await;
+    b.click("#invoice-submit").await;
+    b.wait_path("the order page after 提交", |p| p.starts_with("/orders/") && !p.ends_with("/invoice")).await;
+    assert_eq!(b.visible("#invoice-status").await.text().await.unwrap(), "开票中");
 }
 
 /// chromedriver on a free port, in its own process group with the browsers it starts, all

@@ -53,14 +53,10 @@ fn not_found(s: &WebState, code: &str) -> Response {
     (StatusCode::NOT_FOUND, layout(s, TITLE, Some("/"), body)).into_response()
 }
 
-/// Sends the applicant to the page the activation is at, unless it is `here`.
-fn only_at(v: &ActivationView, here: ActivationPage) -> Result<(), Response> {
+/// The redirect to the page the activation is at, when that is not `here`.
+fn elsewhere(v: &ActivationView, here: ActivationPage) -> Option<Response> {
     let at = activation_next(v);
-    if at == here {
-        Ok(())
-    } else {
-        Err(Redirect::to(&activation_page(&v.fulfilment.activation_code, at)).into_response())
-    }
+    (at != here).then(|| Redirect::to(&activation_page(&v.fulfilment.activation_code, at)).into_response())
 }
 
 /// The three steps of activation, `current` (0-based) highlighted.
@@ -129,7 +125,9 @@ async fn verify(
     Path(code): Path<String>,
 ) -> Result<Response, Response> {
     let v = load(&s, &a, &code).await?;
-    only_at(&v, ActivationPage::Verify)?;
+    if let Some(r) = elsewhere(&v, ActivationPage::Verify) {
+        return Err(r);
+    }
     let api = |tail: &str| format!("/api/v1/activation/{}/{tail}", v.fulfilment.activation_code);
     let body = html! {
         (progress(1))
@@ -150,7 +148,9 @@ async fn done(
     Path(code): Path<String>,
 ) -> Result<Response, Response> {
     let v = load(&s, &a, &code).await?;
-    only_at(&v, ActivationPage::Done)?;
+    if let Some(r) = elsewhere(&v, ActivationPage::Done) {
+        return Err(r);
+    }
     let state = v.record.order.state;
     let order = format!("/orders/{}", v.record.order.id);
     let result = html! {
