@@ -204,7 +204,9 @@ fn ca_keys_in_a_softhsm2_token_never_reach_the_database() {
     assert!(ok && out.contains("verify OK"), "{out}");
 
     // The database holds references, not keys; without the HSM nothing can be signed.
-    let db = std::fs::read(data.join("yiqian.db")).unwrap();
+    // SQLite in WAL mode: recent pages may still be in the write-ahead log.
+    let mut db = std::fs::read(data.join("yiqian.db")).unwrap();
+    db.extend(std::fs::read(data.join("yiqian.db-wal")).unwrap_or_default());
     assert!(db.windows(7).any(|w| w == b"pkcs11:"));
     let (ok, out) = run_yiqian(&data, &[], &sign);
     assert!(!ok && out.contains("no HSM is configured"), "{out}");
