@@ -5,7 +5,7 @@
 
 use crate::apply::Actor;
 use crate::issuance::{Personalised, USER_PIN_DIGITS};
-use crate::review::parse_order_id;
+use crate::review::{parse_order_id, staff_order};
 use crate::staff::StaffMember;
 use crate::{App, AppError, in_tx, new_id};
 use chrono::{DateTime, Utc};
@@ -185,10 +185,7 @@ impl App {
         staff.require(Permission::CounterService)?;
         let id = parse_order_id(order_id)?;
         let mut tx = self.store().read().await?;
-        let rec = tx.load_order(&id).await.map_err(|e| match e {
-            yiqian_store::StoreError::NotFound(_) => AppError::NotFound("订单"),
-            e => e.into(),
-        })?;
+        let rec = staff_order(&mut tx, &id).await?;
         let token = self.current_token(&mut tx, &id).await?;
         Ok((rec, token))
     }
@@ -411,10 +408,7 @@ impl App {
         let actor: Actor = staff.actor();
         in_tx!(self, |tx| {
             let now = self.now();
-            let rec = tx.load_order(&id).await.map_err(|e| match e {
-                yiqian_store::StoreError::NotFound(_) => AppError::NotFound("订单"),
-                e => e.into(),
-            })?;
+            let rec = staff_order(&mut tx, &id).await?;
             let record = self.check_identity(&mut tx, &id, check).await?;
             self.record_counter_service(&mut tx, staff, &id, CounterService::Activate, record, now).await?;
             let (rec, _) = self.apply(&mut tx, &rec, &actor, Command::ActivateAtCounter).await?;

@@ -3,7 +3,7 @@
 //! the invoice is made in the tax system and its PDF uploaded here — and the applicant is told
 //! by SMS and downloads it from 已购记录.
 
-use crate::review::parse_order_id;
+use crate::review::{parse_order_id, staff_order};
 use crate::staff::StaffMember;
 use crate::{App, AppError, in_tx, new_id};
 use serde_json::json;
@@ -141,10 +141,7 @@ impl App {
         let actor = staff.actor().label();
         in_tx!(self, |tx| {
             let now = self.now();
-            let rec = tx.load_order(&id).await.map_err(|e| match e {
-                yiqian_store::StoreError::NotFound(_) => AppError::NotFound("订单"),
-                e => e.into(),
-            })?;
+            let rec = staff_order(&mut tx, &id).await?;
             match tx.invoice(&id).await? {
                 None => return Err(AppError::NotFound("发票申请")),
                 Some(i) if i.state == InvoiceState::Issued => {

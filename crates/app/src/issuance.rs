@@ -8,6 +8,7 @@
 use crate::apply::{Actor, PERSONALISE};
 use crate::authority::IssueRequest;
 use crate::fulfilment::transient;
+use crate::review::staff_order;
 use crate::staff::StaffMember;
 use crate::{App, AppError, in_tx, new_id};
 use chrono::{DateTime, Utc};
@@ -111,11 +112,7 @@ impl App {
         in_tx!(self, |tx| {
             let now = self.now();
             for id in &ids {
-                let rec = match tx.load_order(id).await {
-                    Ok(r) => r,
-                    Err(yiqian_store::StoreError::NotFound(_)) => return Err(AppError::NotFound("订单")),
-                    Err(e) => return Err(e.into()),
-                };
+                let rec = staff_order(&mut tx, id).await?;
                 if rec.order.state != OrderState::Approved {
                     return Err(AppError::Conflict {
                         code: "not_approved",

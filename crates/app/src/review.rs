@@ -103,6 +103,15 @@ pub(crate) fn parse_order_id(id: &str) -> Result<OrderId, AppError> {
     OrderId::parse(id.trim()).ok_or(AppError::NotFound("订单"))
 }
 
+/// Loads an order for staff work within a unit of work; an unknown number is "not found".
+pub(crate) async fn staff_order(tx: &mut yiqian_store::Tx, id: &OrderId) -> Result<OrderRecord, AppError> {
+    match tx.load_order(id).await {
+        Ok(r) => Ok(r),
+        Err(yiqian_store::StoreError::NotFound(_)) => Err(AppError::NotFound("订单")),
+        Err(e) => Err(e.into()),
+    }
+}
+
 impl App {
     /// Submitted applications, longest waiting first.
     pub async fn review_queue(&self, staff: &StaffMember, limit: i64) -> Result<Vec<OrderRecord>, AppError> {
@@ -146,11 +155,7 @@ impl App {
         let id = parse_order_id(order_id)?;
         let dossier = {
             let mut tx = self.store().read().await?;
-            let record = match tx.load_order(&id).await {
-                Ok(r) => r,
-                Err(yiqian_store::StoreError::NotFound(_)) => return Err(AppError::NotFound("订单")),
-                Err(e) => return Err(e.into()),
-            };
+            let record = staff_order(&mut tx, &id).await?;
             let phone = tx
                 .material(&id, Step::Phone.code())
                 .await?
@@ -298,11 +303,7 @@ impl App {
         let id = parse_order_id(order_id)?;
         let actor = staff.actor();
         in_tx!(self, |tx| {
-            let rec = match tx.load_order(&id).await {
-                Ok(r) => r,
-                Err(yiqian_store::StoreError::NotFound(_)) => return Err(AppError::NotFound("订单")),
-                Err(e) => return Err(e.into()),
-            };
+            let rec = staff_order(&mut tx, &id).await?;
             let (rec, _) = self.apply(&mut tx, &rec, &actor, command.clone()).await?;
             Ok(rec)
         })

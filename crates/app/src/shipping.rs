@@ -2,7 +2,7 @@
 //! printable one order or a batch at a time), the courier hand-over that makes an order
 //! 已发货, and the return of the signed copy.
 
-use crate::review::parse_order_id;
+use crate::review::{parse_order_id, staff_order};
 use crate::staff::StaffMember;
 use crate::{App, AppError, in_tx};
 use chrono::FixedOffset;
@@ -160,10 +160,7 @@ impl App {
         let actor = staff.actor();
         in_tx!(self, |tx| {
             let now = self.now();
-            let rec = tx.load_order(&id).await.map_err(|e| match e {
-                yiqian_store::StoreError::NotFound(_) => AppError::NotFound("订单"),
-                e => e.into(),
-            })?;
+            let rec = staff_order(&mut tx, &id).await?;
             let shipment = Shipment {
                 courier: courier.to_owned(),
                 tracking_no: tracking_no.clone(),

@@ -231,28 +231,6 @@ async fn an_order_goes_from_accepted_to_activated_with_its_pin_and_invoice() {
     }
 }
 
-fn check_pdf(dir: &Path, pdf: &[u8], needles: &[&str], pages: usize) {
-    if !has_tool("pdftotext") {
-        assert!(std::env::var("YIQIAN_REQUIRE_POPPLER").is_err(), "pdftotext missing: install poppler-utils");
-        eprintln!("skipped PDF text check: install poppler-utils");
-        return;
-    }
-    let path = dir.join("forms.pdf");
-    std::fs::write(&path, pdf).unwrap();
-    let out = std::process::Command::new("pdftotext").arg(&path).arg("-").output().unwrap();
-    let text = String::from_utf8_lossy(&out.stdout);
-    for n in needles {
-        assert!(text.contains(n), "{n:?} not in the form: {text}");
-    }
-    let info = std::process::Command::new("pdfinfo").arg(&path).output().unwrap();
-    let info = String::from_utf8_lossy(&info.stdout);
-    assert!(info.lines().any(|l| l.starts_with("Pages:") && l.trim_end().ends_with(&pages.to_string())), "{info}");
-}
-
-fn has_tool(name: &str) -> bool {
-    std::process::Command::new(name).arg("-v").output().is_ok()
-}
-
 #[tokio::test(flavor = "multi_thread", worker_threads = 4)]
 async fn send_back_reject_and_activation_review() {
     for backend in backends() {

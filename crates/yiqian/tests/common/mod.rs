@@ -660,3 +660,29 @@ pub fn run_yiqian_with_stdin(
     let out = child.wait_with_output().expect("yiqian finishes");
     (out.status.success(), format!("{}{}", String::from_utf8_lossy(&out.stdout), String::from_utf8_lossy(&out.stderr)))
 }
+
+/// The PDF's text has every needle and it has `pages` pages (needs poppler-utils; skipped
+/// without it unless `YIQIAN_REQUIRE_POPPLER=1`).
+pub fn check_pdf(dir: &std::path::Path, pdf: &[u8], needles: &[&str], pages: usize) {
+    if !has_tool("pdftotext") {
+        assert!(std::env::var("YIQIAN_REQUIRE_POPPLER").is_err(), "pdftotext missing: install poppler-utils");
+        eprintln!("skipped PDF text check: install poppler-utils");
+        return;
+    }
+    let path = dir.join("forms.pdf");
+    std::fs::write(&path, pdf).unwrap();
+    let out = std::process::Command::new("pdftotext").arg(&path).arg("-").output().unwrap();
+    let text = String::from_utf8_lossy(&out.stdout);
+    for n in needles {
+        assert!(text.contains(n), "{n:?} not in the forms: {text}");
+    }
+    let info = std::process::Command::new("pdfinfo").arg(&path).output().unwrap();
+    let info = String::from_utf8_lossy(&info.stdout);
+    let count = info.lines().find_map(|l| l.strip_prefix("Pages:")).map(|n| n.trim().to_owned());
+    assert_eq!(count, Some(pages.to_string()), "{info}");
+}
+
+/// Whether a command-line tool is installed.
+pub fn has_tool(name: &str) -> bool {
+    std::process::Command::new(name).arg("-v").output().is_ok()
+}
