@@ -5,7 +5,7 @@
 
 use crate::apply::Actor;
 use crate::issuance::{Personalised, USER_PIN_DIGITS};
-use crate::review::{parse_order_id, staff_order};
+use crate::review::{Dossier, parse_order_id, staff_order};
 use crate::staff::StaffMember;
 use crate::{App, AppError, in_tx, new_id};
 use chrono::{DateTime, Utc};
@@ -17,10 +17,20 @@ use yiqian_pki::RevocationReason;
 use yiqian_providers::sms::SmsTemplate;
 use yiqian_store::Tx;
 use yiqian_store::audit::NewAuditEntry;
-use yiqian_store::certificates::CertificateStatus;
+use yiqian_store::certificates::{CertificateStatus, StatusStamp};
 use yiqian_store::fulfilment::{CounterServiceRecord, PinKind, TokenRecord, TokenState};
 use yiqian_store::orders::OrderRecord;
 use yiqian_token::Pin;
+
+/// An order as the counter sees it: the dossier, and where each of its keys' certificates
+/// stands (the certificate's status is not part of the dossier).
+#[derive(Debug, Clone)]
+pub struct CounterOrder {
+    /// Everything about the order.
+    pub dossier: Dossier,
+    /// The status of the certificate of each key in `dossier.tokens`, by certificate serial.
+    pub certificates: Vec<(String, Option<StatusStamp>)>,
+}
 
 /// How the applicant proved who they are at the counter.
 #[derive(Debug, Clone, Default, serde::Deserialize)]
@@ -104,6 +114,19 @@ impl App {
             return Ok(found);
         }
         Err(AppError::invalid("invalid_query", "请输入订单号、手机号或身份证号"))
+    }
+
+    /// The order for the counter's page: its dossier (the reading is audited) and the status
+    /// of its keys' certificates.
+    pub async fn counter_order(&self, staff: &StaffMember, order_id: &str) -> Result<CounterOrder, AppError> {
+        staff.require(Permission::CounterService)?;
+        let dossier = self.dossier(staff, order_id).await?;
+        let mut certificates = Vec::with_capacity(dossier.tokens.len());
+        for t in &dossier.tokens {
+            certificates
+                .push((t.certificate_serial.clone(), self.store().certificate_status(&t.certificate_serial).await?));
+        }
+        Ok(CounterOrder { dossier, certificates })
     }
 
     /// Checks the ID number read at the counter against the order's; returns what is kept.

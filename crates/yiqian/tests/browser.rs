@@ -331,6 +331,99 @@ async fn activate(b: &Browser, token: &str, code: &str) {
     assert_eq!(b.visible("#invoice-status").await.text().await.unwrap(), "开票中");
 }
 
+/// A reviewer at a desktop in Chromium: first login (password, then the authenticator's code
+/// computed from the secret on the enrolment page), the review queue, an application whose
+/// photos and face video were made by the browser itself (so they really decode and play),
+/// 审核通过, and the queue without it. The application is made through the API.
+#[tokio::test(flavor = "multi_thread", worker_threads = 4)]
+async fn reviewer_approves_an_application_in_the_console_in_a_real_browser() {
+    if !browser_installed() {
+        return;
+    }
+    let started = Instant::now();
+    let h = start(Backend::Sqlite).await;
+    let work = tempfile::tempdir().unwrap();
+    let driver = Driver::start(work.path());
+    let client = driver.desktop_session(&work.path().join("profile")).await;
+    let b = Browser { c: client.clone(), base: h.base.clone(), shots: screenshot_dir().join("console") };
+    let _ = std::fs::remove_file(b.shots.join("failure.png"));
+    let id = match tokio::time::timeout(Duration::from_secs(40), review(&h, &b)).await {
+        Ok(id) => id,
+        Err(_) => b.fail("the review took longer than 40 s").await,
+    };
+    let _ = client.close().await;
+    drop(driver);
+    assert_eq!(stored_order(&h, &id).await.order.state, yiqian_domain::OrderState::Approved);
+    h.server.stop().await;
+    println!("browser review passed in {:.1} s", started.elapsed().as_secs_f64());
+}
+
+async fn review(h: &Harness, b: &Browser) -> String {
+    // The applicant's materials, drawn and recorded by the browser; the order through the API.
+    b.goto("/console/login").await;
+    let front = b.canvas_jpeg("#e8f0fa", "居民身份证 人像面").await;
+    let back = b.canvas_jpeg("#faf0e0", "中华人民共和国 国徽面").await;
+    let video = b.canvas_webm().await;
+    let token = h.login(PHONE).await;
+    let id = h.create_order(&token).await;
+    h.pay(&token, &id).await;
+    let m = Materials { front, back, video: (video, "liveness.webm".into()), ..Materials::default() };
+    assert_eq!(h.complete_materials_with(&token, &id, PHONE, m).await["state"], "submitted");
+
+    // First login: password, then the code of an authenticator enrolled from the page.
+    h.server.app.add_staff("li.wei", yiqian_app::staff::Role::Reviewer, CONSOLE_PASSWORD).await.unwrap();
+    b.goto("/console/review").await;
+    b.wait_path("the console login", |p| p.starts_with("/console/login")).await;
+    b.type_into("input[name=name]", "li.wei").await;
+    b.type_into("input[name=password]", CONSOLE_PASSWORD).await;
+    b.click("button[type=submit]").await;
+    b.wait_path("the enrolment page", |p| p.starts_with("/console/enrol")).await;
+    let secret = b.visible("#totp-secret").await.text().await.unwrap();
+    let code = h.totp_now(secret.trim());
+    b.type_into("input[name=code]", &code).await;
+    b.click("button[type=submit]").await;
+
+    // The queue leads to the application.
+    b.wait_path("the review queue", |p| p == "/console/review").await;
+    b.click(&format!("a[href='/console/review/{id}']")).await;
+    let dossier = format!("/console/review/{id}");
+    b.wait_path("the application", |p| p == dossier).await;
+    assert_eq!(b.visible("#applicant-name").await.text().await.unwrap(), "张三");
+
+    // The photos decode and the face video's metadata loads (the blob route serves it).
+    b.poll("the ID photos and the face video to load", || async move {
+        let ready = b
+            .c
+            .execute(
+                "var v = document.querySelector('#liveness-video'); \
+                 var imgs = ['#id-front', '#id-back', '#signature-image'].map(function (s) { return document.querySelector(s); }); \
+                 return !!v && v.readyState >= 1 && !v.error && imgs.every(function (i) { return i && i.complete && i.naturalWidth > 0; });",
+                vec![],
+            )
+            .await
+            .ok()?;
+        (ready == Value::Bool(true)).then_some(())
+    })
+    .await;
+    let size =
+        b.c.execute("var v = document.querySelector('#liveness-video'); return [v.videoWidth, v.videoHeight];", vec![])
+            .await
+            .unwrap();
+    assert_eq!(size, json!([320, 240]), "the recorded video's frames");
+    b.c.set_window_size(1440, 2000).await.unwrap();
+    b.screenshot("dossier.png").await;
+    b.c.set_window_size(1440, 900).await.unwrap();
+
+    // 审核通过: back to the queue, which no longer has it.
+    b.click("#approve").await;
+    b.wait_path("the queue after 审核通过", |p| p.starts_with("/console/review?ok=approved")).await;
+    assert!(b.visible("#notice").await.text().await.unwrap().contains(&id));
+    let rows = b.c.find_all(Locator::Css(&format!("#queue tr[data-order='{id}']"))).await.unwrap();
+    assert!(rows.is_empty(), "the approved order left the queue");
+    b.screenshot("queue.png").await;
+    id
+}
+
 /// chromedriver on a free port, in its own process group with the browsers it starts, all
 /// killed when this is dropped (also when the test panics).
 struct Driver {
@@ -380,6 +473,28 @@ impl Driver {
                     "deviceMetrics": {"width": 390, "height": 844, "pixelRatio": 3.0},
                     "userAgent": WECHAT_IPHONE_UA,
                 },
+            },
+        });
+        let Value::Object(caps) = caps else { unreachable!() };
+        ClientBuilder::new(hyper_util::client::legacy::connect::HttpConnector::new())
+            .capabilities(caps)
+            .connect(&self.url)
+            .await
+            .expect("a WebDriver session with headless Chromium")
+    }
+
+    /// A W3C session with headless Chromium on a desktop screen (the staff console).
+    async fn desktop_session(&self, profile: &Path) -> Client {
+        let caps = json!({
+            "browserName": "chrome",
+            "goog:chromeOptions": {
+                "binary": CHROMIUM,
+                "args": [
+                    "--headless", "--no-sandbox", "--disable-gpu", "--disable-dev-shm-usage", "--disable-quic",
+                    "--no-first-run", "--disable-background-networking", "--disable-component-update", "--disable-sync",
+                    "--window-size=1440,900", "--lang=zh-CN",
+                    format!("--user-data-dir={}", profile.display()),
+                ],
             },
         });
         let Value::Object(caps) = caps else { unreachable!() };
@@ -524,6 +639,40 @@ impl Browser {
         let b64 = url.as_str().and_then(|u| u.strip_prefix("data:image/jpeg;base64,")).expect("a JPEG data URL");
         let bytes = base64::engine::general_purpose::STANDARD.decode(b64).unwrap();
         assert!(bytes.starts_with(&[0xFF, 0xD8, 0xFF]) && bytes.len() > 2000, "a real JPEG");
+        bytes
+    }
+
+    /// A short WebM video recorded by the page from a canvas (a moving square and four digits).
+    async fn canvas_webm(&self) -> Vec<u8> {
+        let script = r#"
+            var done = arguments[arguments.length - 1];
+            var c = document.createElement('canvas');
+            c.width = 320; c.height = 240;
+            var g = c.getContext('2d');
+            var f = 0;
+            function draw() {
+                g.fillStyle = '#2d3e50'; g.fillRect(0, 0, 320, 240);
+                g.fillStyle = '#f6c26b'; g.fillRect(20 + (f * 12) % 260, 70, 48, 48);
+                g.fillStyle = '#ffffff'; g.font = '36px sans-serif'; g.fillText('4 7 1 9', 90, 200);
+                f++;
+            }
+            draw();
+            var recorder = new MediaRecorder(c.captureStream(15), {mimeType: 'video/webm'});
+            var chunks = [];
+            recorder.ondataavailable = function (e) { if (e.data.size) { chunks.push(e.data); } };
+            recorder.onstop = function () {
+                var reader = new FileReader();
+                reader.onload = function () { done(reader.result); };
+                reader.readAsDataURL(new Blob(chunks, {type: 'video/webm'}));
+            };
+            var timer = setInterval(draw, 66);
+            recorder.start(250);
+            setTimeout(function () { clearInterval(timer); recorder.stop(); }, 1500);
+        "#;
+        let url = self.c.execute_async(script, vec![]).await.unwrap();
+        let b64 = url.as_str().and_then(|u| u.split_once(";base64,")).map(|(_, b)| b).expect("a WebM data URL");
+        let bytes = base64::engine::general_purpose::STANDARD.decode(b64).unwrap();
+        assert!(bytes.starts_with(&[0x1A, 0x45, 0xDF, 0xA3]) && bytes.len() > 1000, "a real WebM");
         bytes
     }
 

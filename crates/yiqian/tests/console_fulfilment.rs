@@ -10,7 +10,6 @@ mod common;
 use common::*;
 use reqwest::StatusCode;
 use serde_json::json;
-use std::path::Path;
 use std::time::Duration;
 use yiqian_app::counter::IdentityCheck;
 use yiqian_app::staff::Role;

@@ -686,3 +686,55 @@ pub fn check_pdf(dir: &std::path::Path, pdf: &[u8], needles: &[&str], pages: usi
 pub fn has_tool(name: &str) -> bool {
     std::process::Command::new(name).arg("-v").output().is_ok()
 }
+
+// ---------------------------------------------------------------------------------------------
+// Materials of one's choosing
+// ---------------------------------------------------------------------------------------------
+
+/// What [`Harness::complete_materials_with`] submits: the ID number typed (the card is 张三's,
+/// male, born 1990-03-07, so the number must agree), the photos and the face video.
+pub struct Materials {
+    pub id_number: String,
+    pub front: Vec<u8>,
+    pub back: Vec<u8>,
+    /// The face video and its file name (`.mp4` or `.webm`).
+    pub video: (Vec<u8>, String),
+}
+
+impl Default for Materials {
+    fn default() -> Materials {
+        Materials {
+            id_number: "110101199003074477".into(),
+            front: jpeg(),
+            back: jpeg(),
+            video: (mp4(), "liveness.mp4".into()),
+        }
+    }
+}
+
+impl Harness {
+    /// [`Harness::complete_materials`] with other materials: another ID number (one live
+    /// order per ID card), real photos or a playable video. Returns the submitted order.
+    pub async fn complete_materials_with(&self, token: &str, id: &str, phone: &str, m: Materials) -> Value {
+        let p = |tail: &str| format!("/api/v1/orders/{id}/{tail}");
+        let code = self.request_code(Some(token), &p("phone/code"), phone).await;
+        self.post(Some(token), &p("phone"), json!({"phone": phone, "code": code})).await.ok();
+        let photos = reqwest::multipart::Form::new()
+            .part("front", reqwest::multipart::Part::bytes(m.front).file_name("front.jpg"))
+            .part("back", reqwest::multipart::Part::bytes(m.back).file_name("back.jpg"));
+        self.post_form(token, &p("id-card/photos"), photos).await.ok();
+        self.post(Some(token), &p("id-card"), id_card(&m.id_number)).await.ok();
+        let c = self.post(Some(token), &p("liveness/challenge"), json!({})).await.ok();
+        let (video, name) = m.video;
+        let video = reqwest::multipart::Form::new()
+            .text("challenge_id", c["challenge_id"].as_str().unwrap().to_owned())
+            .part("video", reqwest::multipart::Part::bytes(video).file_name(name));
+        self.post_form(token, &p("liveness"), video).await.ok();
+        let sig = reqwest::multipart::Form::new()
+            .part("image", reqwest::multipart::Part::bytes(png()).file_name("signature.png"))
+            .text("strokes", strokes());
+        self.post_form(token, &p("signature"), sig).await.ok();
+        self.post(Some(token), &p("address"), address()).await.ok();
+        self.post(Some(token), &p("submit"), json!({})).await.ok()
+    }
+}
