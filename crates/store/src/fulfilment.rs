@@ -223,6 +223,11 @@ macro_rules! invoice_columns {
     };
 }
 
+/// An update of one order's fulfilment record touched exactly that record.
+fn one_fulfilment(rows: u64) -> Result<(), StoreError> {
+    if rows == 1 { Ok(()) } else { Err(StoreError::NotFound("fulfilment")) }
+}
+
 fn invoice_context(order: &OrderId) -> String {
     format!("invoice:{order}")
 }
@@ -420,10 +425,7 @@ impl Tx {
         now: DateTime<Utc>,
     ) -> Result<(), StoreError> {
         let done = sqlx::query(sql).bind(millis(now)).bind(order.as_str()).execute(self.conn()).await?;
-        if done.rows_affected() != 1 {
-            return Err(StoreError::NotFound("fulfilment"));
-        }
-        Ok(())
+        one_fulfilment(done.rows_affected())
     }
 
     /// Records the key personalised for the order.
@@ -439,10 +441,7 @@ impl Tx {
             .bind(order.as_str())
             .execute(self.conn())
             .await?;
-        if done.rows_affected() != 1 {
-            return Err(StoreError::NotFound("fulfilment"));
-        }
-        Ok(())
+        one_fulfilment(done.rows_affected())
     }
 
     /// Records the shipment.
@@ -458,10 +457,7 @@ impl Tx {
         .bind(order.as_str())
         .execute(self.conn())
         .await?;
-        if done.rows_affected() != 1 {
-            return Err(StoreError::NotFound("fulfilment"));
-        }
-        Ok(())
+        one_fulfilment(done.rows_affected())
     }
 
     /// Records that the confirmation form was printed.
@@ -484,10 +480,7 @@ impl Tx {
         .bind(order.as_str())
         .execute(self.conn())
         .await?;
-        if done.rows_affected() != 1 {
-            return Err(StoreError::NotFound("fulfilment"));
-        }
-        Ok(())
+        one_fulfilment(done.rows_affected())
     }
 
     /// Records the applicant's acceptance of the activation notice.

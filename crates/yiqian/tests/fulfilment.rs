@@ -277,26 +277,9 @@ async fn send_back_reject_and_activation_review() {
             let token = h.login(phone2).await;
             let id = h.create_order(&token).await;
             h.pay(&token, &id).await;
-            let p = |tail: &str| format!("/api/v1/orders/{id}/{tail}");
             // A different applicant needs a different ID number.
-            let code = h.request_code(Some(&token), &p("phone/code"), phone2).await;
-            h.post(Some(&token), &p("phone"), json!({"phone": phone2, "code": code})).await.ok();
-            let photos = reqwest::multipart::Form::new()
-                .part("front", reqwest::multipart::Part::bytes(jpeg()).file_name("front.jpg"))
-                .part("back", reqwest::multipart::Part::bytes(jpeg()).file_name("back.jpg"));
-            h.post_form(&token, &p("id-card/photos"), photos).await.ok();
-            h.post(Some(&token), &p("id-card"), id_card("11010519900307005X")).await.ok();
-            let c = h.post(Some(&token), &p("liveness/challenge"), json!({})).await.ok();
-            let video = reqwest::multipart::Form::new()
-                .text("challenge_id", c["challenge_id"].as_str().unwrap().to_owned())
-                .part("video", reqwest::multipart::Part::bytes(mp4()).file_name("liveness.mp4"));
-            h.post_form(&token, &p("liveness"), video).await.ok();
-            let sig = reqwest::multipart::Form::new()
-                .part("image", reqwest::multipart::Part::bytes(png()).file_name("signature.png"))
-                .text("strokes", strokes());
-            h.post_form(&token, &p("signature"), sig).await.ok();
-            h.post(Some(&token), &p("address"), address()).await.ok();
-            h.post(Some(&token), &p("submit"), json!({})).await.ok();
+            let m = Materials { id_number: "11010519900307005X".into(), ..Materials::default() };
+            h.complete_materials_with(&token, &id, phone2, m).await;
             (token, id)
         };
         h.server.app.reject_application(&t.reviewer, &id2, "证件照片不是本人").await.unwrap();

@@ -241,27 +241,7 @@ impl Harness {
 
     /// Completes every materials step and submits; returns the final order.
     pub async fn complete_materials(&self, token: &str, id: &str, phone: &str) -> Value {
-        let p = |tail: &str| format!("/api/v1/orders/{id}/{tail}");
-        let code = self.request_code(Some(token), &p("phone/code"), phone).await;
-        self.post(Some(token), &p("phone"), json!({"phone": phone, "code": code})).await.ok();
-        let photos = reqwest::multipart::Form::new()
-            .part("front", reqwest::multipart::Part::bytes(jpeg()).file_name("front.jpg"))
-            .part("back", reqwest::multipart::Part::bytes(jpeg()).file_name("back.jpg"));
-        let ocr = self.post_form(token, &p("id-card/photos"), photos).await.ok();
-        assert!(ocr["ocr"].is_object());
-        self.post(Some(token), &p("id-card"), id_card("110101199003074477")).await.ok();
-        let c = self.post(Some(token), &p("liveness/challenge"), json!({})).await.ok();
-        assert_eq!(c["digits"].as_str().unwrap().len(), 4);
-        let video = reqwest::multipart::Form::new()
-            .text("challenge_id", c["challenge_id"].as_str().unwrap().to_owned())
-            .part("video", reqwest::multipart::Part::bytes(mp4()).file_name("liveness.mp4"));
-        self.post_form(token, &p("liveness"), video).await.ok();
-        let sig = reqwest::multipart::Form::new()
-            .part("image", reqwest::multipart::Part::bytes(png()).file_name("signature.png"))
-            .text("strokes", strokes());
-        self.post_form(token, &p("signature"), sig).await.ok();
-        self.post(Some(token), &p("address"), address()).await.ok();
-        self.post(Some(token), &p("submit"), json!({})).await.ok()
+        self.complete_materials_with(token, id, phone, Materials::default()).await
     }
 }
 
@@ -722,7 +702,8 @@ impl Harness {
         let photos = reqwest::multipart::Form::new()
             .part("front", reqwest::multipart::Part::bytes(m.front).file_name("front.jpg"))
             .part("back", reqwest::multipart::Part::bytes(m.back).file_name("back.jpg"));
-        self.post_form(token, &p("id-card/photos"), photos).await.ok();
+        let ocr = self.post_form(token, &p("id-card/photos"), photos).await.ok();
+        assert!(ocr["ocr"].is_object());
         self.post(Some(token), &p("id-card"), id_card(&m.id_number)).await.ok();
         let c = self.post(Some(token), &p("liveness/challenge"), json!({})).await.ok();
         let (video, name) = m.video;
