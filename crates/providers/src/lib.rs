@@ -8,7 +8,9 @@
 pub mod identity;
 pub mod payment;
 pub mod sandbox;
+pub mod sf;
 pub mod sms;
+pub mod tencent;
 
 /// Why a call to an outside service failed.
 #[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
