@@ -11,6 +11,7 @@ pub mod sandbox;
 pub mod sf;
 pub mod sms;
 pub mod tencent;
+pub mod wechatpay;
 
 /// Why a call to an outside service failed.
 #[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
