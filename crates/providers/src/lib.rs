@@ -5,8 +5,10 @@
 //! Every trait takes the idempotency key of the outbox message that caused the call, so a
 //! retried delivery never produces a second effect.
 
+pub mod alipay;
 pub mod identity;
 pub mod payment;
+pub mod rsa;
 pub mod sandbox;
 pub mod sf;
 pub mod sms;

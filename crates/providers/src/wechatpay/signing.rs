@@ -2,29 +2,16 @@
 //! canonical URL, timestamp in seconds, nonce, body — each ended by `\n`, Base64-encoded, and
 //! sent in the `Authorization: WECHATPAY2-SHA256-RSA2048 …` header.
 
-use aws_lc_rs::rand::SystemRandom;
-use aws_lc_rs::signature::{RSA_PKCS1_SHA256, RsaKeyPair};
-use base64::Engine;
+use crate::rsa::{RsaError, RsaSigner};
 
 /// The scheme named in the `Authorization` header.
 pub const SCHEME: &str = "WECHATPAY2-SHA256-RSA2048";
-
-/// Why a merchant key could not be used.
-#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
-pub enum SigningError {
-    /// Not a PKCS#8 PEM RSA private key.
-    #[error("the merchant private key is not a PKCS#8 RSA key in PEM: {0}")]
-    Key(String),
-    /// The key refused to sign.
-    #[error("signing failed")]
-    Sign,
-}
 
 /// A merchant's signing key with its certificate serial and merchant id. `Debug` shows no key.
 pub struct MerchantSigner {
     mchid: String,
     serial_no: String,
-    key: RsaKeyPair,
+    key: RsaSigner,
 }
 
 impl std::fmt::Debug for MerchantSigner {
@@ -40,22 +27,13 @@ pub fn request_message(method: &str, url: &str, timestamp: i64, nonce: &str, bod
 
 impl MerchantSigner {
     /// A signer from the merchant's `apiclient_key.pem` (PKCS#8 PEM).
-    pub fn from_pem(mchid: &str, serial_no: &str, pem: &str) -> Result<MerchantSigner, SigningError> {
-        let b64: String = pem.lines().filter(|l| !l.starts_with("-----")).map(str::trim).collect();
-        let der = base64::engine::general_purpose::STANDARD
-            .decode(b64)
-            .map_err(|e| SigningError::Key(format!("not base64: {e}")))?;
-        let key = RsaKeyPair::from_pkcs8(&der).map_err(|e| SigningError::Key(e.to_string()))?;
-        Ok(MerchantSigner { mchid: mchid.into(), serial_no: serial_no.into(), key })
+    pub fn from_pem(mchid: &str, serial_no: &str, pem: &str) -> Result<MerchantSigner, RsaError> {
+        Ok(MerchantSigner { mchid: mchid.into(), serial_no: serial_no.into(), key: RsaSigner::from_pem(pem)? })
     }
 
     /// SHA256withRSA over `message`, Base64.
-    pub fn sign(&self, message: &[u8]) -> Result<String, SigningError> {
-        let mut signature = vec![0; self.key.public_modulus_len()];
-        self.key
-            .sign(&RSA_PKCS1_SHA256, &SystemRandom::new(), message, &mut signature)
-            .map_err(|_| SigningError::Sign)?;
-        Ok(base64::engine::general_purpose::STANDARD.encode(signature))
+    pub fn sign(&self, message: &[u8]) -> Result<String, RsaError> {
+        self.key.sign(message)
     }
 
     /// The `Authorization` header for a request.
@@ -66,7 +44,7 @@ impl MerchantSigner {
         timestamp: i64,
         nonce: &str,
         body: &str,
-    ) -> Result<String, SigningError> {
+    ) -> Result<String, RsaError> {
         let signature = self.sign(request_message(method, url, timestamp, nonce, body).as_bytes())?;
         Ok(format!(
             r#"{SCHEME} mchid="{}",nonce_str="{nonce}",timestamp="{timestamp}",serial_no="{}",signature="{signature}""#,
@@ -115,7 +93,7 @@ mod tests {
 
     #[test]
     fn bad_keys_are_refused_clearly() {
-        assert!(matches!(MerchantSigner::from_pem("1", "S", "not a key"), Err(SigningError::Key(_))));
+        assert!(matches!(MerchantSigner::from_pem("1", "S", "not a key"), Err(RsaError::Key(_))));
         let signer = MerchantSigner::from_pem("1900007291", "SERIAL", WXDOC_KEY).unwrap();
         assert!(!format!("{signer:?}").contains("PRIVATE"));
     }
