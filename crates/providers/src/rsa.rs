@@ -50,6 +50,12 @@ impl RsaSigner {
         Ok(RsaSigner(key))
     }
 
+    /// The public half (PKCS#1 RSAPublicKey DER), to verify this key's signatures.
+    pub fn verifier(&self) -> RsaVerifier {
+        use aws_lc_rs::signature::KeyPair;
+        RsaVerifier(self.0.public_key().as_ref().to_vec())
+    }
+
     /// SHA256withRSA over `message`, Base64 (standard alphabet, padded).
     pub fn sign(&self, message: &[u8]) -> Result<String, RsaError> {
         let mut signature = vec![0; self.0.public_modulus_len()];
@@ -69,6 +75,11 @@ impl RsaVerifier {
             (label, der) if label == "PUBLIC KEY" => Ok(RsaVerifier(der)),
             (label, _) => Err(RsaError::Key(format!("a {label} is not a public key"))),
         }
+    }
+
+    /// A public key from DER (SubjectPublicKeyInfo, or PKCS#1 RSAPublicKey).
+    pub fn from_der(der: Vec<u8>) -> RsaVerifier {
+        RsaVerifier(der)
     }
 
     /// Whether `signature_b64` is a SHA256withRSA signature of `message` by this key.
