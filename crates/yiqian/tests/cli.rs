@@ -16,6 +16,8 @@ async fn sms_outbox_and_audit_verify_on_a_real_data_directory() {
     let token = h.login("13800138000").await;
     let id = h.create_order(&token).await;
     h.pay(&token, &id).await;
+    // The paid SMS is delivered by the outbox after the payment; wait for it before stopping.
+    assert!(h.sms_containing("13800138000", "已支付成功").await.is_some());
     h.server.stop().await;
     let data = h.dir.path().join("data");
 
