@@ -162,18 +162,33 @@ fn pending_csrf_ok(s: &WebState, pending: &str, submitted: &str) -> bool {
     !submitted.is_empty() && same_secret(&s.app.staff_csrf_token(pending), submitted)
 }
 
+/// What a code form (TOTP or enrolment) needs before calling the app: where to go next, the
+/// pending login (or back to the password), its CSRF token checked, the client's address.
+#[allow(clippy::result_large_err)]
+fn code_form_context(
+    s: &WebState,
+    headers: &HeaderMap,
+    addr: &SocketAddr,
+    f: &CodeForm,
+) -> Result<(String, String, String), Response> {
+    let next = console_next(f.next.as_deref());
+    let Some(pending) = console_token(headers) else { return Err(Redirect::to("/console/login").into_response()) };
+    if !pending_csrf_ok(s, &pending, &f.csrf) {
+        return Err(super::csrf_refused());
+    }
+    Ok((next, pending, client_ip(s, headers, addr)))
+}
+
 async fn totp_submit(
     State(s): State<WebState>,
     ConnectInfo(addr): ConnectInfo<SocketAddr>,
     headers: HeaderMap,
     Form(f): Form<CodeForm>,
 ) -> Response {
-    let next = console_next(f.next.as_deref());
-    let Some(pending) = console_token(&headers) else { return Redirect::to("/console/login").into_response() };
-    if !pending_csrf_ok(&s, &pending, &f.csrf) {
-        return super::csrf_refused();
-    }
-    let ip = client_ip(&s, &headers, &addr);
+    let (next, pending, ip) = match code_form_context(&s, &headers, &addr, &f) {
+        Ok(c) => c,
+        Err(r) => return r,
+    };
     match s.app.staff_login_totp(&pending, &f.code, &ip).await {
         Ok(session) => logged_in(&s, session, &next),
         Err(e @ AppError::Invalid { .. }) if e.code().starts_with("staff_totp") => {
@@ -234,12 +249,10 @@ async fn enrol_submit(
     headers: HeaderMap,
     Form(f): Form<CodeForm>,
 ) -> Response {
-    let next = console_next(f.next.as_deref());
-    let Some(pending) = console_token(&headers) else { return Redirect::to("/console/login").into_response() };
-    if !pending_csrf_ok(&s, &pending, &f.csrf) {
-        return super::csrf_refused();
-    }
-    let ip = client_ip(&s, &headers, &addr);
+    let (next, pending, ip) = match code_form_context(&s, &headers, &addr, &f) {
+        Ok(c) => c,
+        Err(r) => return r,
+    };
     match s.app.staff_enrol_totp(&pending, &f.code, &ip).await {
         Ok(session) => logged_in(&s, session, &next),
         Err(e @ AppError::Invalid { .. }) if e.code().starts_with("staff_totp") => {
