@@ -154,7 +154,7 @@ impl App {
             self.check_face_video(&view.record, challenge_id, video, "activation_video").await?;
         let order = view.record.order.id.clone();
         let verdict = match verdict {
-            LivenessVerdict::Fail { reason } => {
+            LivenessVerdict::Fail { reason, .. } => {
                 let left = in_tx!(self, |tx| {
                     let now = self.now();
                     tx.insert_blob(&blob, now).await?;

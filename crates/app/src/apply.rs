@@ -48,6 +48,8 @@ pub(crate) const PERSONALISE: &str = "personalise";
 pub(crate) const PIN: &str = "pin";
 /// Re-publish the CRL and pre-signed OCSP answers after a status change.
 pub(crate) const PKI_REFRESH: &str = "pki_refresh";
+/// Ask the e-invoicing service for an invoice and follow it until issued.
+pub(crate) const INVOICE: &str = "invoice";
 
 impl App {
     /// Applies `command` to the order in `rec` within `tx`. A command that changes nothing
@@ -194,6 +196,7 @@ impl App {
         }
         let payload = json!({
             "refund": refund.id, "payment": payment, "amount": refund.amount, "channel": paid.channel,
+            "payment_amount": paid.amount, "reason": reason.words(),
         });
         tx.enqueue(&new_id("OB", 20), REFUND, &format!("refund:{}", refund.id), &payload, now).await?;
         self.wake_outbox();

@@ -22,11 +22,13 @@ pub mod ocsp;
 pub mod orders;
 pub mod outbox;
 pub mod payments;
+pub mod reconciliation;
 pub mod review;
 pub mod sandbox_inbox;
 pub mod shipping;
 pub mod sms_codes;
 pub mod staff;
+pub mod wechat_login;
 
 pub use clock::{Clock, SystemClock, TestClock};
 pub use error::AppError;
@@ -35,8 +37,10 @@ use chrono::Duration;
 use rand::Rng;
 use std::sync::Arc;
 use yiqian_domain::Product;
+use yiqian_providers::courier::Courier;
 use yiqian_providers::identity::IdentityVerifier;
-use yiqian_providers::payment::PaymentGateway;
+use yiqian_providers::invoice::InvoiceIssuer;
+use yiqian_providers::payment::PaymentGateways;
 use yiqian_providers::sms::SmsSender;
 use yiqian_store::Store;
 
@@ -115,14 +119,20 @@ impl Default for AppConfig {
 /// The outside services the application talks to.
 #[derive(Clone)]
 pub struct Providers {
-    /// Payment gateway.
-    pub gateway: Arc<dyn PaymentGateway>,
+    /// The payment gateway of each channel.
+    pub payments: PaymentGateways,
     /// SMS sender.
     pub sms: Arc<dyn SmsSender>,
     /// ID card OCR and face checks.
     pub identity: Arc<dyn IdentityVerifier>,
     /// The key reader of the personalisation station.
     pub tokens: Arc<dyn yiqian_token::TokenReader>,
+    /// The courier booked from the fulfilment desk; `None`: staff enter waybills by hand.
+    pub courier: Option<Arc<dyn Courier>>,
+    /// The e-invoicing service; `None`: finance staff upload invoices by hand.
+    pub invoices: Option<Arc<dyn InvoiceIssuer>>,
+    /// WeChat web authorisation of the official account; `None`: SMS login only.
+    pub wechat_login: Option<Arc<yiqian_providers::wechat_oauth::WechatOAuth>>,
 }
 
 struct Inner {

@@ -1,5 +1,5 @@
 //! Applicant login by phone number and SMS code, and sessions. WeChat web authorisation
-//! will be a second way to obtain the same session.
+//! (`wechat_login.rs`) is a second way to obtain the same session.
 
 use crate::sms_codes::CodePurpose;
 use crate::{App, AppError, in_tx, new_id};
@@ -50,7 +50,7 @@ impl App {
     /// The seam every way of logging in ends in: records a new session for an identified
     /// applicant within the caller's unit of work. Phone + SMS code is one way to identify
     /// the applicant; WeChat web authorisation (code → openid → applicant) is another.
-    async fn open_session(
+    pub(crate) async fn open_session(
         &self,
         tx: &mut yiqian_store::Tx,
         applicant: ApplicantId,

@@ -8,7 +8,6 @@
 use crate::apply::Actor;
 use crate::sms_codes::CodePurpose;
 use crate::{App, AppError, in_tx, new_id};
-use rand::Rng;
 use serde_json::json;
 use yiqian_domain::applicant::{AddressForm, IdCardForm, check_address, confirm_id_card};
 use yiqian_domain::identity::MobileNumber;
@@ -158,6 +157,13 @@ impl App {
         let front_type = check_photo(front).map_err(|e| AppError::invalid("invalid_upload", format!("人像面:{e}")))?;
         let back_type = check_photo(back).map_err(|e| AppError::invalid("invalid_upload", format!("国徽面:{e}")))?;
         let reading = self.providers().identity.read_id_card(front, back).await?;
+        if let Some(w) = reading.warnings.first() {
+            // Nothing is stored: the applicant takes the photo again.
+            return Err(AppError::invalid(
+                "id_photo_retake",
+                format!("{}:{}", w.side.title(), w.problem.retake_message()),
+            ));
+        }
         let front_blob = self.store_upload(&rec, "id_front", front_type.mime(), front).await?;
         let back_blob = self.store_upload(&rec, "id_back", back_type.mime(), back).await?;
         in_tx!(self, |tx| {
@@ -219,15 +225,24 @@ impl App {
     /// the daily limit.
     pub(crate) async fn issue_challenge(&self, order: &yiqian_domain::OrderId) -> Result<LivenessChallenge, AppError> {
         let policy = self.config().liveness.clone();
-        let digits: String = (0..4).map(|_| char::from(b'0' + rand::thread_rng().gen_range(0..10u8))).collect();
+        let over_limit = || AppError::RateLimited {
+            message: "今日人脸验证次数已达上限,请明天再试,或到线下网点办理".into(),
+            retry_after_seconds: 24 * 3600,
+        };
+        {
+            // Checked before asking the provider for digits, and again when storing them.
+            let mut tx = self.store().read().await?;
+            let since = self.now() - chrono::Duration::days(1);
+            if tx.challenges_since(order, since).await? >= policy.max_challenges_per_day {
+                return Err(over_limit());
+            }
+        }
+        let digits = self.providers().identity.live_code().await?;
         let id = new_id("LC", 20);
         in_tx!(self, |tx| {
             let now = self.now();
             if tx.challenges_since(order, now - chrono::Duration::days(1)).await? >= policy.max_challenges_per_day {
-                return Err(AppError::RateLimited {
-                    message: "今日人脸验证次数已达上限,请明天再试,或到线下网点办理".into(),
-                    retry_after_seconds: 24 * 3600,
-                });
+                return Err(over_limit());
             }
             tx.insert_challenge(&Challenge {
                 id: id.clone(),
@@ -256,7 +271,7 @@ impl App {
         let rec = self.order_for_step(applicant, order_id, Step::Liveness).await?;
         let checked = self.check_face_video(&rec, challenge_id, video, "liveness_video").await?;
         let FaceCheck { challenge, blob, verdict, evidence } = checked;
-        if let LivenessVerdict::Fail { reason } = &verdict {
+        if let LivenessVerdict::Fail { reason, .. } = &verdict {
             in_tx!(self, |tx| {
                 let now = self.now();
                 tx.insert_blob(&blob, now).await?;

@@ -3,13 +3,14 @@
 //! exponential backoff, passing each message's idempotency key to the provider so a retry
 //! never sends twice. Also the periodic expiry of unpaid orders.
 
-use crate::apply::{PERSONALISE, PIN, PKI_REFRESH, REFUND, SMS};
-use crate::{App, AppError};
+use crate::apply::Actor;
+use crate::apply::{INVOICE, PERSONALISE, PIN, PKI_REFRESH, REFUND, SMS};
+use crate::{App, AppError, in_tx};
 use chrono::Duration;
 use yiqian_domain::payment::Channel;
 use yiqian_domain::{Fen, PaymentId, RefundId};
 use yiqian_providers::ProviderError;
-use yiqian_providers::payment::RefundRequest;
+use yiqian_providers::payment::{RefundOutcome, RefundRequest};
 use yiqian_providers::sms::SmsMessage;
 use yiqian_store::outbox::OutboxMessage;
 
@@ -24,6 +25,11 @@ struct RefundPayload {
     payment: PaymentId,
     amount: Fen,
     channel: Channel,
+    /// Absent in messages queued before it was recorded: refunds are whole, so the amount.
+    #[serde(default)]
+    payment_amount: Option<Fen>,
+    #[serde(default)]
+    reason: Option<String>,
 }
 
 impl App {
@@ -65,27 +71,72 @@ impl App {
             }
             REFUND => {
                 let r: RefundPayload = serde_json::from_value(message.payload.clone()).map_err(malformed)?;
-                let request =
-                    RefundRequest { refund: r.refund, payment: r.payment, amount: r.amount, channel: r.channel };
-                self.providers().gateway.refund(&request).await
+                self.deliver_refund(r).await
             }
             PERSONALISE => self.deliver_personalisation(&message.payload).await,
             PIN => self.deliver_pin(&message.payload, &message.idempotency_key).await,
             PKI_REFRESH => self.deliver_pki_refresh(&message.payload).await,
+            INVOICE => self.deliver_invoice(&message.payload).await,
             other => {
                 Err(ProviderError::Rejected { provider: "outbox", detail: format!("unknown message kind {other}") })
             }
         }
     }
 
+    /// Asks the channel's gateway for a refund; a gateway that settles at once (Alipay) is
+    /// confirmed here, the others by their notification.
+    async fn deliver_refund(&self, r: RefundPayload) -> Result<(), ProviderError> {
+        let request = RefundRequest {
+            refund: r.refund,
+            payment: r.payment,
+            amount: r.amount,
+            payment_amount: r.payment_amount.unwrap_or(r.amount),
+            channel: r.channel,
+            reason: r.reason.unwrap_or_else(|| "订单退款".into()),
+        };
+        let gateway = self.providers().payments.for_channel(r.channel).clone();
+        match gateway.refund(&request).await? {
+            RefundOutcome::Pending => Ok(()),
+            RefundOutcome::Succeeded { .. } => {
+                let actor = Actor::Gateway(gateway.name());
+                let refund = request.refund.clone();
+                let confirm = async { in_tx!(self, |tx| self.confirm_refund_in(&mut tx, &refund, &actor).await) };
+                let confirmed: Result<bool, AppError> = confirm.await;
+                confirmed.map(|_| ()).map_err(|e| ProviderError::Transient {
+                    provider: "outbox",
+                    detail: format!("refund settled at the gateway but not recorded yet: {e}"),
+                })
+            }
+        }
+    }
+
+    /// Reconciles yesterday once it is past 02:00 in Beijing (the gateways' books for the day
+    /// are complete by then), once per day per process.
+    async fn reconcile_daily(&self, done: &mut Option<chrono::NaiveDate>) {
+        let beijing = self.now().with_timezone(&chrono::FixedOffset::east_opt(8 * 3600).expect("UTC+8"));
+        let day = self.yesterday_in_beijing();
+        if chrono::Timelike::hour(&beijing) < 2 || *done == Some(day) {
+            return;
+        }
+        match self.reconcile(day).await {
+            Ok(report) => {
+                *done = Some(day);
+                tracing::info!(%day, payments = report.payments, findings = report.findings.len(), "payments reconciled");
+            }
+            Err(e) => tracing::error!(%day, error = %e, "reconciliation"),
+        }
+    }
+
     /// Runs the background work until `shutdown` resolves: outbox delivery (woken at once
     /// when a unit of work queues a message, and every second for retries); every 30
     /// seconds, the expiry of unpaid orders; every 5 minutes, the CRL's and the pre-signed
-    /// OCSP responses' refresh before they go stale.
+    /// OCSP responses' refresh before they go stale; once a day (from 02:00 Beijing time),
+    /// the reconciliation of the previous day's payments.
     pub async fn run_workers(&self, shutdown: impl std::future::Future<Output = ()>) {
         tokio::pin!(shutdown);
         let mut expiry = tokio::time::interval(std::time::Duration::from_secs(30));
         let mut pki = tokio::time::interval(std::time::Duration::from_secs(300));
+        let mut reconciled: Option<chrono::NaiveDate> = None;
         loop {
             if let Err(e) = self.deliver_due().await {
                 tracing::error!(error = %e, "outbox worker");
@@ -100,6 +151,7 @@ impl App {
                     Err(e) => tracing::error!(error = %e, "order expiry"),
                 },
                 _ = pki.tick() => {
+                    self.reconcile_daily(&mut reconciled).await;
                     if let Err(e) = self.current_crl().await {
                         tracing::error!(error = %e, "CRL refresh");
                     }

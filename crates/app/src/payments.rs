@@ -3,10 +3,14 @@
 
 use crate::apply::Actor;
 use crate::{App, AppError, in_tx, new_id};
+use yiqian_domain::RefundId;
 use yiqian_domain::payment::{Channel, GatewayState};
 use yiqian_domain::{ApplicantId, Command, OrderState, PaymentId, RefundReason};
-use yiqian_providers::payment::{GatewayNotification, NotificationRejected, PaymentRequest, SignedNotification};
+use yiqian_providers::payment::{
+    GatewayNotification, NotificationRejected, Payer, PaymentGateway, PaymentRequest, PaymentStart, SignedNotification,
+};
 use yiqian_store::StoreError;
+use yiqian_store::Tx;
 use yiqian_store::audit::NewAuditEntry;
 use yiqian_store::orders::OrderRecord;
 use yiqian_store::payments::PaymentRecord;
@@ -18,16 +22,20 @@ pub enum NotificationOutcome {
     Applied,
     /// We had it already (a replay or a retry); nothing changed.
     Duplicate,
+    /// Genuine, but nothing here changes because of it (recorded so a replay is a duplicate).
+    Acknowledged,
 }
 
 impl App {
-    /// Starts paying for an unpaid order through `channel`; returns the cashier URL.
+    /// Starts paying for an unpaid order through `channel`; returns how the applicant goes on
+    /// (a cashier page, or WeChat's in-app cashier with its parameters).
     pub async fn start_payment(
         &self,
         applicant: &ApplicantId,
         order_id: &str,
         channel: &str,
-    ) -> Result<String, AppError> {
+        payer: Payer,
+    ) -> Result<PaymentStart, AppError> {
         let channel = Channel::from_code(channel)
             .ok_or_else(|| AppError::invalid("invalid_channel", "请选择微信支付或支付宝"))?;
         let rec = {
@@ -43,10 +51,13 @@ impl App {
             channel,
             description: self.config().product.name.clone(),
             return_url: format!("{}/orders/{}/paying", self.config().public_url, rec.order.id),
+            payer,
+            expires_at: rec.order.pay_deadline,
         };
+        let gateway = self.providers().payments.for_channel(channel).clone();
         // The gateway call comes first: an unused prepay at the gateway is harmless, a
         // payment record without one would not be.
-        let start = self.providers().gateway.create_payment(&request).await?;
+        let start = gateway.create_payment(&request).await?;
         in_tx!(self, |tx| {
             let now = self.now();
             let rec = tx.load_order(&rec.order.id).await?;
@@ -63,12 +74,12 @@ impl App {
             .await?;
             let actor = Actor::Applicant(applicant.clone()).label();
             let subject = format!("order:{}", rec.order.id);
-            let detail = serde_json::json!({"payment": payment, "channel": channel.code(), "gateway": self.providers().gateway.name()});
+            let detail = serde_json::json!({"payment": payment, "channel": channel.code(), "gateway": gateway.name()});
             tx.audit(NewAuditEntry { actor: &actor, action: "payment.started", subject: &subject, detail }, now)
                 .await?;
             Ok(())
         })?;
-        Ok(start.pay_url)
+        Ok(start)
     }
 
     fn check_payable(&self, rec: &OrderRecord) -> Result<(), AppError> {
@@ -82,10 +93,20 @@ impl App {
         }
     }
 
-    /// Takes a gateway notification: verifies its signature, then confirms the payment or
-    /// refund exactly once. A replay, or a second delivery, changes nothing.
-    pub async fn handle_notification(&self, signed: &SignedNotification) -> Result<NotificationOutcome, AppError> {
-        let gateway = self.providers().gateway.clone();
+    /// The gateway whose webhook is `/notify/{name}`.
+    pub fn gateway_named(&self, name: &str) -> Result<std::sync::Arc<dyn PaymentGateway>, AppError> {
+        self.providers().payments.by_name(name).cloned().ok_or(AppError::NotFound("gateway"))
+    }
+
+    /// Takes a notification posted to gateway `gateway_name`'s webhook: verifies its
+    /// signature, then confirms the payment or refund exactly once. A replay, or a second
+    /// delivery, changes nothing.
+    pub async fn handle_notification(
+        &self,
+        gateway_name: &str,
+        signed: &SignedNotification,
+    ) -> Result<NotificationOutcome, AppError> {
+        let gateway = self.gateway_named(gateway_name)?;
         let notification = gateway.verify_notification(signed, self.now()).map_err(|e| {
             tracing::warn!(gateway = gateway.name(), reason = %e, "payment notification rejected");
             AppError::invalid(
@@ -102,7 +123,8 @@ impl App {
             let now = self.now();
             let kind = match &notification {
                 GatewayNotification::PaymentSucceeded { .. } => "payment",
-                GatewayNotification::RefundSucceeded { .. } => "refund",
+                GatewayNotification::RefundSucceeded { .. } | GatewayNotification::RefundFailed { .. } => "refund",
+                GatewayNotification::Informational { .. } => "informational",
             };
             match tx.record_notification(notification.id(), kind, now).await {
                 Ok(()) => {}
@@ -135,40 +157,66 @@ impl App {
                     .await?;
                 }
                 GatewayNotification::RefundSucceeded { refund, .. } => {
-                    let r = match tx.refund(refund).await {
-                        Ok(r) => r,
-                        Err(StoreError::NotFound(_)) => {
-                            return Err(AppError::invalid("unknown_refund", "unknown refund"));
-                        }
-                        Err(e) => return Err(e.into()),
-                    };
-                    match tx.confirm_refund(refund, now).await {
-                        Ok(()) => {}
-                        Err(StoreError::Conflict) => return Ok(NotificationOutcome::Duplicate),
-                        Err(e) => return Err(e.into()),
+                    if !self.confirm_refund_in(&mut tx, refund, &actor).await? {
+                        return Ok(NotificationOutcome::Duplicate);
                     }
-                    let rec = tx.load_order(&r.order).await?;
-                    if rec.order.paid_by.as_ref() == Some(&r.payment) {
-                        self.apply(&mut tx, &rec, &actor, Command::ConfirmRefund).await?;
-                    } else {
-                        // A refund of a duplicate payment: the order itself is unaffected.
-                        let subject = format!("order:{}", rec.order.id);
-                        let detail = serde_json::json!({"refund": refund, "payment": r.payment});
-                        tx.audit(
-                            NewAuditEntry {
-                                actor: &actor.label(),
-                                action: "refund.succeeded",
-                                subject: &subject,
-                                detail,
-                            },
-                            now,
-                        )
-                        .await?;
-                    }
+                }
+                GatewayNotification::RefundFailed { refund, status, .. } => {
+                    let r = tx.refund(refund).await.map_err(|e| match e {
+                        StoreError::NotFound(_) => AppError::invalid("unknown_refund", "unknown refund"),
+                        e => e.into(),
+                    })?;
+                    tracing::error!(refund = %refund, status = %status, "the gateway reports a failed refund; staff must act");
+                    let subject = format!("order:{}", r.order);
+                    let detail = serde_json::json!({"refund": refund, "status": status});
+                    tx.audit(
+                        NewAuditEntry { actor: &actor.label(), action: "refund.failed", subject: &subject, detail },
+                        now,
+                    )
+                    .await?;
+                }
+                GatewayNotification::Informational { summary, .. } => {
+                    tracing::info!(gateway = gateway.name(), summary = %summary, "gateway notification acknowledged");
+                    return Ok(NotificationOutcome::Acknowledged);
                 }
             }
             Ok(NotificationOutcome::Applied)
         })
+    }
+
+    /// Confirms a refund the gateway reports done (by notification, or in its answer to
+    /// the request); `false` when it was confirmed before.
+    pub(crate) async fn confirm_refund_in(
+        &self,
+        tx: &mut Tx,
+        refund: &RefundId,
+        actor: &Actor,
+    ) -> Result<bool, AppError> {
+        let now = self.now();
+        let r = match tx.refund(refund).await {
+            Ok(r) => r,
+            Err(StoreError::NotFound(_)) => return Err(AppError::invalid("unknown_refund", "unknown refund")),
+            Err(e) => return Err(e.into()),
+        };
+        match tx.confirm_refund(refund, now).await {
+            Ok(()) => {}
+            Err(StoreError::Conflict) => return Ok(false),
+            Err(e) => return Err(e.into()),
+        }
+        let rec = tx.load_order(&r.order).await?;
+        if rec.order.paid_by.as_ref() == Some(&r.payment) {
+            self.apply(tx, &rec, actor, Command::ConfirmRefund).await?;
+        } else {
+            // A refund of a duplicate payment: the order itself is unaffected.
+            let subject = format!("order:{}", rec.order.id);
+            let detail = serde_json::json!({"refund": refund, "payment": r.payment});
+            tx.audit(
+                NewAuditEntry { actor: &actor.label(), action: "refund.succeeded", subject: &subject, detail },
+                now,
+            )
+            .await?;
+        }
+        Ok(true)
     }
 
     /// The applicant asks for the money back (any time before shipping).

@@ -1,6 +1,7 @@
 //! Shipping (发货): the business confirmation forms (业务确认单, two copies per applicant,
 //! printable one order or a batch at a time), the courier hand-over that makes an order
-//! 已发货, and the return of the signed copy.
+//! 已发货 — booked with the connected courier (SF Express), or a waybill entered by hand —, the
+//! parcel's route for the order page, and the return of the signed copy.
 
 use crate::review::{parse_order_id, staff_order};
 use crate::staff::StaffMember;
@@ -9,13 +10,15 @@ use chrono::FixedOffset;
 use serde_json::json;
 use std::sync::Arc;
 use yiqian_documents::{ConfirmationForm, DocumentRenderer};
+use yiqian_domain::applicant::ShippingAddress;
 use yiqian_domain::staff::Permission;
-use yiqian_domain::{Command, OrderId, OrderState, Step};
+use yiqian_domain::{ApplicantId, Command, OrderId, OrderState, Step};
+use yiqian_providers::courier::{RouteEvent, ShipmentRequest};
 use yiqian_store::audit::NewAuditEntry;
 use yiqian_store::fulfilment::{FulfilmentRecord, Shipment};
 use yiqian_store::orders::OrderRecord;
 
-/// The couriers staff choose from (manual entry of the waybill until a courier is connected).
+/// The couriers staff choose from when entering a waybill by hand.
 pub const COURIERS: [&str; 5] = ["顺丰速运", "中国邮政EMS", "京东物流", "圆通速递", "中通快递"];
 
 /// The three lists of the fulfilment desk (制证发货).
@@ -174,6 +177,70 @@ impl App {
             let (rec, _) = self.apply(&mut tx, &rec, &actor, command).await?;
             Ok(rec)
         })
+    }
+
+    /// Books the parcel with the configured courier (SF Express) and ships the order under the
+    /// waybill it returns. Booking is idempotent at the courier (keyed by the order number), so
+    /// a retry after a failure between booking and recording ships under the same waybill.
+    pub async fn book_and_ship(&self, staff: &StaffMember, order_id: &str) -> Result<OrderRecord, AppError> {
+        staff.require(Permission::ShipOrders)?;
+        let Some(courier) = self.providers().courier.clone() else {
+            return Err(AppError::Conflict {
+                code: "no_courier", message: "未接入快递公司,请手工填写运单号".into()
+            });
+        };
+        let id = parse_order_id(order_id)?;
+        let address = {
+            let mut tx = self.store().read().await?;
+            let rec = staff_order(&mut tx, &id).await?;
+            if rec.order.state != OrderState::Issued {
+                return Err(AppError::Conflict {
+                    code: "not_issued", message: "订单尚未制证,不能发货".into()
+                });
+            }
+            tx.material(&id, Step::Address.code()).await?
+        };
+        let to: ShippingAddress = address
+            .and_then(|v| serde_json::from_value(v).ok())
+            .ok_or_else(|| AppError::Conflict { code: "no_address", message: "订单缺少收件地址".into() })?;
+        let request = ShipmentRequest { order: id.clone(), to, cargo: "数字证书UKEY及业务确认单".into() };
+        let booked = courier.create_shipment(&request).await.map_err(|e| AppError::Conflict {
+            code: "courier_refused",
+            message: format!("{}下单失败,请稍后重试或手工填写运单号:{e}", courier.display_name()),
+        })?;
+        self.ship_order(staff, order_id, &booked.courier, &booked.tracking_no).await
+    }
+
+    /// The connected courier's name (e.g. `顺丰速运`), if one is connected.
+    pub fn courier_name(&self) -> Option<&'static str> {
+        self.providers().courier.as_ref().map(|c| c.display_name())
+    }
+
+    /// The parcel's route as the courier reports it, oldest first, for the applicant's order
+    /// page; empty when no courier is connected, the order went with another courier, or the
+    /// courier cannot be reached (the page still shows the waybill).
+    pub async fn parcel_route(&self, applicant: &ApplicantId, order_id: &str) -> Result<Vec<RouteEvent>, AppError> {
+        let Some(courier) = self.providers().courier.clone() else { return Ok(Vec::new()) };
+        let (shipment, phone) = {
+            let mut tx = self.store().read().await?;
+            let rec = self.own_order(&mut tx, applicant, order_id).await?;
+            let shipment = tx.fulfilment(&rec.order.id).await?.and_then(|f| f.shipment);
+            let address: Option<ShippingAddress> =
+                tx.material(&rec.order.id, Step::Address.code()).await?.and_then(|v| serde_json::from_value(v).ok());
+            (shipment, address.map(|a| a.phone))
+        };
+        let (Some(shipment), Some(phone)) = (shipment, phone) else { return Ok(Vec::new()) };
+        if shipment.courier != courier.display_name() {
+            return Ok(Vec::new());
+        }
+        let last4 = &phone.as_str()[phone.as_str().len() - 4..];
+        match courier.route(&shipment.tracking_no, last4).await {
+            Ok(route) => Ok(route),
+            Err(e) => {
+                tracing::warn!(courier = courier.name(), error = %e, "parcel route unavailable");
+                Ok(Vec::new())
+            }
+        }
     }
 
     /// Records that the applicant's signed copy of the confirmation form came back.

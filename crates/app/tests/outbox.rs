@@ -9,6 +9,7 @@ use yiqian_app::sms_codes::CodePurpose;
 use yiqian_app::{App, AppConfig, Providers, TestClock};
 use yiqian_domain::identity::MobileNumber;
 use yiqian_providers::ProviderError;
+use yiqian_providers::payment::PaymentGateways;
 use yiqian_providers::sandbox::{SandboxGateway, SandboxIdentity};
 use yiqian_providers::sms::{SmsMessage, SmsSender};
 use yiqian_store::testing::{backends, test_store};
@@ -61,10 +62,13 @@ async fn app_with(
     let ts = test_store(backend).await;
     let clock = Arc::new(TestClock::at(Utc::now()));
     let providers = Providers {
-        gateway: Arc::new(SandboxGateway::new([1; 32], "http://127.0.0.1:9")),
+        payments: PaymentGateways::single(Arc::new(SandboxGateway::new([1; 32], "http://127.0.0.1:9"))),
         sms,
         identity: Arc::new(SandboxIdentity::reviewing()),
         tokens: Arc::new(SoftwareTokenReader::new(std::env::temp_dir().join("yiqian-outbox-test-tokens"))),
+        courier: None,
+        invoices: None,
+        wechat_login: None,
     };
     let escrow = yiqian_store::Vault::new(&yiqian_store::MasterKey::generate());
     let app = App::new(ts.store.clone(), clock.clone(), providers, AppConfig::default(), escrow);

@@ -176,6 +176,16 @@ impl RefundReason {
         }
     }
 
+    /// The reason as the payer sees it on the gateway's refund record.
+    pub fn words(self) -> &'static str {
+        match self {
+            RefundReason::ApplicantRequest => "申请人申请退款",
+            RefundReason::Rejected => "申请审核未通过",
+            RefundReason::PaidAfterClose => "订单已关闭后到账",
+            RefundReason::DuplicatePayment => "重复支付",
+        }
+    }
+
     /// Parses a [`RefundReason::code`].
     pub fn from_code(code: &str) -> Option<RefundReason> {
         [

@@ -128,6 +128,73 @@ impl SmsTemplate {
         }
     }
 
+    /// The template's variables in the order of their placeholders `{1}`, `{2}`, … in the
+    /// vendor template whose text is [`SmsTemplate::text`] (Tencent `TemplateParamSet`).
+    pub fn params(&self) -> Vec<String> {
+        match self {
+            SmsTemplate::VerificationCode { code, minutes } => vec![code.clone(), minutes.to_string()],
+            SmsTemplate::Paid { order }
+            | SmsTemplate::Submitted { order }
+            | SmsTemplate::Approved { order }
+            | SmsTemplate::ActivationPending { order }
+            | SmsTemplate::InvoiceIssued { order }
+            | SmsTemplate::CertificateRevoked { order } => vec![order.clone()],
+            SmsTemplate::RefundStarted { order, yuan } | SmsTemplate::Refunded { order, yuan } => {
+                vec![order.clone(), yuan.clone()]
+            }
+            SmsTemplate::SentBack { order, step, reason } => vec![order.clone(), step.clone(), reason.clone()],
+            SmsTemplate::Rejected { order, reason, yuan } => vec![order.clone(), reason.clone(), yuan.clone()],
+            SmsTemplate::Shipped { order, courier, tracking_no } => {
+                vec![order.clone(), courier.clone(), tracking_no.clone()]
+            }
+            SmsTemplate::ActivationRejected { order, reason } => vec![order.clone(), reason.clone()],
+            SmsTemplate::Pin { order, pin } => vec![order.clone(), pin.clone()],
+        }
+    }
+
+    /// The message a vendor template's name and parameters stand for (the inverse of
+    /// [`SmsTemplate::name`] and [`SmsTemplate::params`]); `None` for an unknown name or the
+    /// wrong number of parameters. Lets a stand-in show the text a phone would.
+    pub fn from_params(name: &str, params: &[String]) -> Option<SmsTemplate> {
+        let p = |i: usize| params.get(i).cloned();
+        let t = match (name, params.len()) {
+            ("verification_code", 2) => SmsTemplate::VerificationCode { code: p(0)?, minutes: params[1].parse().ok()? },
+            ("paid", 1) => SmsTemplate::Paid { order: p(0)? },
+            ("submitted", 1) => SmsTemplate::Submitted { order: p(0)? },
+            ("refund_started", 2) => SmsTemplate::RefundStarted { order: p(0)?, yuan: p(1)? },
+            ("refunded", 2) => SmsTemplate::Refunded { order: p(0)?, yuan: p(1)? },
+            ("approved", 1) => SmsTemplate::Approved { order: p(0)? },
+            ("sent_back", 3) => SmsTemplate::SentBack { order: p(0)?, step: p(1)?, reason: p(2)? },
+            ("rejected", 3) => SmsTemplate::Rejected { order: p(0)?, reason: p(1)?, yuan: p(2)? },
+            ("shipped", 3) => SmsTemplate::Shipped { order: p(0)?, courier: p(1)?, tracking_no: p(2)? },
+            ("activation_pending", 1) => SmsTemplate::ActivationPending { order: p(0)? },
+            ("activation_rejected", 2) => SmsTemplate::ActivationRejected { order: p(0)?, reason: p(1)? },
+            ("pin", 2) => SmsTemplate::Pin { order: p(0)?, pin: p(1)? },
+            ("invoice_issued", 1) => SmsTemplate::InvoiceIssued { order: p(0)? },
+            ("certificate_revoked", 1) => SmsTemplate::CertificateRevoked { order: p(0)? },
+            _ => return None,
+        };
+        Some(t)
+    }
+
+    /// Every template name, for configuration checks.
+    pub const NAMES: [&'static str; 14] = [
+        "verification_code",
+        "paid",
+        "submitted",
+        "refund_started",
+        "refunded",
+        "approved",
+        "sent_back",
+        "rejected",
+        "shipped",
+        "activation_pending",
+        "activation_rejected",
+        "pin",
+        "invoice_issued",
+        "certificate_revoked",
+    ];
+
     /// The full text the phone shows.
     pub fn text(&self) -> String {
         let body = match self {
@@ -191,6 +258,24 @@ pub trait SmsSender: Send + Sync {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn every_param_appears_in_the_text_and_every_name_is_listed() {
+        let all = [
+            SmsTemplate::VerificationCode { code: "123456".into(), minutes: 5 },
+            SmsTemplate::SentBack { order: "YQ1".into(), step: "签名".into(), reason: "看不清".into() },
+            SmsTemplate::Rejected { order: "YQ1".into(), reason: "资料不符".into(), yuan: "150.00".into() },
+            SmsTemplate::Shipped { order: "YQ1".into(), courier: "顺丰速运".into(), tracking_no: "SF1".into() },
+            SmsTemplate::Pin { order: "YQ1".into(), pin: "12345678".into() },
+        ];
+        for t in &all {
+            assert!(SmsTemplate::NAMES.contains(&t.name()));
+            assert_eq!(SmsTemplate::from_params(t.name(), &t.params()).as_ref(), Some(t));
+            for p in t.params() {
+                assert!(t.text().contains(&p), "{} lacks {p}", t.name());
+            }
+        }
+    }
 
     #[test]
     fn texts_carry_the_sign_and_the_values() {

@@ -140,6 +140,10 @@ pub struct InvoiceRecord {
     pub requested_at: DateTime<Utc>,
     /// When issued, and by whom.
     pub issued: Option<(DateTime<Utc>, String)>,
+    /// The e-invoicing service asked, and its serial number for the request.
+    pub submitted: Option<(String, String)>,
+    /// Why the service could not issue it (finance staff then issue it by hand).
+    pub failure: Option<String>,
 }
 
 /// A counter service (after-sales at a service point).
@@ -219,7 +223,8 @@ fn fulfilment_from_row(row: &AnyRow) -> Result<FulfilmentRecord, StoreError> {
 
 macro_rules! invoice_columns {
     () => {
-        "order_id, request_sealed, amount_fen, state, invoice_no, pdf_blob, requested_at, issued_at, issued_by"
+        "order_id, request_sealed, amount_fen, state, invoice_no, pdf_blob, requested_at, issued_at, issued_by, \
+         provider, provider_serial, failure"
     };
 }
 
@@ -581,6 +586,11 @@ impl Tx {
             pdf_blob: row.try_get("pdf_blob")?,
             requested_at: from_millis(row.try_get("requested_at")?),
             issued: opt_time(row, "issued_at")?.map(|t| (t, issued_by.unwrap_or_default())),
+            submitted: match (row.try_get::<Option<String>, _>("provider")?, row.try_get("provider_serial")?) {
+                (Some(p), Some(s)) => Some((p, s)),
+                _ => None,
+            },
+            failure: row.try_get("failure")?,
         })
     }
 
@@ -634,6 +644,36 @@ impl Tx {
         .execute(self.conn())
         .await?;
         if done.rows_affected() == 1 { Ok(()) } else { Err(StoreError::Conflict) }
+    }
+
+    /// Records that `provider` took the invoice request under `serial`.
+    pub async fn set_invoice_submitted(
+        &mut self,
+        order: &OrderId,
+        provider: &str,
+        serial: &str,
+    ) -> Result<(), StoreError> {
+        let done = sqlx::query(
+            "UPDATE invoices SET provider = $1, provider_serial = $2, failure = NULL WHERE order_id = $3 AND state = $4",
+        )
+        .bind(provider)
+        .bind(serial)
+        .bind(order.as_str())
+        .bind(InvoiceState::Requested.code())
+        .execute(self.conn())
+        .await?;
+        if done.rows_affected() == 1 { Ok(()) } else { Err(StoreError::Conflict) }
+    }
+
+    /// Records why the service could not issue a requested invoice.
+    pub async fn set_invoice_failure(&mut self, order: &OrderId, failure: &str) -> Result<(), StoreError> {
+        sqlx::query("UPDATE invoices SET failure = $1 WHERE order_id = $2 AND state = $3")
+            .bind(failure)
+            .bind(order.as_str())
+            .bind(InvoiceState::Requested.code())
+            .execute(self.conn())
+            .await?;
+        Ok(())
     }
 
     /// Records a counter service.

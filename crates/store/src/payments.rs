@@ -116,6 +116,21 @@ impl Tx {
         payment_from_row(&r)
     }
 
+    /// The payments started in `[from, to)`, oldest first (for reconciliation).
+    pub async fn payments_created_between(
+        &mut self,
+        from: DateTime<Utc>,
+        to: DateTime<Utc>,
+    ) -> Result<Vec<PaymentRecord>, StoreError> {
+        let rows =
+            sqlx::query("SELECT * FROM payments WHERE created_at >= $1 AND created_at < $2 ORDER BY created_at, id")
+                .bind(millis(from))
+                .bind(millis(to))
+                .fetch_all(self.conn())
+                .await?;
+        rows.iter().map(payment_from_row).collect()
+    }
+
     /// The payments of an order, oldest first.
     pub async fn payments_of(&mut self, order: &OrderId) -> Result<Vec<PaymentRecord>, StoreError> {
         let rows = sqlx::query("SELECT * FROM payments WHERE order_id = $1 ORDER BY created_at, id")

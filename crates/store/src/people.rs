@@ -100,4 +100,56 @@ impl Tx {
         sqlx::query("DELETE FROM sessions WHERE token_hash = $1").bind(token_hash).execute(self.conn()).await?;
         Ok(())
     }
+
+    /// Binds a WeChat openid (of our official account) to an applicant; a later binding of the
+    /// same openid moves it. `openid_hash` is the vault's lookup hash of the openid.
+    pub async fn bind_wechat_openid(
+        &mut self,
+        applicant: &ApplicantId,
+        openid_hash: &str,
+        openid: &str,
+        now: DateTime<Utc>,
+    ) -> Result<(), StoreError> {
+        let sealed = self.vault().seal_text(openid, &format!("wechat-openid:{openid_hash}"));
+        sqlx::query(
+            "INSERT INTO wechat_identities (openid_hash, applicant_id, openid_sealed, bound_at) VALUES ($1, $2, $3, $4) \
+             ON CONFLICT (openid_hash) DO UPDATE SET applicant_id = excluded.applicant_id, bound_at = excluded.bound_at",
+        )
+        .bind(openid_hash)
+        .bind(applicant.as_str())
+        .bind(sealed)
+        .bind(millis(now))
+        .execute(self.conn())
+        .await?;
+        Ok(())
+    }
+
+    /// The applicant an openid is bound to.
+    pub async fn applicant_by_openid(&mut self, openid_hash: &str) -> Result<Option<ApplicantId>, StoreError> {
+        let r = sqlx::query("SELECT applicant_id FROM wechat_identities WHERE openid_hash = $1")
+            .bind(openid_hash)
+            .fetch_optional(self.conn())
+            .await?;
+        r.map(|r| {
+            let id: String = r.try_get("applicant_id")?;
+            ApplicantId::parse(&id).ok_or_else(|| StoreError::Corrupt("wechat identity applicant".into()))
+        })
+        .transpose()
+    }
+
+    /// The openid most recently bound to an applicant.
+    pub async fn wechat_openid_of(&mut self, applicant: &ApplicantId) -> Result<Option<String>, StoreError> {
+        let r = sqlx::query(
+            "SELECT openid_hash, openid_sealed FROM wechat_identities WHERE applicant_id = $1 \
+             ORDER BY bound_at DESC LIMIT 1",
+        )
+        .bind(applicant.as_str())
+        .fetch_optional(self.conn())
+        .await?;
+        r.map(|r| {
+            let hash: String = r.try_get("openid_hash")?;
+            self.vault().open_text(&r.try_get::<String, _>("openid_sealed")?, &format!("wechat-openid:{hash}"))
+        })
+        .transpose()
+    }
 }

@@ -18,6 +18,7 @@ use serde_json::{Value, json};
 use std::collections::HashMap;
 use std::net::SocketAddr;
 use yiqian_domain::applicant::{AddressForm, IdCardForm};
+use yiqian_providers::payment::Payer;
 
 /// The API's routes.
 pub fn routes() -> Router<WebState> {
@@ -108,7 +109,7 @@ struct LoginBody {
     next: Option<String>,
 }
 
-async fn login(State(s): State<WebState>, Body(b): Body<LoginBody>) -> ApiResult {
+async fn login(State(s): State<WebState>, headers: HeaderMap, Body(b): Body<LoginBody>) -> ApiResult {
     let session = s.app.login(&b.phone, &b.code).await?;
     let secure = s.app.config().public_url.starts_with("https://");
     let cookie = session_cookie(&session.token, session.expires_in_seconds, secure);
@@ -116,6 +117,12 @@ async fn login(State(s): State<WebState>, Body(b): Body<LoginBody>) -> ApiResult
         "token": session.token, "applicant": session.applicant, "expires_in_seconds": session.expires_in_seconds,
         "next_url": crate::auth::local_path(b.next.as_deref()),
     });
+    // A WeChat openid authorised before this login is bound to the applicant now.
+    if let Some(pending) = crate::auth::cookie(&headers, crate::wechat::PENDING_COOKIE) {
+        s.app.bind_pending_wechat(&session.applicant, &pending).await?;
+        let clear = format!("{}=; Path=/; HttpOnly; SameSite=Lax; Max-Age=0", crate::wechat::PENDING_COOKIE);
+        return Ok(([(header::SET_COOKIE, cookie), (header::SET_COOKIE, clear)], Json(body)).into_response());
+    }
     Ok(([(header::SET_COOKIE, cookie)], Json(body)).into_response())
 }
 
@@ -167,14 +174,31 @@ struct PaymentBody {
     channel: String,
 }
 
+/// Starts a payment. The answer is `{"kind":"redirect","pay_url":…}` (open the page) or
+/// `{"kind":"wechat_jsapi","params":{…},"return_url":…}` (call WeChat's in-app cashier), or,
+/// inside WeChat before the applicant authorised our official account,
+/// `{"kind":"authorize","authorize_url":…}` (get the openid first, then pay again).
 async fn start_payment(
     State(s): State<WebState>,
     ApiApplicant(a): ApiApplicant,
+    ConnectInfo(addr): ConnectInfo<SocketAddr>,
+    headers: HeaderMap,
     Path(id): Path<String>,
     Body(b): Body<PaymentBody>,
 ) -> ApiResult {
-    let pay_url = s.app.start_payment(&a, &id, &b.channel).await?;
-    Ok(Json(json!({"pay_url": pay_url})).into_response())
+    let in_wechat = headers
+        .get(axum::http::header::USER_AGENT)
+        .and_then(|v| v.to_str().ok())
+        .is_some_and(|ua| ua.contains("MicroMessenger"));
+    let wechat_openid = s.app.wechat_openid_of(&a).await?;
+    if b.channel == "wechat" && in_wechat && wechat_openid.is_none() && s.app.wechat_login_enabled() {
+        let next = format!("/orders/{id}");
+        let authorize_url = format!("/wechat/login?next={}", crate::auth::urlencode(&next));
+        return Ok(Json(json!({"kind": "authorize", "authorize_url": authorize_url})).into_response());
+    }
+    let payer = Payer { wechat_openid, client_ip: Some(client_ip(&s, &headers, &addr)) };
+    let start = s.app.start_payment(&a, &id, &b.channel, payer).await?;
+    Ok(Json(json!(start)).into_response())
 }
 
 async fn refund(State(s): State<WebState>, ApiApplicant(a): ApiApplicant, Path(id): Path<String>) -> ApiResult {

@@ -15,19 +15,28 @@ pub const SESSION_COOKIE: &str = "yiqian_session";
 
 /// The session token of a request, if any.
 pub fn session_token(parts: &Parts) -> Option<String> {
+    session_token_in(&parts.headers)
+}
+
+/// The session token in a request's headers (bearer token or cookie), if any.
+pub fn session_token_in(headers: &axum::http::HeaderMap) -> Option<String> {
     let bearer =
-        parts.headers.get(header::AUTHORIZATION).and_then(|v| v.to_str().ok()).and_then(|v| v.strip_prefix("Bearer "));
+        headers.get(header::AUTHORIZATION).and_then(|v| v.to_str().ok()).and_then(|v| v.strip_prefix("Bearer "));
     if let Some(t) = bearer {
         return Some(t.trim().to_owned());
     }
-    parts
-        .headers
+    cookie(headers, SESSION_COOKIE)
+}
+
+/// A cookie's value by name.
+pub fn cookie(headers: &axum::http::HeaderMap, name: &str) -> Option<String> {
+    headers
         .get_all(header::COOKIE)
         .iter()
         .filter_map(|v| v.to_str().ok())
         .flat_map(|v| v.split(';'))
         .filter_map(|c| c.trim().split_once('='))
-        .find(|(k, _)| *k == SESSION_COOKIE)
+        .find(|(k, _)| *k == name)
         .map(|(_, v)| v.to_owned())
 }
 

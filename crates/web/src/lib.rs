@@ -13,6 +13,7 @@ mod pages;
 mod pki;
 mod sandbox;
 mod views;
+mod wechat;
 
 use axum::Router;
 use axum::extract::DefaultBodyLimit;
@@ -69,6 +70,7 @@ pub fn router(state: WebState) -> Router {
         .merge(sandbox::routes())
         .merge(pki::routes())
         .merge(console::routes())
+        .merge(wechat::routes())
         .layer(DefaultBodyLimit::max(UPLOAD_LIMIT))
         .with_state(state)
 }

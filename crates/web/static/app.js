@@ -55,8 +55,12 @@
         Every 1.5 s; when resp.state is listed: resp.next_url or reload. After
         2 minutes shows "支付结果确认中,请稍后在订单详情查看" in the element.
    9. form[data-pay]  data-action (URL; falls back to action attribute), radios
-        name=channel (wechat|alipay). POSTs {"channel": value}; answer {pay_url}
-        -> location.href = pay_url (else resp.next_url / reload).
+        name=channel (wechat|alipay). POSTs {"channel": value}; the answer's kind:
+        redirect {pay_url} -> location.href = pay_url; authorize {authorize_url}
+        -> location.href (WeChat authorisation first, then pay again);
+        wechat_jsapi {params, return_url} -> WeixinJSBridge getBrandWCPayRequest,
+        then return_url whatever the result (the server learns the real outcome
+        from the gateway); else resp.next_url / reload.
   10. [data-show-if="NAME=VALUE"]  inside a form: shown only while the form's
         field NAME (a radio group or a select) has VALUE, hidden otherwise;
         while hidden, the inputs/selects/textareas inside are disabled, so they
@@ -1631,6 +1635,28 @@
   // 9. Payment channel form
   // ---------------------------------------------------------------------
 
+  // WeChat's in-app cashier. Its front-end result is not proof of payment: whatever it
+  // says, the order page shows what the gateway confirmed.
+  function payInWechat(params, returnUrl, fail) {
+    function invoke() {
+      window.WeixinJSBridge.invoke('getBrandWCPayRequest', params, function (res) {
+        var msg = res && res.err_msg;
+        if (msg === 'get_brand_wcpay_request:fail') {
+          fail('支付未完成,请重试');
+          return;
+        }
+        window.location.href = returnUrl;
+      });
+    }
+    if (window.WeixinJSBridge) {
+      invoke();
+    } else if (document.addEventListener) {
+      document.addEventListener('WeixinJSBridgeReady', invoke, false);
+    } else {
+      fail('请在微信中打开本页面完成支付');
+    }
+  }
+
   function initPay(form) {
     form.addEventListener('submit', function (ev) {
       ev.preventDefault();
@@ -1647,7 +1673,15 @@
       setBusy(btn, true);
       requestJSON('POST', action, { channel: checked.value })
         .then(function (resp) {
-          if (resp && typeof resp.pay_url === 'string' && resp.pay_url) {
+          if (resp && resp.kind === 'wechat_jsapi' && resp.params) {
+            payInWechat(resp.params, resp.return_url, function (msg) {
+              form.__yqBusy = false;
+              setBusy(btn, false);
+              showError(btn || form, msg);
+            });
+          } else if (resp && resp.kind === 'authorize' && resp.authorize_url) {
+            window.location.href = resp.authorize_url;
+          } else if (resp && typeof resp.pay_url === 'string' && resp.pay_url) {
             window.location.href = resp.pay_url;
           } else {
             navigate(resp);

@@ -30,7 +30,7 @@ fn count_for(alg: Algorithm) -> usize {
 async fn bench(alg: Algorithm) -> Result<(), Box<dyn std::error::Error>> {
     let dir = tempfile::tempdir()?;
     let config = Config { data_dir: dir.path().to_path_buf(), ca_algorithm: alg.to_string(), ..Config::default() };
-    let (app, _gateway, _notes) = assemble(&config, "http://127.0.0.1:18095", Arc::new(SystemClock)).await?;
+    let app = assemble(&config, "http://127.0.0.1:18095", Arc::new(SystemClock)).await?.app;
     app.ca_init(alg, "bench").await?;
 
     let n = count_for(alg);

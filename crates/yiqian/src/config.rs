@@ -1,6 +1,10 @@
 //! Configuration: built-in defaults (SQLite and sandbox providers under `./yiqian-data`),
 //! then a TOML file, then `YIQIAN_*` environment variables, then command-line flags.
 
+use crate::vendors::{
+    AlipaySection, NuonuoSection, ProviderChoice, SECRET_VARIABLES, SfSection, TencentSection, WechatLoginSection,
+    WechatPaySection,
+};
 use serde::Deserialize;
 use std::net::SocketAddr;
 use std::path::{Path, PathBuf};
@@ -47,24 +51,21 @@ pub struct Config {
     pub sandbox_face_check: String,
     /// Which implementation each outside service uses.
     pub providers: ProviderChoice,
-}
-
-/// Which implementation each outside service uses; `sandbox` is the only one so far.
-#[derive(Debug, Clone, Deserialize)]
-#[serde(default, deny_unknown_fields)]
-pub struct ProviderChoice {
-    /// Payment gateway.
-    pub payment: String,
-    /// SMS.
-    pub sms: String,
-    /// ID card OCR and face checks.
-    pub identity: String,
-}
-
-impl Default for ProviderChoice {
-    fn default() -> Self {
-        ProviderChoice { payment: "sandbox".into(), sms: "sandbox".into(), identity: "sandbox".into() }
-    }
+    /// WeChat Pay.
+    pub wechatpay: WechatPaySection,
+    /// WeChat web authorisation.
+    pub wechat_login: WechatLoginSection,
+    /// Alipay.
+    pub alipay: AlipaySection,
+    /// Tencent Cloud.
+    pub tencent: TencentSection,
+    /// SF Express.
+    pub sf: SfSection,
+    /// Nuonuo.
+    pub nuonuo: NuonuoSection,
+    /// Secrets given in the environment ([`SECRET_VARIABLES`]), by variable name; never printed.
+    #[serde(skip)]
+    pub secret_env: std::collections::BTreeMap<String, String>,
 }
 
 impl Default for Config {
@@ -88,6 +89,13 @@ impl Default for Config {
             hsm_pin_file: String::new(),
             hsm_pin: String::new(),
             providers: ProviderChoice::default(),
+            wechatpay: WechatPaySection::default(),
+            wechat_login: WechatLoginSection::default(),
+            alipay: AlipaySection::default(),
+            tencent: TencentSection::default(),
+            sf: SfSection::default(),
+            nuonuo: NuonuoSection::default(),
+            secret_env: Default::default(),
         }
     }
 }
@@ -128,13 +136,18 @@ pub enum ConfigError {
         message: String,
     },
     /// A provider that does not exist was chosen.
-    #[error("unknown {service} provider {name:?}; available: sandbox")]
+    #[error("unknown {service} provider {name:?}; available: {available}")]
     Provider {
         /// Which service.
         service: &'static str,
         /// The name given.
         name: String,
+        /// The choices.
+        available: String,
     },
+    /// A chosen provider's configuration cannot work.
+    #[error("{0}")]
+    Vendor(#[from] yiqian_providers::ConfigError),
 }
 
 impl Config {
@@ -197,6 +210,11 @@ impl Config {
         if let Some(v) = env("YIQIAN_SANDBOX_FACE_CHECK") {
             config.sandbox_face_check = v;
         }
+        for name in SECRET_VARIABLES {
+            if let Some(v) = env(name) {
+                config.secret_env.insert(name.to_owned(), v);
+            }
+        }
         config.check()?;
         Ok(config)
     }
@@ -210,11 +228,9 @@ impl Config {
         }
         self.ca_algorithm()?;
         self.ca_policy_oid()?;
-        for (service, name) in
-            [("payment", &self.providers.payment), ("sms", &self.providers.sms), ("identity", &self.providers.identity)]
-        {
-            if name != "sandbox" {
-                return Err(ConfigError::Provider { service, name: name.clone() });
+        for (service, name, available) in self.providers.services() {
+            if !available.contains(&name) {
+                return Err(ConfigError::Provider { service, name: name.to_owned(), available: available.join(", ") });
             }
         }
         Ok(())
@@ -310,7 +326,7 @@ mod tests {
         let file = dir.path().join("yiqian.toml");
         std::fs::write(&file, "lisen = \"x\"\n").unwrap();
         assert!(matches!(Config::load(Some(&file), |_| None), Err(ConfigError::Parse { .. })));
-        std::fs::write(&file, "[providers]\npayment = \"wechatpay\"\n").unwrap();
+        std::fs::write(&file, "[providers]\npayment_wechat = \"tenpay\"\n").unwrap();
         assert!(matches!(Config::load(Some(&file), |_| None), Err(ConfigError::Provider { .. })));
         assert!(matches!(
             Config::load(None, |k| (k == "YIQIAN_LISTEN").then(|| "nope".into())),

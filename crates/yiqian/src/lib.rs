@@ -1,6 +1,7 @@
-//! The yiqian service as a library: configuration ([`config`]) and assembly of store,
-//! providers, application and HTTP server ([`server`]). The `yiqian` binary and the journey
+//! The yiqian service as a library: configuration ([`config`], with the vendor sections in
+//! [`vendors`]) and assembly of store, providers, application and HTTP server ([`server`]). The `yiqian` binary and the journey
 //! tests both start the service through [`server::Server::start`].
 
 pub mod config;
 pub mod server;
+pub mod vendors;

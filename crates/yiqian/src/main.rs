@@ -52,6 +52,34 @@ enum Command {
         #[command(subcommand)]
         command: AdminCommand,
     },
+    /// The outside services (payment, SMS, identity, courier, invoices, WeChat login).
+    Providers {
+        #[command(subcommand)]
+        command: ProvidersCommand,
+    },
+    /// Payment operations.
+    Payments {
+        #[command(subcommand)]
+        command: PaymentsCommand,
+    },
+}
+
+#[derive(Subcommand)]
+enum ProvidersCommand {
+    /// Checks the configuration of every chosen provider without calling anyone: keys and
+    /// certificates load, certificates are current, URLs are well formed, secrets are found.
+    Check,
+}
+
+#[derive(Subcommand)]
+enum PaymentsCommand {
+    /// Compares the payments started on a day with the gateways' records and lists every
+    /// payment that is neither fulfilled nor refunded (exit status 1 when there is one).
+    Reconcile {
+        /// The day, Beijing time (YYYY-MM-DD); default: yesterday.
+        #[arg(long)]
+        date: Option<chrono::NaiveDate>,
+    },
 }
 
 #[derive(Subcommand)]
@@ -234,6 +262,34 @@ async fn run(command: &Command, config: &mut Config) -> Result<ExitCode, Box<dyn
             }
         }
         Command::Ca { command } => ca(command, config).await,
+        Command::Providers { command: ProvidersCommand::Check } => {
+            for (service, choice, _) in config.providers.services() {
+                println!("{service:<15} {choice}");
+            }
+            let public_url = config.public_url();
+            let vendors = yiqian::vendors::build(config, &public_url)?;
+            for line in &vendors.report {
+                println!("ok  {line}");
+            }
+            println!("the provider configuration is usable (nothing was called)");
+            Ok(ExitCode::SUCCESS)
+        }
+        Command::Payments { command: PaymentsCommand::Reconcile { date } } => {
+            let app = assemble(config, &config.public_url(), std::sync::Arc::new(SystemClock)).await?.app;
+            let day = date.unwrap_or_else(|| app.yesterday_in_beijing());
+            let report = app.reconcile(day).await?;
+            println!(
+                "{day}: {} payments, {} settled (fulfilled or refunded), {} never paid, {} to look at",
+                report.payments,
+                report.settled,
+                report.unpaid,
+                report.findings.len()
+            );
+            for f in &report.findings {
+                println!("{}", serde_json::to_string(f)?);
+            }
+            Ok(if report.findings.is_empty() { ExitCode::SUCCESS } else { ExitCode::FAILURE })
+        }
         Command::Admin { command } => admin(command, config).await,
         Command::Sms { command: SmsCommand::Outbox { phone, limit } } => {
             let (store, _) = open_store(config).await?;
@@ -271,12 +327,12 @@ async fn admin(command: &AdminCommand, config: &Config) -> Result<ExitCode, Box<
                 )
                 .into());
             }
-            let (app, _, _) = assemble(config, &config.public_url(), std::sync::Arc::new(SystemClock)).await?;
+            let app = assemble(config, &config.public_url(), std::sync::Arc::new(SystemClock)).await?.app;
             let added = app.add_staff(name, role, password).await?;
             println!("staff {} added as {}; TOTP is enrolled at first login", added.name, added.role.code());
         }
         AdminCommand::List => {
-            let (app, _, _) = assemble(config, &config.public_url(), std::sync::Arc::new(SystemClock)).await?;
+            let app = assemble(config, &config.public_url(), std::sync::Arc::new(SystemClock)).await?.app;
             for s in app.operator_list_staff().await? {
                 let status = if s.disabled {
                     "disabled".to_owned()
@@ -294,7 +350,7 @@ async fn admin(command: &AdminCommand, config: &Config) -> Result<ExitCode, Box<
 }
 
 async fn ca(command: &CaCommand, config: &Config) -> Result<ExitCode, Box<dyn std::error::Error>> {
-    let (app, _, _) = assemble(config, &config.public_url(), std::sync::Arc::new(SystemClock)).await?;
+    let app = assemble(config, &config.public_url(), std::sync::Arc::new(SystemClock)).await?.app;
     let operator = "operator";
     match command {
         CaCommand::Init { algorithm } => {

@@ -10,6 +10,7 @@ use tokio::sync::oneshot;
 use yiqian_app::authority::CaConfig;
 use yiqian_app::sandbox_inbox::StoreSmsInbox;
 use yiqian_app::{App, AppConfig, Clock, Providers, SystemClock};
+use yiqian_providers::payment::{PaymentGateway, PaymentGateways};
 use yiqian_providers::sandbox::{SandboxGateway, SandboxIdentity, SandboxSms};
 use yiqian_store::blobs::LocalBlobStore;
 use yiqian_store::vault::load_or_create_key_file;
@@ -94,25 +95,34 @@ pub fn app_config(config: &Config, public_url: &str) -> Result<AppConfig, StartE
 }
 
 /// The application with the providers `config` chooses, for a service reachable at
-/// `public_url`; also the sandbox gateway (for its cashier page) and notes for the operator.
-pub async fn assemble(
-    config: &Config,
-    public_url: &str,
-    clock: Arc<dyn Clock>,
-) -> Result<(App, SandboxGateway, Vec<String>), StartError> {
+/// `public_url`; also the sandbox gateway when a payment channel runs in the sandbox (for its
+/// cashier page), the WeChat Pay gateway when it trusts platform certificates (refreshed by the
+/// server), and notes for the operator.
+pub async fn assemble(config: &Config, public_url: &str, clock: Arc<dyn Clock>) -> Result<Assembled, StartError> {
     let (store, mut notes) = open_store(config).await?;
+    let vendors = crate::vendors::build(config, public_url).map_err(|e| StartError::Config(e.to_string()))?;
     let gateway_key_path = config.data_dir.join("sandbox-gateway.key");
     let (gateway_key, _) = load_or_create_key_file(&gateway_key_path).map_err(storage("sandbox gateway key"))?;
-    let gateway = SandboxGateway::new(gateway_key, public_url);
+    let sandbox = SandboxGateway::new(gateway_key, public_url);
+    let sandbox_dyn: Arc<dyn PaymentGateway> = Arc::new(sandbox.clone());
+    let payments = PaymentGateways {
+        wechat: vendors.wechat_gateway().unwrap_or_else(|| sandbox_dyn.clone()),
+        alipay: vendors.alipay_gateway().unwrap_or_else(|| sandbox_dyn.clone()),
+    };
+    let sandbox_in_use = payments.wechat.name() == "sandbox" || payments.alipay.name() == "sandbox";
+    let sandbox_identity =
+        if config.sandbox_face_check == "pass" { SandboxIdentity::passing() } else { SandboxIdentity::reviewing() };
     let providers = Providers {
-        gateway: Arc::new(gateway.clone()),
-        sms: Arc::new(SandboxSms::new(Arc::new(StoreSmsInbox::new(store.clone())))),
-        identity: Arc::new(if config.sandbox_face_check == "pass" {
-            SandboxIdentity::passing()
-        } else {
-            SandboxIdentity::reviewing()
-        }),
+        payments,
+        sms: vendors
+            .sms
+            .clone()
+            .unwrap_or_else(|| Arc::new(SandboxSms::new(Arc::new(StoreSmsInbox::new(store.clone()))))),
+        identity: vendors.identity.clone().unwrap_or_else(|| Arc::new(sandbox_identity)),
         tokens: Arc::new(SoftwareTokenReader::new(config.data_dir.join("tokens"))),
+        courier: vendors.courier.clone(),
+        invoices: vendors.invoices.clone(),
+        wechat_login: vendors.wechat_login.clone(),
     };
     let escrow_path = config.data_dir.join("pin-escrow.key");
     let (escrow_key, created) = MasterKey::load_or_create(&escrow_path).map_err(storage("PIN escrow key"))?;
@@ -122,15 +132,57 @@ pub async fn assemble(
             escrow_path.display()
         ));
     }
-    if config.sandbox_face_check == "pass" {
+    if config.sandbox_face_check == "pass" && vendors.identity.is_none() {
         notes.push(
             "the sandbox passes every face video (sandbox_face_check = \"pass\"): for demonstrations only".into(),
         );
     }
     notes.push("UKEYs are personalised on software tokens (files under the data directory's tokens/)".into());
-    notes.push("payments, SMS and identity checks run in the sandbox (no money moves, no SMS leaves)".into());
+    let p = &config.providers;
+    let sandboxed: Vec<&str> = [
+        (p.payment_wechat == "sandbox", "微信支付"),
+        (p.payment_alipay == "sandbox", "支付宝"),
+        (p.sms == "sandbox", "SMS"),
+        (p.identity == "sandbox", "identity checks"),
+    ]
+    .into_iter()
+    .filter_map(|(sandbox, what)| sandbox.then_some(what))
+    .collect();
+    if !sandboxed.is_empty() {
+        notes.push(format!("in the sandbox (no money moves, no SMS leaves): {}", sandboxed.join(", ")));
+    }
+    notes.extend(vendors.report.iter().cloned());
+    let wechatpay_certificates = vendors.wechatpay.clone().filter(|_| !config.wechatpay.platform_cert_files.is_empty());
     let app = App::new(store, clock, providers, app_config(config, public_url)?, Vault::new(&escrow_key));
-    Ok((app, gateway, notes))
+    Ok(Assembled { app, sandbox: sandbox_in_use.then_some(sandbox), wechatpay_certificates, notes })
+}
+
+/// What [`assemble`] puts together.
+pub struct Assembled {
+    /// The application.
+    pub app: App,
+    /// The sandbox gateway, when a payment channel runs in the sandbox.
+    pub sandbox: Option<SandboxGateway>,
+    /// WeChat Pay in platform-certificate mode, whose certificates the server refreshes.
+    pub wechatpay_certificates: Option<Arc<yiqian_providers::wechatpay::WechatPayGateway>>,
+    /// What the operator should know.
+    pub notes: Vec<String>,
+}
+
+/// Refreshes WeChat Pay's platform certificates now and every 12 hours, as the SDKs do;
+/// a failure is logged and the certificates already trusted stay in use.
+fn refresh_platform_certificates(
+    gateway: Arc<yiqian_providers::wechatpay::WechatPayGateway>,
+) -> tokio::task::JoinHandle<()> {
+    tokio::spawn(async move {
+        loop {
+            match gateway.refresh_platform_certificates().await {
+                Ok(certs) => tracing::info!(certificates = certs.len(), "WeChat Pay platform certificates refreshed"),
+                Err(e) => tracing::warn!(error = %e, "WeChat Pay platform certificates not refreshed"),
+            }
+            tokio::time::sleep(std::time::Duration::from_secs(12 * 3600)).await;
+        }
+    })
 }
 
 /// A running service.
@@ -145,6 +197,7 @@ pub struct Server {
     pub notes: Vec<String>,
     shutdown: Option<oneshot::Sender<()>>,
     finished: tokio::task::JoinHandle<()>,
+    refresher: Option<tokio::task::JoinHandle<()>>,
 }
 
 impl Server {
@@ -161,7 +214,9 @@ impl Server {
             .map_err(|source| StartError::Bind { addr: config.listen, source })?;
         let addr = listener.local_addr().map_err(|source| StartError::Bind { addr: config.listen, source })?;
         let public_url = if config.public_url.is_empty() { format!("http://{addr}") } else { config.public_url() };
-        let (app, gateway, mut notes) = assemble(config, &public_url, clock).await?;
+        let Assembled { app, sandbox, wechatpay_certificates, mut notes } =
+            assemble(config, &public_url, clock).await?;
+        let refresher = wechatpay_certificates.map(refresh_platform_certificates);
         let init = app.ca_init(config.ca_algorithm().map_err(|e| StartError::Config(e.to_string()))?, "system").await;
         match init {
             Ok(i) if i.created => notes.push(format!(
@@ -173,7 +228,7 @@ impl Server {
         }
         let router = yiqian_web::router(yiqian_web::WebState {
             app: app.clone(),
-            sandbox_gateway: Some(gateway),
+            sandbox_gateway: sandbox,
             dev_mode: config.dev_mode,
             customer_service: config.customer_service.clone(),
             trust_x_real_ip: config.trust_x_real_ip,
@@ -201,11 +256,14 @@ impl Server {
             let _ = stop_workers.send(());
             let _ = workers.await;
         });
-        Ok(Server { app, addr, public_url, notes, shutdown: Some(tx), finished })
+        Ok(Server { app, addr, public_url, notes, shutdown: Some(tx), finished, refresher })
     }
 
     /// Stops accepting requests, lets running ones finish, stops the workers.
     pub async fn stop(mut self) {
+        if let Some(r) = self.refresher.take() {
+            r.abort();
+        }
         if let Some(tx) = self.shutdown.take() {
             let _ = tx.send(());
         }

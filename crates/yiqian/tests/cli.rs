@@ -49,8 +49,8 @@ async fn sms_outbox_and_audit_verify_on_a_real_data_directory() {
 fn a_bad_configuration_is_explained() {
     let dir = tempfile::tempdir().unwrap();
     let file = dir.path().join("yiqian.toml");
-    std::fs::write(&file, "[providers]\npayment = \"paypal\"\n").unwrap();
+    std::fs::write(&file, "[providers]\npayment_wechat = \"paypal\"\n").unwrap();
     let (ok, out) = yiqian(dir.path(), &["--config", file.to_str().unwrap(), "migrate"]);
     assert!(!ok);
-    assert!(out.contains("unknown payment provider \"paypal\""), "{out}");
+    assert!(out.contains("unknown payment_wechat provider \"paypal\"; available: sandbox, wechatpay"), "{out}");
 }

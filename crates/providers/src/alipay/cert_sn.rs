@@ -4,9 +4,10 @@
 //! the bundle's RSA-signed certificates with `_` (the SM2 and ECDSA roots are skipped).
 
 use base64::Engine;
+use chrono::{DateTime, Utc};
 use md5::{Digest, Md5};
 use yiqian_pki::der::asn1::{PrintableStringRef, Utf8StringRef};
-use yiqian_pki::der::{Decode, Tag, Tagged};
+use yiqian_pki::der::{Decode, Encode, Tag, Tagged};
 use yiqian_pki::x509_cert::Certificate;
 use yiqian_pki::x509_cert::name::Name;
 
@@ -108,6 +109,39 @@ pub fn cert_sn(pem: &str) -> Result<String, CertSnError> {
     sn_of(&certificates(pem)?[0])
 }
 
+/// What certificate mode needs to know of a certificate.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct CertificateInfo {
+    /// Its SN as Alipay computes it (`app_cert_sn`, `alipay_cert_sn`).
+    pub sn: String,
+    /// Start of validity.
+    pub not_before: DateTime<Utc>,
+    /// End of validity.
+    pub not_after: DateTime<Utc>,
+    /// Its public key (SubjectPublicKeyInfo DER), to verify signatures with.
+    pub public_key_der: Vec<u8>,
+}
+
+fn timestamp(time: yiqian_pki::x509_cert::time::Time) -> Result<DateTime<Utc>, CertSnError> {
+    let seconds = i64::try_from(time.to_unix_duration().as_secs())
+        .map_err(|_| CertSnError::Certificate("validity out of range".into()))?;
+    DateTime::from_timestamp(seconds, 0).ok_or_else(|| CertSnError::Certificate("validity out of range".into()))
+}
+
+/// The SN, validity and public key of the first certificate of a PEM text.
+pub fn certificate_info(pem: &str) -> Result<CertificateInfo, CertSnError> {
+    let cert = &certificates(pem)?[0];
+    let tbs = cert.tbs_certificate();
+    let public_key_der =
+        tbs.subject_public_key_info().to_der().map_err(|e| CertSnError::Certificate(format!("public key: {e}")))?;
+    Ok(CertificateInfo {
+        sn: sn_of(cert)?,
+        not_before: timestamp(tbs.validity().not_before)?,
+        not_after: timestamp(tbs.validity().not_after)?,
+        public_key_der,
+    })
+}
+
 /// `alipay_root_cert_sn` of the root bundle.
 pub fn root_cert_sn(bundle_pem: &str) -> Result<String, CertSnError> {
     let mut sns = Vec::new();
@@ -144,6 +178,15 @@ mod tests {
         assert_eq!(decimal(tbs.serial_number().as_bytes()), "42701552708448241360226107228231049510");
         assert_eq!(decimal(&[0, 0]), "0");
         assert_eq!(decimal(&[1, 0]), "256");
+    }
+
+    #[test]
+    fn certificate_info_reads_sn_validity_and_key() {
+        let info = certificate_info(include_str!("../../testdata/appcert.crt")).unwrap();
+        assert_eq!(info.sn, "866efef280dec9137a87d047ac446315");
+        assert!(info.not_before < info.not_after);
+        // A SubjectPublicKeyInfo: a DER SEQUENCE.
+        assert_eq!(info.public_key_der[0], 0x30);
     }
 
     #[test]

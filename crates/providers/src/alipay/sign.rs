@@ -82,6 +82,23 @@ mod tests {
         assert!(!alipay.verify(content.as_bytes(), "not base64!"));
     }
 
+    /// AL-2: a genuine trade notification from the Node SDK's tests, signed by Alipay. It
+    /// verifies by the V1 rule (without `sign_type`) and fails with `sign_type` signed.
+    #[test]
+    fn al2_vector() {
+        let alipay = RsaVerifier::from_pem(include_str!("../../testdata/ali_notify_v1_pub.pem")).unwrap();
+        let fields = super::super::notify::decode_form(include_bytes!("../../testdata/ali_notify_v1.form")).unwrap();
+        assert_eq!(
+            sign_content(&fields, NOTIFY_EXCLUDES),
+            "app_id=2019073166072302&auth_app_id=2019073166072302&buyer_id=2088102534368455&buyer_logon_id=xud***@126.com&buyer_pay_amount=0.10&charset=utf-8&fund_bill_list=[{\"amount\":\"0.10\",\"fundChannel\":\"ALIPAYACCOUNT\"}]&gmt_create=2019-08-15 15:56:22&gmt_payment=2019-08-15 15:56:24&invoice_amount=0.10&notify_id=2019081500222155624068450559358070&notify_time=2019-08-15 15:56:25&notify_type=trade_status_sync&out_trade_no=20190815155618536-564-57&point_amount=0.00&receipt_amount=0.10&seller_email=z97-yuquerevenue@service.aliyun.com&seller_id=2088531891668739&subject=语雀空间 500人规模&total_amount=0.10&trade_no=2019081522001468450512505578&trade_status=TRADE_SUCCESS&version=1.0"
+        );
+        assert!(verify_notification(&alipay, &fields));
+        assert!(!alipay.verify(sign_content(&fields, REQUEST_EXCLUDES).as_bytes(), &fields["sign"]));
+        let mut altered = fields.clone();
+        altered.insert("total_amount".into(), "10.00".into());
+        assert!(!verify_notification(&alipay, &altered));
+    }
+
     #[test]
     fn notifications_sign_without_sign_type_and_fail_when_altered() {
         // A notification signed the way Alipay does, with the app key standing in for Alipay's.

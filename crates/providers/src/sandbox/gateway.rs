@@ -4,9 +4,11 @@
 //! its key, retried until acknowledged. Our side accepts only notifications whose signature
 //! and timestamp verify, exactly as for a real gateway.
 //!
-//! The gateway keeps no records of its own: the cashier link carries the trade, signed with
-//! the gateway key, so it survives restarts. Notification ids are derived from our payment
-//! and refund ids, so a repeated confirmation is recognised as a replay.
+//! The cashier link carries the trade, signed with the gateway key, so it survives restarts.
+//! Notification ids are derived from our payment and refund ids, so a repeated confirmation is
+//! recognised as a replay. For trade queries (reconciliation) the gateway remembers, in
+//! memory only, the trades it created, confirmed and refunded since the process started; a
+//! trade from before a restart is reported as not found.
 //!
 //! Signature: `hex(HMAC-SHA256(key, "{timestamp}\n{nonce}\n{body}\n"))` in the header
 //! `yiqian-sandbox-signature`, with `yiqian-sandbox-timestamp` (Unix seconds) and
@@ -14,8 +16,8 @@
 
 use crate::ProviderError;
 use crate::payment::{
-    GatewayNotification, NotificationRejected, PaymentGateway, PaymentRequest, PaymentStart, RefundRequest,
-    SignedNotification,
+    GatewayNotification, GatewayTrade, NotificationRejected, PaymentGateway, PaymentRequest, PaymentStart,
+    RefundOutcome, RefundRequest, SignedNotification,
 };
 use async_trait::async_trait;
 use base64::Engine;
@@ -26,6 +28,7 @@ use rand::RngCore;
 use serde::{Deserialize, Serialize};
 use sha2::Sha256;
 use std::sync::Arc;
+use yiqian_domain::PaymentId;
 
 /// Header carrying the signature.
 pub const SIGNATURE_HEADER: &str = "yiqian-sandbox-signature";
@@ -46,8 +49,8 @@ pub struct CashierTrade {
     /// The payment asked for.
     #[serde(flatten)]
     pub request: PaymentRequest,
-    /// Until when the cashier link works.
-    pub expires_at: DateTime<Utc>,
+    /// Until when the cashier link works: the payment's own deadline, at most two hours.
+    pub link_expires_at: DateTime<Utc>,
 }
 
 /// Why a cashier link does not work.
@@ -65,6 +68,7 @@ struct Inner {
     key: [u8; 32],
     public_url: String,
     client: reqwest::Client,
+    ledger: std::sync::Mutex<std::collections::HashMap<String, GatewayTrade>>,
 }
 
 /// The sandbox gateway; cheap to clone.
@@ -82,7 +86,12 @@ impl SandboxGateway {
             .build()
             .expect("an HTTP client without TLS always builds");
         SandboxGateway {
-            inner: Arc::new(Inner { key, public_url: public_url.trim_end_matches('/').to_owned(), client }),
+            inner: Arc::new(Inner {
+                key,
+                public_url: public_url.trim_end_matches('/').to_owned(),
+                client,
+                ledger: Default::default(),
+            }),
         }
     }
 
@@ -101,7 +110,7 @@ impl SandboxGateway {
         let sig = B64.decode(sig).map_err(|_| CashierError::Invalid)?;
         self.mac(&[b"cashier\n", &body]).verify_slice(&sig).map_err(|_| CashierError::Invalid)?;
         let trade: CashierTrade = serde_json::from_slice(&body).map_err(|_| CashierError::Invalid)?;
-        if now > trade.expires_at {
+        if now > trade.link_expires_at {
             return Err(CashierError::Expired);
         }
         Ok(trade)
@@ -131,7 +140,15 @@ impl SandboxGateway {
             ),
             amount: trade.request.amount,
         };
+        if let GatewayNotification::PaymentSucceeded { gateway_txn, amount, .. } = &notification {
+            let paid = GatewayTrade::Paid { gateway_txn: gateway_txn.clone(), amount: *amount };
+            self.record(&trade.request.payment, paid);
+        }
         Ok((trade, self.sign(&notification, now)))
+    }
+
+    fn record(&self, payment: &PaymentId, trade: GatewayTrade) {
+        self.inner.ledger.lock().expect("ledger lock").insert(payment.as_str().to_owned(), trade);
     }
 
     /// Signs a notification as the gateway would send it.
@@ -183,12 +200,40 @@ impl PaymentGateway for SandboxGateway {
     }
 
     async fn create_payment(&self, request: &PaymentRequest) -> Result<PaymentStart, ProviderError> {
-        let trade = CashierTrade { request: request.clone(), expires_at: Utc::now() + Duration::hours(2) };
+        let link_expires_at = request.expires_at.min(Utc::now() + Duration::hours(2));
+        let trade = CashierTrade { request: request.clone(), link_expires_at };
         let token = self.cashier_token(&trade);
-        Ok(PaymentStart { pay_url: format!("{}{}?t={}", self.inner.public_url, CASHIER_PATH, token) })
+        let mut ledger = self.inner.ledger.lock().expect("ledger lock");
+        ledger.entry(request.payment.as_str().to_owned()).or_insert(GatewayTrade::NotPaid);
+        Ok(PaymentStart::Redirect { pay_url: format!("{}{}?t={}", self.inner.public_url, CASHIER_PATH, token) })
     }
 
-    async fn refund(&self, request: &RefundRequest) -> Result<(), ProviderError> {
+    async fn query_payment(&self, payment: &PaymentId) -> Result<GatewayTrade, ProviderError> {
+        Ok(self
+            .inner
+            .ledger
+            .lock()
+            .expect("ledger lock")
+            .get(payment.as_str())
+            .cloned()
+            .unwrap_or(GatewayTrade::NotFound))
+    }
+
+    async fn close_payment(&self, payment: &PaymentId) -> Result<(), ProviderError> {
+        let mut ledger = self.inner.ledger.lock().expect("ledger lock");
+        if let Some(trade @ GatewayTrade::NotPaid) = ledger.get_mut(payment.as_str()) {
+            *trade = GatewayTrade::Closed;
+        }
+        Ok(())
+    }
+
+    async fn refund(&self, request: &RefundRequest) -> Result<RefundOutcome, ProviderError> {
+        {
+            let mut ledger = self.inner.ledger.lock().expect("ledger lock");
+            if let Some(GatewayTrade::Paid { gateway_txn, amount }) = ledger.get(request.payment.as_str()).cloned() {
+                ledger.insert(request.payment.as_str().to_owned(), GatewayTrade::Refunded { gateway_txn, amount });
+            }
+        }
         let notification = GatewayNotification::RefundSucceeded {
             notification_id: format!("sbx-refund-{}", request.refund),
             refund: request.refund.clone(),
@@ -203,7 +248,7 @@ impl PaymentGateway for SandboxGateway {
                 tracing::error!(error = %e, "sandbox gateway: refund notification never acknowledged");
             }
         });
-        Ok(())
+        Ok(RefundOutcome::Pending)
     }
 
     fn verify_notification(
@@ -225,8 +270,8 @@ impl PaymentGateway for SandboxGateway {
         serde_json::from_slice(&n.body).map_err(|e| NotificationRejected::Malformed(e.to_string()))
     }
 
-    fn acknowledgement(&self) -> (u16, &'static str) {
-        (200, r#"{"code":"SUCCESS","message":"成功"}"#)
+    fn acknowledgement(&self) -> (u16, &'static str, &'static str) {
+        (200, "application/json", r#"{"code":"SUCCESS","message":"成功"}"#)
     }
 }
 
@@ -234,7 +279,7 @@ impl PaymentGateway for SandboxGateway {
 mod tests {
     use super::*;
     use yiqian_domain::payment::Channel;
-    use yiqian_domain::{Fen, OrderId, PaymentId};
+    use yiqian_domain::{Fen, OrderId};
 
     fn gw() -> SandboxGateway {
         SandboxGateway::new([7u8; 32], "http://127.0.0.1:1")
@@ -248,18 +293,23 @@ mod tests {
             channel: Channel::Wechat,
             description: "个人数字证书".into(),
             return_url: "http://x/orders/YQ1".into(),
+            payer: Default::default(),
+            expires_at: Utc::now() + Duration::minutes(30),
         }
     }
 
-    fn token(url: &str) -> &str {
-        url.split("?t=").nth(1).unwrap()
+    fn token(start: &PaymentStart) -> &str {
+        match start {
+            PaymentStart::Redirect { pay_url } => pay_url.split("?t=").nth(1).unwrap(),
+            other => panic!("the sandbox redirects to its cashier, not {other:?}"),
+        }
     }
 
     #[tokio::test]
     async fn cashier_link_round_trips_and_rejects_tampering() {
         let g = gw();
         let start = g.create_payment(&request()).await.unwrap();
-        let t = token(&start.pay_url);
+        let t = token(&start);
         let trade = g.open_cashier(t, Utc::now()).unwrap();
         assert_eq!(trade.request.amount, Fen(15000));
         let mut forged = t.to_owned();
@@ -274,7 +324,7 @@ mod tests {
         let g = gw();
         let start = g.create_payment(&request()).await.unwrap();
         let now = Utc::now();
-        let (_, signed) = g.confirm_cashier(token(&start.pay_url), now).unwrap();
+        let (_, signed) = g.confirm_cashier(token(&start), now).unwrap();
         let n = g.verify_notification(&signed, now).unwrap();
         assert!(matches!(n, GatewayNotification::PaymentSucceeded { amount: Fen(15000), .. }));
         assert_eq!(n.id(), "sbx-pay-P1");

@@ -32,6 +32,12 @@ impl IdentityVerifier for SandboxIdentity {
         "sandbox"
     }
 
+    async fn live_code(&self) -> Result<String, ProviderError> {
+        use rand::Rng;
+        let mut rng = rand::thread_rng();
+        Ok((0..4).map(|_| char::from(b'0' + rng.gen_range(0..10u8))).collect())
+    }
+
     async fn read_id_card(&self, _front: &[u8], _back: &[u8]) -> Result<IdCardReading, ProviderError> {
         Ok(IdCardReading::default())
     }
@@ -46,7 +52,8 @@ impl IdentityVerifier for SandboxIdentity {
             return Ok(LivenessVerdict::Pass { similarity: 100.0 });
         }
         Ok(LivenessVerdict::NeedsReview {
-            reason: "沙箱环境不做自动人脸比对,由受理员人工审核".into()
+            reason: "沙箱环境不做自动人脸比对,由受理员人工审核".into(),
+            similarity: None,
         })
     }
 }

@@ -1,6 +1,7 @@
 //! Notification resources: `AEAD_AES_256_GCM` with the merchant's 32-byte APIv3 key, the
 //! 12-byte `nonce` as IV, `associated_data` as AAD, and the Base64 `ciphertext` carrying the
-//! 16-byte tag at its end. Decrypt only after the notification's signature verified.
+//! 16-byte tag at its end. Decrypt only after the notification's signature verified. The
+//! inverse, [`encrypt_resource`], is what WeChat Pay does (the local stand-in uses it).
 
 use aes_gcm::aead::{Aead, Payload};
 use aes_gcm::{Aes256Gcm, KeyInit, Nonce};
@@ -44,6 +45,27 @@ pub fn decrypt_resource(
         .map_err(|_| ResourceError::Authentication)
 }
 
+/// Encrypts `plaintext` as WeChat Pay does for a notification resource or a downloaded
+/// platform certificate: AES-256-GCM, Base64 of ciphertext followed by the tag.
+pub fn encrypt_resource(
+    api_v3_key: &[u8],
+    nonce: &str,
+    associated_data: &str,
+    plaintext: &[u8],
+) -> Result<String, ResourceError> {
+    if api_v3_key.len() != 32 {
+        return Err(ResourceError::KeyLength(api_v3_key.len()));
+    }
+    if nonce.len() != 12 {
+        return Err(ResourceError::Nonce);
+    }
+    let cipher = Aes256Gcm::new_from_slice(api_v3_key).map_err(|_| ResourceError::KeyLength(api_v3_key.len()))?;
+    let sealed = cipher
+        .encrypt(Nonce::from_slice(nonce.as_bytes()), Payload { msg: plaintext, aad: associated_data.as_bytes() })
+        .map_err(|_| ResourceError::Authentication)?;
+    Ok(base64::engine::general_purpose::STANDARD.encode(sealed))
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -72,6 +94,14 @@ mod tests {
             ),
             Err(ResourceError::KeyLength(16))
         );
+    }
+
+    #[test]
+    fn encryption_reproduces_wx5() {
+        let plain = r#"{"out_trade_no":"T20240101000001","trade_state":"SUCCESS","amount":{"total":100}}"#;
+        let key = b"0123456789abcdef0123456789abcdef";
+        assert_eq!(encrypt_resource(key, "fBh0tPaM3n2z", "transaction", plain.as_bytes()).unwrap(), WX5);
+        assert_eq!(encrypt_resource(b"short", "fBh0tPaM3n2z", "", b""), Err(ResourceError::KeyLength(5)));
     }
 
     #[test]

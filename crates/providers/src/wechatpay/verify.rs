@@ -29,6 +29,9 @@ pub enum VerifyError {
     /// The serial names no key we trust.
     #[error("unknown WeChat Pay key serial {0:?}")]
     UnknownSerial(String),
+    /// The serial names a platform certificate that has expired.
+    #[error("WeChat Pay platform certificate {0:?} has expired")]
+    Expired(String),
     /// The timestamp is not a number of seconds.
     #[error("malformed Wechatpay-Timestamp")]
     Timestamp,
@@ -43,17 +46,56 @@ pub enum VerifyError {
     BadSignature,
 }
 
+/// Normalises a key serial for lookup: upper case, leading zeros dropped (Java and Go print a
+/// certificate serial as a big integer, without the leading zero nibble a byte-wise hex has).
+pub fn normalize_serial(serial: &str) -> String {
+    let upper = serial.trim().to_ascii_uppercase();
+    let trimmed = upper.trim_start_matches('0');
+    if trimmed.is_empty() { "0".to_owned() } else { trimmed.to_owned() }
+}
+
+#[derive(Debug, Clone)]
+struct Entry {
+    key: RsaVerifier,
+    /// `None` for the WeChat Pay public key, the certificate's notAfter for a platform certificate.
+    not_after: Option<DateTime<Utc>>,
+}
+
 /// The keys WeChat Pay signs with, by serial: the WeChat Pay public key under its id
-/// (`PUB_KEY_ID_…`), and/or platform certificates' public keys under their serials.
+/// (`PUB_KEY_ID_…`), and/or platform certificates' public keys under their serials (a
+/// certificate is trusted until its notAfter). Serials are compared after
+/// [`normalize_serial`].
 #[derive(Debug, Clone, Default)]
 pub struct WechatPayKeys {
-    keys: HashMap<String, RsaVerifier>,
+    keys: HashMap<String, Entry>,
 }
 
 impl WechatPayKeys {
-    /// Trusts `key` for messages naming `serial`.
+    /// Trusts `key` for messages naming `serial`, without an end date (the WeChat Pay public key).
     pub fn insert(&mut self, serial: &str, key: RsaVerifier) {
-        self.keys.insert(serial.to_owned(), key);
+        self.keys.insert(normalize_serial(serial), Entry { key, not_after: None });
+    }
+
+    /// Trusts a platform certificate's key for messages naming `serial` until `not_after`.
+    pub fn insert_until(&mut self, serial: &str, key: RsaVerifier, not_after: DateTime<Utc>) {
+        self.keys.insert(normalize_serial(serial), Entry { key, not_after: Some(not_after) });
+    }
+
+    /// Forgets every platform certificate (keeps the public key), before installing a fresh set.
+    pub fn remove_certificates(&mut self) {
+        self.keys.retain(|_, e| e.not_after.is_none());
+    }
+
+    /// Whether a key is trusted for `serial`.
+    pub fn contains(&self, serial: &str) -> bool {
+        self.keys.contains_key(&normalize_serial(serial))
+    }
+
+    /// The platform certificates trusted, as (normalised serial, notAfter), sorted by serial.
+    pub fn certificates(&self) -> Vec<(String, DateTime<Utc>)> {
+        let mut out: Vec<_> = self.keys.iter().filter_map(|(s, e)| e.not_after.map(|t| (s.clone(), t))).collect();
+        out.sort();
+        out
     }
 
     /// Checks a response or notification.
@@ -61,7 +103,13 @@ impl WechatPayKeys {
         if h.signature.starts_with("WECHATPAY/SIGNTEST/") {
             return Err(VerifyError::Probe);
         }
-        let key = self.keys.get(h.serial).ok_or_else(|| VerifyError::UnknownSerial(h.serial.to_owned()))?;
+        let entry = self
+            .keys
+            .get(&normalize_serial(h.serial))
+            .ok_or_else(|| VerifyError::UnknownSerial(h.serial.to_owned()))?;
+        if entry.not_after.is_some_and(|t| t < now) {
+            return Err(VerifyError::Expired(h.serial.to_owned()));
+        }
         let ts: i64 = h.timestamp.trim().parse().map_err(|_| VerifyError::Timestamp)?;
         let skew = ts - now.timestamp();
         if skew.abs() > MAX_SKEW_SECONDS {
@@ -71,7 +119,7 @@ impl WechatPayKeys {
         message.extend_from_slice(format!("{}\n{}\n", h.timestamp, h.nonce).as_bytes());
         message.extend_from_slice(body);
         message.push(b'\n');
-        if key.verify(&message, h.signature) { Ok(()) } else { Err(VerifyError::BadSignature) }
+        if entry.key.verify(&message, h.signature) { Ok(()) } else { Err(VerifyError::BadSignature) }
     }
 }
 
@@ -136,5 +184,28 @@ mod tests {
             serial: "PUB_KEY_ID_0114232134912410000",
         };
         assert_eq!(keys.verify(&h, b"", now), Ok(()));
+    }
+
+    #[test]
+    fn serials_match_without_case_or_leading_zeros_and_certificates_expire() {
+        let now = DateTime::from_timestamp(1_700_000_000, 0).unwrap();
+        let platform = RsaSigner::from_pem(PLATFORM_KEY).unwrap();
+        let mut keys = WechatPayKeys::default();
+        keys.insert_until("0d7ce59d1f522d701", platform.verifier(), now + chrono::Duration::days(1));
+        keys.insert("PUB_KEY_ID_1", platform.verifier());
+        assert!(keys.contains("D7CE59D1F522D701"));
+        let ts = now.timestamp().to_string();
+        let signature = platform.sign(format!("{ts}\nn\n{{}}\n").as_bytes()).unwrap();
+        let h = SignatureHeaders { timestamp: &ts, nonce: "n", signature: &signature, serial: "D7CE59D1F522D701" };
+        assert_eq!(keys.verify(&h, b"{}", now), Ok(()));
+        let later = now + chrono::Duration::days(2);
+        let ts2 = later.timestamp().to_string();
+        let signature2 = platform.sign(format!("{ts2}\nn\n{{}}\n").as_bytes()).unwrap();
+        let h2 = SignatureHeaders { timestamp: &ts2, signature: &signature2, ..h };
+        assert_eq!(keys.verify(&h2, b"{}", later), Err(VerifyError::Expired("D7CE59D1F522D701".into())));
+        assert_eq!(keys.certificates().len(), 1);
+        keys.remove_certificates();
+        assert!(!keys.contains("D7CE59D1F522D701"));
+        assert!(keys.contains("PUB_KEY_ID_1"));
     }
 }

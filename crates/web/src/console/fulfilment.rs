@@ -36,6 +36,7 @@ pub fn routes() -> Router<WebState> {
         .route("/console/fulfilment/batches/{id}", get(batch))
         .route("/console/fulfilment/forms", get(print_one).post(print_selected))
         .route("/console/fulfilment/orders/{order}/ship", post(ship))
+        .route("/console/fulfilment/orders/{order}/book", post(book))
         .route("/console/fulfilment/orders/{order}/form-returned", post(form_returned))
 }
 
@@ -156,7 +157,7 @@ async fn render_desk(
         }
         @match tab {
             Tab::Approved => { (approved_tab(staff, &orders, all)) }
-            Tab::Issued => { (issued_tab(staff, &orders, all, problem.as_ref())) }
+            Tab::Issued => { (issued_tab(staff, &orders, all, problem.as_ref(), s.app.courier_name())) }
             Tab::Shipped => { (shipped_tab(staff, &orders)) }
         }
     };
@@ -205,7 +206,13 @@ fn approved_tab(staff: &ConsoleStaff, orders: &[DeskOrder], all: bool) -> Markup
     }
 }
 
-fn issued_tab(staff: &ConsoleStaff, orders: &[DeskOrder], all: bool, problem: Option<&Problem>) -> Markup {
+fn issued_tab(
+    staff: &ConsoleStaff,
+    orders: &[DeskOrder],
+    all: bool,
+    problem: Option<&Problem>,
+    courier: Option<&str>,
+) -> Markup {
     html! {
         section.c-card {
             div.c-toolbar {
@@ -246,7 +253,15 @@ fn issued_tab(staff: &ConsoleStaff, orders: &[DeskOrder], all: bool, problem: Op
                                 " "
                                 a.c-link href={ "/console/fulfilment/forms?order=" (id) } target="_blank" { "打印" }
                             }
-                            td { (ship_form(staff, id, mine)) }
+                            td {
+                                @if let Some(courier) = courier {
+                                    form.c-inline method="post" action={ "/console/fulfilment/orders/" (id) "/book" } {
+                                        (csrf_field(&staff.csrf))
+                                        button.c-btn.c-small.c-primary type="submit" { (courier) "下单并发货" }
+                                    }
+                                }
+                                (ship_form(staff, id, mine))
+                            }
                         }
                     }
                     @if orders.is_empty() { (empty_row(7, "没有待发货的订单")) }
@@ -500,6 +515,28 @@ async fn ship(
                 message: e.to_string(),
                 courier: f.courier,
                 tracking_no: f.tracking_no.trim().to_owned(),
+            };
+            render_desk(&s, &staff, Tab::Issued, false, None, Some((e, problem))).await
+        }
+        Err(e) => console_error(&s, Some(&staff.member), e),
+    }
+}
+
+/// Books the parcel with the connected courier, which returns the waybill, and ships.
+async fn book(
+    State(s): State<WebState>,
+    staff: ConsoleStaff,
+    Path(order): Path<String>,
+    _form: CsrfForm<super::login::Empty>,
+) -> Response {
+    match s.app.book_and_ship(&staff.member, &order).await {
+        Ok(rec) => done(Tab::Issued, "shipped", rec.order.id.as_str()),
+        Err(e) if on_page(&e) => {
+            let problem = Problem {
+                order: OrderId::parse(&order).map(|o| o.to_string()),
+                message: e.to_string(),
+                courier: COURIERS[0].to_owned(),
+                tracking_no: String::new(),
             };
             render_desk(&s, &staff, Tab::Issued, false, None, Some((e, problem))).await
         }

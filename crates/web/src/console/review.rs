@@ -368,13 +368,15 @@ fn verdict(v: &LivenessVerdict) -> Markup {
                 span.c-tag.c-on.c-verdict data-verdict="pass" { "通过" }
                 " " span { "与证件照相似度 " (format!("{similarity:.1}")) }
             }
-            LivenessVerdict::Fail { reason } => {
+            LivenessVerdict::Fail { reason, similarity } => {
                 span.c-tag.c-bad.c-verdict data-verdict="fail" { "未通过" }
                 " " span { (reason) }
+                @if let Some(s) = similarity { " " span { "与证件照相似度 " (format!("{s:.1}")) } }
             }
-            LivenessVerdict::NeedsReview { reason } => {
+            LivenessVerdict::NeedsReview { reason, similarity } => {
                 span.c-tag.c-warn.c-verdict data-verdict="needs_review" { "需人工审核" }
                 " " span { (reason) }
+                @if let Some(s) = similarity { " " span { "与证件照相似度 " (format!("{s:.1}")) } }
             }
         }
     }

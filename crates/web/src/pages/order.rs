@@ -113,6 +113,11 @@ async fn detail(
     let v = load_order(&s, &a, &id).await?;
     let rec = &v.record;
     let state = rec.order.state;
+    let route = if v.shipment.is_some() {
+        s.app.parcel_route(&a, &id).await.map_err(|e| error_page(&s, e))?
+    } else {
+        Vec::new()
+    };
     let body = html! {
         div.card {
             p { (status_pill(state)) }
@@ -128,6 +133,14 @@ async fn detail(
                 @if let Some(sh) = &v.shipment {
                     dt { "快递公司" } dd #courier { (sh.courier) }
                     dt { "运单号" } dd #tracking-no { (sh.tracking_no) }
+                }
+            }
+            @if !route.is_empty() {
+                h3 { "物流信息" }
+                ol.timeline #parcel-route {
+                    @for e in route.iter().rev() {
+                        li { span.muted { (e.at) } " " (e.place) " " (e.remark) }
+                    }
                 }
             }
             @if state == OrderState::Created {
