@@ -24,6 +24,8 @@ pub struct Harness {
     pub dir: tempfile::TempDir,
     pub backend: Backend,
     pub clock: Option<Arc<TestClock>>,
+    /// The vendor stand-ins, when the service talks to them instead of the sandbox.
+    pub vendors: Option<Vendors>,
 }
 
 pub async fn start(backend: Backend) -> Harness {
@@ -38,6 +40,15 @@ pub async fn start_with(backend: Backend, manual_clock: bool) -> Harness {
 
 /// Starts the service after `adjust` has changed its configuration.
 pub async fn start_configured(backend: Backend, manual_clock: bool, adjust: impl FnOnce(&mut Config)) -> Harness {
+    start_full(backend, manual_clock, None, adjust).await
+}
+
+async fn start_full(
+    backend: Backend,
+    manual_clock: bool,
+    vendors: Option<Vendors>,
+    adjust: impl FnOnce(&mut Config),
+) -> Harness {
     let dir = tempfile::tempdir().unwrap();
     let database_url = match backend {
         Backend::Sqlite => String::new(),
@@ -58,7 +69,7 @@ pub async fn start_configured(backend: Backend, manual_clock: bool, adjust: impl
     let server = Server::start_with_clock(&config, as_clock).await.unwrap();
     let base = server.public_url.clone();
     let http = reqwest::Client::builder().redirect(reqwest::redirect::Policy::none()).build().unwrap();
-    Harness { server, base, http, dir, backend, clock }
+    Harness { server, base, http, dir, backend, clock, vendors }
 }
 
 pub struct Reply {
@@ -116,12 +127,30 @@ impl Harness {
 
     /// Delivers queued messages now and returns the newest SMS to `phone` whose text contains
     /// `needle`, waiting a little for asynchronous deliveries.
+    /// The SMS sent to `phone` as (id, text), newest first: from the sandbox inbox, or, with
+    /// the vendor stand-ins, what Tencent Cloud's stand-in received (rendered from the template
+    /// and its parameters as the phone would show it).
+    pub async fn inbox(&self, phone: &str) -> Vec<(String, String)> {
+        match &self.vendors {
+            None => self
+                .server
+                .app
+                .store()
+                .sandbox_sms(Some(phone), 1000)
+                .await
+                .unwrap()
+                .into_iter()
+                .map(|m| (m.id, m.text))
+                .collect(),
+            Some(v) => v.sms_to(phone),
+        }
+    }
+
     pub async fn sms_containing(&self, phone: &str, needle: &str) -> Option<String> {
         for _ in 0..100 {
             self.server.app.deliver_due().await.unwrap();
-            let inbox = self.server.app.store().sandbox_sms(Some(phone), 50).await.unwrap();
-            if let Some(m) = inbox.into_iter().find(|m| m.text.contains(needle)) {
-                return Some(m.text);
+            if let Some((_, text)) = self.inbox(phone).await.into_iter().find(|(_, t)| t.contains(needle)) {
+                return Some(text);
             }
             tokio::time::sleep(Duration::from_millis(50)).await;
         }
@@ -130,7 +159,7 @@ impl Harness {
 
     pub async fn sms_count(&self, phone: &str) -> usize {
         self.server.app.deliver_due().await.unwrap();
-        self.server.app.store().sandbox_sms(Some(phone), 1000).await.unwrap().len()
+        self.inbox(phone).await.len()
     }
 
     /// The six digits of the newest verification code sent to `phone`.
@@ -149,7 +178,7 @@ impl Harness {
 
     /// The ids of the SMS already in `phone`'s sandbox inbox (to tell a new code from old ones).
     pub async fn sms_ids(&self, phone: &str) -> std::collections::HashSet<String> {
-        self.server.app.store().sandbox_sms(Some(phone), 1000).await.unwrap().into_iter().map(|m| m.id).collect()
+        self.inbox(phone).await.into_iter().map(|(id, _)| id).collect()
     }
 
     /// The six digits of a verification code SMS to `phone` that is not among `seen`, waiting
@@ -157,9 +186,9 @@ impl Harness {
     pub async fn new_code(&self, phone: &str, seen: &std::collections::HashSet<String>) -> String {
         for _ in 0..100 {
             self.server.app.deliver_due().await.unwrap();
-            let inbox = self.server.app.store().sandbox_sms(Some(phone), 1000).await.unwrap();
-            if let Some(m) = inbox.into_iter().find(|m| !seen.contains(&m.id) && m.text.contains("验证码")) {
-                return m.text.chars().filter(|c| c.is_ascii_digit()).take(6).collect();
+            let inbox = self.inbox(phone).await;
+            if let Some((_, text)) = inbox.into_iter().find(|(id, t)| !seen.contains(id) && t.contains("验证码")) {
+                return text.chars().filter(|c| c.is_ascii_digit()).take(6).collect();
             }
             tokio::time::sleep(Duration::from_millis(50)).await;
         }
@@ -718,4 +747,165 @@ impl Harness {
         self.post(Some(token), &p("address"), address()).await.ok();
         self.post(Some(token), &p("submit"), json!({})).await.ok()
     }
+}
+
+/// The vendor stand-ins a service talks to, and the accounts both sides use.
+pub struct Vendors {
+    pub sim: yiqian_sim::RunningSim,
+    pub accounts: yiqian_sim::accounts::SimAccounts,
+    /// Where the accounts' key and secret files are.
+    pub accounts_dir: std::path::PathBuf,
+}
+
+/// SMS template ids configured for Tencent Cloud: `1000NN` in the order of the names.
+pub fn sms_template_ids() -> std::collections::BTreeMap<String, String> {
+    yiqian_providers::sms::SmsTemplate::NAMES
+        .iter()
+        .enumerate()
+        .map(|(i, name)| ((*name).to_owned(), format!("{}", 100_001 + i)))
+        .collect()
+}
+
+impl Vendors {
+    /// What Tencent Cloud's stand-in sent to `phone`, newest first, as the phone shows it.
+    pub fn sms_to(&self, phone: &str) -> Vec<(String, String)> {
+        let names: std::collections::BTreeMap<String, String> =
+            sms_template_ids().into_iter().map(|(name, id)| (id, name)).collect();
+        let e164 = format!("+86{phone}");
+        let mut out: Vec<(String, String)> = self
+            .sim
+            .sim
+            .tencent
+            .sent_sms()
+            .into_iter()
+            .filter(|m| m.phone_number == e164)
+            .map(|m| {
+                let name = names.get(&m.template_id).expect("a configured template id");
+                let t = yiqian_providers::sms::SmsTemplate::from_params(name, &m.template_params)
+                    .expect("parameters matching the template");
+                (m.serial_no, t.text())
+            })
+            .collect();
+        out.reverse();
+        out
+    }
+}
+
+/// Stand-in accounts, made once per test binary (RSA key generation takes seconds) and
+/// written to a directory that lives as long as the process.
+fn sim_accounts() -> &'static (yiqian_sim::accounts::SimAccounts, std::path::PathBuf) {
+    static ACCOUNTS: std::sync::OnceLock<(yiqian_sim::accounts::SimAccounts, std::path::PathBuf)> =
+        std::sync::OnceLock::new();
+    ACCOUNTS.get_or_init(|| {
+        let accounts = yiqian_sim::accounts::SimAccounts::generate().unwrap();
+        let dir = tempfile::tempdir().unwrap().keep();
+        accounts.write(&dir).unwrap();
+        (accounts, dir)
+    })
+}
+
+/// Which vendor modes to configure.
+#[derive(Debug, Clone, Copy, Default)]
+pub struct VendorModes {
+    /// WeChat Pay verifies with platform certificates instead of the WeChat Pay public key.
+    pub wechatpay_certificates: bool,
+    /// Alipay in certificate mode instead of public-key mode.
+    pub alipay_certificates: bool,
+}
+
+/// Points every vendor section of `config` at the stand-ins at `base`, with the accounts'
+/// files, and chooses every real provider.
+pub fn vendor_config(config: &mut Config, base: &str, modes: VendorModes) {
+    use yiqian::vendors::*;
+    let (a, dir) = sim_accounts();
+    let file = |name: &str| dir.join(name).display().to_string();
+    config.providers = ProviderChoice {
+        payment_wechat: "wechatpay".into(),
+        payment_alipay: "alipay".into(),
+        sms: "tencent".into(),
+        identity: "tencent".into(),
+        courier: "sf".into(),
+        invoice: "nuonuo".into(),
+        wechat_login: "wechat".into(),
+    };
+    let w = &a.wechatpay;
+    config.wechatpay = WechatPaySection {
+        base_url: base.into(),
+        mchid: w.mchid.clone(),
+        appid: w.appid.clone(),
+        merchant_serial: w.merchant_serial.clone(),
+        merchant_key_file: file("wechatpay_merchant_key.pem"),
+        apiv3_key_file: file("wechatpay_apiv3_key"),
+        public_key_id: if modes.wechatpay_certificates { String::new() } else { w.public_key_id.clone() },
+        public_key_file: if modes.wechatpay_certificates { String::new() } else { file("wechatpay_public_key.pem") },
+        platform_cert_files: if modes.wechatpay_certificates { vec![file("wechatpay_platform_cert.pem")] } else { vec![] },
+    };
+    config.wechat_login = WechatLoginSection {
+        appid: w.appid.clone(),
+        app_secret_file: file("wechat_app_secret"),
+        scope: "snsapi_base".into(),
+        authorize_base: base.into(),
+        api_base: base.into(),
+    };
+    let al = &a.alipay;
+    config.alipay = AlipaySection {
+        gateway_url: format!("{base}/gateway.do"),
+        app_id: al.app_id.clone(),
+        seller_id: al.seller_id.clone(),
+        app_private_key_file: file("alipay_app_private_key.pem"),
+        alipay_public_key_file: if modes.alipay_certificates { String::new() } else { file("alipay_public_key.pem") },
+        app_cert_file: if modes.alipay_certificates { file("alipay_app_cert.pem") } else { String::new() },
+        alipay_cert_file: if modes.alipay_certificates { file("alipay_cert.pem") } else { String::new() },
+        alipay_root_cert_file: if modes.alipay_certificates { file("alipay_root_cert.pem") } else { String::new() },
+    };
+    config.tencent = TencentSection {
+        secret_id: a.tencent.secret_id.clone(),
+        secret_key_file: file("tencent_secret_key"),
+        region: "ap-guangzhou".into(),
+        endpoint: base.into(),
+        sms_sdk_app_id: a.tencent.sms_sdk_app_id.clone(),
+        sms_sign_name: a.tencent.sms_sign_name.clone(),
+        sms_templates: sms_template_ids(),
+    };
+    config.sf = SfSection {
+        base_url: format!("{base}/std/service"),
+        partner_id: a.sf.partner_id.clone(),
+        checkword_file: file("sf_checkword"),
+        monthly_card: a.sf.monthly_card.clone(),
+        express_type_id: 2,
+        sender_company: "宜签数字证书认证中心".into(),
+        sender_contact: "制证组".into(),
+        sender_mobile: "13900139000".into(),
+        sender_province: "广东省".into(),
+        sender_city: "深圳市".into(),
+        sender_county: "南山区".into(),
+        sender_address: "科技园北区2栋".into(),
+    };
+    config.nuonuo = NuonuoSection {
+        base_url: format!("{base}/open/v1/services"),
+        app_key: a.nuonuo.app_key.clone(),
+        app_secret_file: file("nuonuo_app_secret"),
+        access_token_file: file("nuonuo_access_token"),
+        saler_tax_num: a.nuonuo.saler_tax_num.clone(),
+        saler_tel: "0755-88888888".into(),
+        saler_address: "深圳市南山区科技园北区2栋".into(),
+        clerk: "财务一".into(),
+        goods_code: "3040201990000000000".into(),
+        goods_name: String::new(),
+        tax_rate: "0.06".into(),
+        invoice_line: "pc".into(),
+    };
+}
+
+/// Starts the vendor stand-ins and the service configured against them.
+pub async fn start_with_vendors(backend: Backend, modes: VendorModes, adjust: impl FnOnce(&mut Config)) -> Harness {
+    let (accounts, accounts_dir) = sim_accounts();
+    let sim = yiqian_sim::RunningSim::start(accounts).await.unwrap();
+    let base = sim.base_url();
+    let vendors = Vendors { sim, accounts: accounts.clone(), accounts_dir: accounts_dir.clone() };
+    start_full(backend, false, Some(vendors), |c| {
+        vendor_config(c, &base, modes);
+        adjust(c);
+    })
+    .await
 }
