@@ -838,7 +838,11 @@ pub fn vendor_config(config: &mut Config, base: &str, modes: VendorModes) {
         apiv3_key_file: file("wechatpay_apiv3_key"),
         public_key_id: if modes.wechatpay_certificates { String::new() } else { w.public_key_id.clone() },
         public_key_file: if modes.wechatpay_certificates { String::new() } else { file("wechatpay_public_key.pem") },
-        platform_cert_files: if modes.wechatpay_certificates { vec![file("wechatpay_platform_cert.pem")] } else { vec![] },
+        platform_cert_files: if modes.wechatpay_certificates {
+            vec![file("wechatpay_platform_cert.pem")]
+        } else {
+            vec![]
+        },
     };
     config.wechat_login = WechatLoginSection {
         appid: w.appid.clone(),
