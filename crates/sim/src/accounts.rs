@@ -307,6 +307,159 @@ impl SimAccounts {
     }
 }
 
+impl SimAccounts {
+    /// The vendor part of a `yiqian` configuration file that points every real provider at
+    /// stand-ins served at `sim_url`, with these accounts' files in `dir` (as written by
+    /// [`SimAccounts::write`]). `certificate_modes` chooses WeChat Pay's platform certificates
+    /// and Alipay's certificate mode instead of their public keys. SMS template ids are
+    /// [`sms_template_ids`].
+    pub fn yiqian_config(&self, dir: &Path, sim_url: &str, certificate_modes: bool) -> String {
+        let file = |name: &str| toml_string(&dir.join(name).display().to_string());
+        let w = &self.wechatpay;
+        let a = &self.alipay;
+        let (wechat_keys, alipay_keys) = if certificate_modes {
+            (
+                format!("platform_cert_files = [{}]\n", file("wechatpay_platform_cert.pem")),
+                format!(
+                    "app_cert_file = {}\nalipay_cert_file = {}\nalipay_root_cert_file = {}\n",
+                    file("alipay_app_cert.pem"),
+                    file("alipay_cert.pem"),
+                    file("alipay_root_cert.pem")
+                ),
+            )
+        } else {
+            (
+                format!(
+                    "public_key_id = {}\npublic_key_file = {}\n",
+                    toml_string(&w.public_key_id),
+                    file("wechatpay_public_key.pem")
+                ),
+                format!("alipay_public_key_file = {}\n", file("alipay_public_key.pem")),
+            )
+        };
+        let templates: String = sms_template_ids().iter().map(|(name, id)| format!("{name} = \"{id}\"\n")).collect();
+        let url = |path: &str| toml_string(&format!("{}{path}", sim_url.trim_end_matches('/')));
+        format!(
+            r#"# Every outside service pointed at the yiqian-sim stand-ins at {sim_url}.
+[providers]
+payment_wechat = "wechatpay"
+payment_alipay = "alipay"
+sms = "tencent"
+identity = "tencent"
+courier = "sf"
+invoice = "nuonuo"
+wechat_login = "wechat"
+
+[wechatpay]
+base_url = {base}
+mchid = {mchid}
+appid = {appid}
+merchant_serial = {serial}
+merchant_key_file = {merchant_key}
+apiv3_key_file = {apiv3}
+{wechat_keys}
+[wechat_login]
+appid = {appid}
+app_secret_file = {app_secret}
+scope = "snsapi_base"
+authorize_base = {base}
+api_base = {base}
+
+[alipay]
+gateway_url = {gateway}
+app_id = {app_id}
+seller_id = {seller_id}
+app_private_key_file = {app_key}
+{alipay_keys}
+[tencent]
+secret_id = {secret_id}
+secret_key_file = {secret_key}
+region = "ap-guangzhou"
+endpoint = {base}
+sms_sdk_app_id = {sms_app}
+sms_sign_name = {sign_name}
+
+[tencent.sms_templates]
+{templates}
+[sf]
+base_url = {sf_url}
+partner_id = {partner}
+checkword_file = {checkword}
+monthly_card = {card}
+sender_company = "宜签数字证书认证中心"
+sender_contact = "制证组"
+sender_mobile = "13900139000"
+sender_province = "广东省"
+sender_city = "深圳市"
+sender_county = "南山区"
+sender_address = "科技园北区2栋"
+
+[nuonuo]
+base_url = {nuonuo_url}
+app_key = {app_key_nn}
+app_secret_file = {nn_secret}
+access_token_file = {nn_token}
+saler_tax_num = {tax_num}
+saler_tel = "0755-88888888"
+saler_address = "深圳市南山区科技园北区2栋"
+clerk = "财务一"
+goods_code = "3040201990000000000"
+tax_rate = "0.06"
+"#,
+            base = toml_string(sim_url.trim_end_matches('/')),
+            mchid = toml_string(&w.mchid),
+            appid = toml_string(&w.appid),
+            serial = toml_string(&w.merchant_serial),
+            merchant_key = file("wechatpay_merchant_key.pem"),
+            apiv3 = file("wechatpay_apiv3_key"),
+            app_secret = file("wechat_app_secret"),
+            gateway = url("/gateway.do"),
+            app_id = toml_string(&a.app_id),
+            seller_id = toml_string(&a.seller_id),
+            app_key = file("alipay_app_private_key.pem"),
+            secret_id = toml_string(&self.tencent.secret_id),
+            secret_key = file("tencent_secret_key"),
+            sms_app = toml_string(&self.tencent.sms_sdk_app_id),
+            sign_name = toml_string(&self.tencent.sms_sign_name),
+            sf_url = url("/std/service"),
+            partner = toml_string(&self.sf.partner_id),
+            checkword = file("sf_checkword"),
+            card = toml_string(&self.sf.monthly_card),
+            nuonuo_url = url("/open/v1/services"),
+            app_key_nn = toml_string(&self.nuonuo.app_key),
+            nn_secret = file("nuonuo_app_secret"),
+            nn_token = file("nuonuo_access_token"),
+            tax_num = toml_string(&self.nuonuo.saler_tax_num),
+        )
+    }
+}
+
+/// The SMS template ids of a stand-in deployment, by template name: `100001`, `100002`, … in
+/// the order of [`yiqian_providers::sms::SmsTemplate::NAMES`].
+pub fn sms_template_ids() -> std::collections::BTreeMap<String, String> {
+    yiqian_providers::sms::SmsTemplate::NAMES
+        .iter()
+        .enumerate()
+        .map(|(i, name)| ((*name).to_owned(), (100_001 + i).to_string()))
+        .collect()
+}
+
+/// A TOML basic string.
+fn toml_string(s: &str) -> String {
+    let mut out = String::with_capacity(s.len() + 2);
+    out.push('"');
+    for c in s.chars() {
+        match c {
+            '"' => out.push_str("\\\""),
+            '\\' => out.push_str("\\\\"),
+            c if c.is_control() => out.push_str(&format!("\\u{:04X}", c as u32)),
+            c => out.push(c),
+        }
+    }
+    out.push('"');
+    out
+}
+
 /// Parses the first certificate of a PEM text (for the stand-ins' own use).
 pub fn parse_certificate(pem: &str) -> Result<x509_cert::Certificate, AccountsError> {
     let (_, der) = yiqian_pki::from_pem(pem.as_bytes())?;

@@ -1,7 +1,9 @@
 //! `yiqian-sim`: serves the vendor stand-ins on loopback for demonstrations and manual tests.
 //!
 //! `yiqian-sim accounts DIR` makes fresh accounts (keys, certificates, secrets) in DIR;
-//! `yiqian-sim serve --accounts DIR --listen 127.0.0.1:9900` serves the stand-ins for them.
+//! `yiqian-sim config --accounts DIR` prints the `yiqian` configuration that points every real
+//! provider at the stand-ins; `yiqian-sim serve --accounts DIR --listen 127.0.0.1:9900` serves
+//! them.
 
 use clap::{Parser, Subcommand};
 use std::net::SocketAddr;
@@ -27,6 +29,18 @@ enum Command {
         /// Where to write them.
         dir: PathBuf,
     },
+    /// Prints the vendor part of a `yiqian` configuration file using the stand-ins.
+    Config {
+        /// The accounts directory (made by `yiqian-sim accounts`).
+        #[arg(long)]
+        accounts: PathBuf,
+        /// Where the stand-ins are served.
+        #[arg(long, default_value = "http://127.0.0.1:9900")]
+        sim_url: String,
+        /// WeChat Pay platform certificates and Alipay certificate mode instead of public keys.
+        #[arg(long)]
+        certificate_modes: bool,
+    },
     /// Serves the stand-ins.
     Serve {
         /// The accounts directory (made by `yiqian-sim accounts`).
@@ -44,6 +58,10 @@ async fn main() -> std::process::ExitCode {
     let result = match Cli::parse().command {
         Command::Accounts { dir } => SimAccounts::generate().and_then(|a| a.write(&dir)).map(|()| {
             println!("stand-in accounts written to {}", dir.display());
+        }),
+        Command::Config { accounts, sim_url, certificate_modes } => SimAccounts::read(&accounts).map(|a| {
+            let dir = std::path::absolute(&accounts).unwrap_or(accounts);
+            print!("{}", a.yiqian_config(&dir, &sim_url, certificate_modes));
         }),
         Command::Serve { accounts, listen } => match SimAccounts::read(&accounts) {
             Ok(a) => {

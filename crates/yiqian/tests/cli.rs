@@ -1,5 +1,6 @@
 //! The operator's commands, run as a person would: `migrate`, `sms outbox` and
-//! `audit verify` on a data directory the service wrote, including a tampered one.
+//! `audit verify` on a data directory the service wrote, including a tampered one;
+//! `providers check` on a good and a broken vendor configuration; `payments reconcile`.
 
 mod common;
 
@@ -53,4 +54,64 @@ fn a_bad_configuration_is_explained() {
     let (ok, out) = yiqian(dir.path(), &["--config", file.to_str().unwrap(), "migrate"]);
     assert!(!ok);
     assert!(out.contains("unknown payment_wechat provider \"paypal\"; available: sandbox, wechatpay"), "{out}");
+}
+
+#[test]
+fn providers_check_loads_every_vendor_without_calling_anyone() {
+    let dir = tempfile::tempdir().unwrap();
+    let accounts = yiqian_sim::accounts::SimAccounts::generate().unwrap();
+    let keys = dir.path().join("accounts");
+    accounts.write(&keys).unwrap();
+    let file = dir.path().join("yiqian.toml");
+    // Nothing listens at this address: the check must not need it.
+    for certificates in [false, true] {
+        std::fs::write(&file, accounts.yiqian_config(&keys, "http://127.0.0.1:9", certificates)).unwrap();
+        let (ok, out) = yiqian(dir.path(), &["--config", file.to_str().unwrap(), "providers", "check"]);
+        assert!(ok, "{out}");
+        for vendor in
+            ["ok  wechatpay:", "ok  alipay:", "ok  tencent sms:", "ok  tencent identity:", "ok  sf:", "ok  nuonuo:"]
+        {
+            assert!(out.contains(vendor), "{vendor}: {out}");
+        }
+        assert!(!out.contains(&accounts.tencent.secret_key), "no secret printed");
+    }
+    assert!(yiqian(dir.path(), &["--config", file.to_str().unwrap(), "providers", "check"]).1.contains("until"));
+
+    // A secret from the environment instead of a file; then a missing one.
+    let text = accounts.yiqian_config(&keys, "http://127.0.0.1:9", false);
+    let without = text.replace(&format!("secret_key_file = \"{}\"", keys.join("tencent_secret_key").display()), "");
+    std::fs::write(&file, &without).unwrap();
+    let env = [("YIQIAN_TENCENT_SECRET_KEY", accounts.tencent.secret_key.clone())];
+    let (ok, out) = run_yiqian(dir.path(), &env, &["--config", file.to_str().unwrap(), "providers", "check"]);
+    assert!(ok, "{out}");
+    let (ok, out) = yiqian(dir.path(), &["--config", file.to_str().unwrap(), "providers", "check"]);
+    assert!(!ok);
+    assert!(out.contains("tencent.secret_key") && out.contains("YIQIAN_TENCENT_SECRET_KEY"), "{out}");
+
+    // A key that is not a key.
+    std::fs::write(keys.join("wechatpay_merchant_key.pem"), "not a key").unwrap();
+    std::fs::write(&file, &text).unwrap();
+    let (ok, out) = yiqian(dir.path(), &["--config", file.to_str().unwrap(), "providers", "check"]);
+    assert!(!ok);
+    assert!(out.contains("wechatpay.merchant_key"), "{out}");
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn payments_reconcile_reports_a_day() {
+    let h = start(yiqian_store::Backend::Sqlite).await;
+    let token = h.login("13800138000").await;
+    let id = h.create_order(&token).await;
+    h.pay(&token, &id).await;
+    assert!(h.sms_containing("13800138000", "已支付成功").await.is_some());
+    let today = h.server.app.yesterday_in_beijing().succ_opt().unwrap().to_string();
+    h.server.stop().await;
+    let data = h.dir.path().join("data");
+    // The sandbox gateway forgets its trades when its process ends: a fresh process finds
+    // none of today's, and says so for the one payment.
+    let (ok, out) = yiqian(&data, &["payments", "reconcile", "--date", &today]);
+    assert!(!ok, "{out}");
+    assert!(out.contains("1 payments") && out.contains("recorded_not_paid"), "{out}");
+    let (ok, out) = yiqian(&data, &["payments", "reconcile", "--date", "2020-01-01"]);
+    assert!(ok, "{out}");
+    assert!(out.contains("2020-01-01: 0 payments"), "{out}");
 }

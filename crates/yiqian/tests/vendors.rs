@@ -202,7 +202,7 @@ async fn post_notification(
 #[tokio::test(flavor = "multi_thread", worker_threads = 4)]
 async fn alipay_pays_and_refunds_in_both_key_modes() {
     for (backend, certificates) in backends().into_iter().flat_map(|b| [(b, false), (b, true)]) {
-        let modes = VendorModes { alipay_certificates: certificates, ..Default::default() };
+        let modes = VendorModes { certificates };
         let h = start_with_vendors(backend, modes, |_| {}).await;
         let s = sim(&h);
         let token = h.login(PHONE).await;
@@ -276,7 +276,7 @@ async fn alipay_pays_and_refunds_in_both_key_modes() {
 #[tokio::test(flavor = "multi_thread", worker_threads = 4)]
 async fn wechatpay_notifications_must_be_genuine_fresh_and_are_taken_once() {
     for (backend, certificates) in backends().into_iter().flat_map(|b| [(b, false), (b, true)]) {
-        let modes = VendorModes { wechatpay_certificates: certificates, ..Default::default() };
+        let modes = VendorModes { certificates };
         let h = start_with_vendors(backend, modes, |_| {}).await;
         let s = sim(&h);
         s.wechatpay.use_certificate_mode(certificates);

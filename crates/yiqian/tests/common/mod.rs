@@ -757,20 +757,11 @@ pub struct Vendors {
     pub accounts_dir: std::path::PathBuf,
 }
 
-/// SMS template ids configured for Tencent Cloud: `1000NN` in the order of the names.
-pub fn sms_template_ids() -> std::collections::BTreeMap<String, String> {
-    yiqian_providers::sms::SmsTemplate::NAMES
-        .iter()
-        .enumerate()
-        .map(|(i, name)| ((*name).to_owned(), format!("{}", 100_001 + i)))
-        .collect()
-}
-
 impl Vendors {
     /// What Tencent Cloud's stand-in sent to `phone`, newest first, as the phone shows it.
     pub fn sms_to(&self, phone: &str) -> Vec<(String, String)> {
         let names: std::collections::BTreeMap<String, String> =
-            sms_template_ids().into_iter().map(|(name, id)| (id, name)).collect();
+            yiqian_sim::accounts::sms_template_ids().into_iter().map(|(name, id)| (id, name)).collect();
         let e164 = format!("+86{phone}");
         let mut out: Vec<(String, String)> = self
             .sim
@@ -807,98 +798,27 @@ fn sim_accounts() -> &'static (yiqian_sim::accounts::SimAccounts, std::path::Pat
 /// Which vendor modes to configure.
 #[derive(Debug, Clone, Copy, Default)]
 pub struct VendorModes {
-    /// WeChat Pay verifies with platform certificates instead of the WeChat Pay public key.
-    pub wechatpay_certificates: bool,
-    /// Alipay in certificate mode instead of public-key mode.
-    pub alipay_certificates: bool,
+    /// WeChat Pay verifies with platform certificates instead of the WeChat Pay public key,
+    /// and Alipay runs in certificate mode instead of public-key mode.
+    pub certificates: bool,
 }
 
 /// Points every vendor section of `config` at the stand-ins at `base`, with the accounts'
-/// files, and chooses every real provider.
+/// files, and chooses every real provider — through the configuration file `yiqian-sim config`
+/// prints, so the file format is what is tested.
 pub fn vendor_config(config: &mut Config, base: &str, modes: VendorModes) {
-    use yiqian::vendors::*;
     let (a, dir) = sim_accounts();
-    let file = |name: &str| dir.join(name).display().to_string();
-    config.providers = ProviderChoice {
-        payment_wechat: "wechatpay".into(),
-        payment_alipay: "alipay".into(),
-        sms: "tencent".into(),
-        identity: "tencent".into(),
-        courier: "sf".into(),
-        invoice: "nuonuo".into(),
-        wechat_login: "wechat".into(),
-    };
-    let w = &a.wechatpay;
-    config.wechatpay = WechatPaySection {
-        base_url: base.into(),
-        mchid: w.mchid.clone(),
-        appid: w.appid.clone(),
-        merchant_serial: w.merchant_serial.clone(),
-        merchant_key_file: file("wechatpay_merchant_key.pem"),
-        apiv3_key_file: file("wechatpay_apiv3_key"),
-        public_key_id: if modes.wechatpay_certificates { String::new() } else { w.public_key_id.clone() },
-        public_key_file: if modes.wechatpay_certificates { String::new() } else { file("wechatpay_public_key.pem") },
-        platform_cert_files: if modes.wechatpay_certificates {
-            vec![file("wechatpay_platform_cert.pem")]
-        } else {
-            vec![]
-        },
-    };
-    config.wechat_login = WechatLoginSection {
-        appid: w.appid.clone(),
-        app_secret_file: file("wechat_app_secret"),
-        scope: "snsapi_base".into(),
-        authorize_base: base.into(),
-        api_base: base.into(),
-    };
-    let al = &a.alipay;
-    config.alipay = AlipaySection {
-        gateway_url: format!("{base}/gateway.do"),
-        app_id: al.app_id.clone(),
-        seller_id: al.seller_id.clone(),
-        app_private_key_file: file("alipay_app_private_key.pem"),
-        alipay_public_key_file: if modes.alipay_certificates { String::new() } else { file("alipay_public_key.pem") },
-        app_cert_file: if modes.alipay_certificates { file("alipay_app_cert.pem") } else { String::new() },
-        alipay_cert_file: if modes.alipay_certificates { file("alipay_cert.pem") } else { String::new() },
-        alipay_root_cert_file: if modes.alipay_certificates { file("alipay_root_cert.pem") } else { String::new() },
-    };
-    config.tencent = TencentSection {
-        secret_id: a.tencent.secret_id.clone(),
-        secret_key_file: file("tencent_secret_key"),
-        region: "ap-guangzhou".into(),
-        endpoint: base.into(),
-        sms_sdk_app_id: a.tencent.sms_sdk_app_id.clone(),
-        sms_sign_name: a.tencent.sms_sign_name.clone(),
-        sms_templates: sms_template_ids(),
-    };
-    config.sf = SfSection {
-        base_url: format!("{base}/std/service"),
-        partner_id: a.sf.partner_id.clone(),
-        checkword_file: file("sf_checkword"),
-        monthly_card: a.sf.monthly_card.clone(),
-        express_type_id: 2,
-        sender_company: "宜签数字证书认证中心".into(),
-        sender_contact: "制证组".into(),
-        sender_mobile: "13900139000".into(),
-        sender_province: "广东省".into(),
-        sender_city: "深圳市".into(),
-        sender_county: "南山区".into(),
-        sender_address: "科技园北区2栋".into(),
-    };
-    config.nuonuo = NuonuoSection {
-        base_url: format!("{base}/open/v1/services"),
-        app_key: a.nuonuo.app_key.clone(),
-        app_secret_file: file("nuonuo_app_secret"),
-        access_token_file: file("nuonuo_access_token"),
-        saler_tax_num: a.nuonuo.saler_tax_num.clone(),
-        saler_tel: "0755-88888888".into(),
-        saler_address: "深圳市南山区科技园北区2栋".into(),
-        clerk: "财务一".into(),
-        goods_code: "3040201990000000000".into(),
-        goods_name: String::new(),
-        tax_rate: "0.06".into(),
-        invoice_line: "pc".into(),
-    };
+    let text = a.yiqian_config(dir, base, modes.certificates);
+    let file = tempfile::NamedTempFile::new().unwrap();
+    std::fs::write(file.path(), text).unwrap();
+    let loaded = Config::load(Some(file.path()), |_| None).unwrap();
+    config.providers = loaded.providers;
+    config.wechatpay = loaded.wechatpay;
+    config.wechat_login = loaded.wechat_login;
+    config.alipay = loaded.alipay;
+    config.tencent = loaded.tencent;
+    config.sf = loaded.sf;
+    config.nuonuo = loaded.nuonuo;
 }
 
 /// Starts the vendor stand-ins and the service configured against them.
