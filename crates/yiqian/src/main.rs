@@ -234,7 +234,7 @@ async fn run(command: &Command, config: &mut Config) -> Result<ExitCode, Box<dyn
                 tracing::info!("{note}");
             }
             println!("yiqian is serving at {}/ (data in {})", server.public_url, config.data_dir.display());
-            if config.dev_mode {
+            if config.dev_mode && config.providers.sms == "sandbox" {
                 println!("development SMS inbox: {}/dev/sms", server.public_url);
             }
             server.run_until_signal().await;

@@ -142,13 +142,21 @@ fn buyer_cells(i: &InvoiceRecord) -> Markup {
     }
 }
 
+/// An e-invoicing service's name as finance knows it.
+fn provider_name(provider: &str) -> &str {
+    match provider {
+        "nuonuo" => "诺诺",
+        other => other,
+    }
+}
+
 fn amount(i: &InvoiceRecord) -> String {
     Fen(i.amount_fen.max(0) as u64).yuan()
 }
 
 fn requested_table(staff: &ConsoleStaff, invoices: &[InvoiceRecord], problem: Option<&Problem>) -> Markup {
     html! {
-        p.c-muted { "申请时间最早的在前。请在税务系统开具电子发票后,填写发票号码并上传发票PDF(不超过5MB)。" }
+        p.c-muted { "申请时间最早的在前。已接入电子发票服务时,发票自动开具;开具失败或未接入时,请在税务系统开具后填写发票号码并上传发票PDF(不超过5MB)。" }
         table.c-table.c-rows id="requested-invoices" {
             thead {
                 tr {
@@ -165,6 +173,11 @@ fn requested_table(staff: &ConsoleStaff, invoices: &[InvoiceRecord], problem: Op
                         td.c-num { (amount(i)) }
                         td.c-nowrap { (beijing_time(i.requested_at)) }
                         td {
+                            @if let Some(reason) = &i.failure {
+                                p.c-error.c-invoice-failure { "自动开具失败:" (reason) }
+                            } @else if let Some((provider, _)) = &i.submitted {
+                                p.c-muted.c-invoice-pending { "已提交" (provider_name(provider)) ",开具中" }
+                            }
                             form.c-upload method="post" action={ "/console/invoices/" (id) "/issue" } enctype="multipart/form-data" {
                                 (csrf_field(&staff.csrf))
                                 input type="text" name="invoice_no" value=(mine.map(|p| p.invoice_no.as_str()).unwrap_or(""))

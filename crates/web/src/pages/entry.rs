@@ -94,10 +94,22 @@ struct LoginQuery {
     next: Option<String>,
 }
 
-async fn login(State(s): State<WebState>, Query(q): Query<LoginQuery>) -> Response {
+async fn login(State(s): State<WebState>, headers: axum::http::HeaderMap, Query(q): Query<LoginQuery>) -> Response {
     let next = local_path(q.next.as_deref());
+    let in_wechat = headers
+        .get(axum::http::header::USER_AGENT)
+        .and_then(|v| v.to_str().ok())
+        .is_some_and(|ua| ua.contains("MicroMessenger"));
+    let wechat_pending = crate::auth::cookie(&headers, crate::wechat::PENDING_COOKIE).is_some();
     let body = html! {
+        @if in_wechat && s.app.wechat_login_enabled() && !wechat_pending {
+            div.card {
+                a.btn.btn-primary #wechat-login href={ "/wechat/login?next=" (crate::auth::urlencode(&next)) } { "微信授权登录" }
+                p.muted { "已绑定微信的用户可直接登录;首次使用请先用手机号登录,登录后自动绑定微信。" }
+            }
+        }
         div.card {
+            @if wechat_pending { p.notice #wechat-bind { "该微信尚未绑定账户,请用手机号登录,登录后将自动绑定。" } }
             p.muted { "请使用本人手机号登录,未注册的手机号将自动创建账户。" }
             form data-api-form data-action="/api/v1/session" data-next=(next) {
                 input type="hidden" name="next" value=(next);
