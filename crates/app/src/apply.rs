@@ -50,6 +50,8 @@ pub(crate) const PIN: &str = "pin";
 pub(crate) const PKI_REFRESH: &str = "pki_refresh";
 /// Ask the e-invoicing service for an invoice and follow it until issued.
 pub(crate) const INVOICE: &str = "invoice";
+/// Close an unpaid trade at its gateway so it can no longer be paid.
+pub(crate) const CLOSE_PAYMENT: &str = "close_payment";
 
 impl App {
     /// Applies `command` to the order in `rec` within `tx`. A command that changes nothing
@@ -81,6 +83,25 @@ impl App {
             tx.audit(NewAuditEntry { actor: &label, action: &action, subject: &subject, detail }, now).await?;
         }
         Ok((updated, transition.events))
+    }
+
+    /// Queues the closing, at their gateways, of the order's unpaid trades (all of them, or all
+    /// but `except`), so none can be paid after the order is closed or paid.
+    async fn close_open_trades(
+        &self,
+        tx: &mut Tx,
+        rec: &OrderRecord,
+        except: Option<&PaymentId>,
+        now: DateTime<Utc>,
+    ) -> Result<(), AppError> {
+        for p in tx.payments_of(&rec.order.id).await? {
+            if p.state == GatewayState::Pending && Some(&p.id) != except {
+                let payload = json!({"payment": p.id, "channel": p.channel});
+                tx.enqueue(&new_id("OB", 20), CLOSE_PAYMENT, &format!("close:{}", p.id), &payload, now).await?;
+                self.wake_outbox();
+            }
+        }
+        Ok(())
     }
 
     async fn queue_effects(
@@ -128,8 +149,16 @@ impl App {
                 None
             }
             OrderEvent::Refunded => Some(SmsTemplate::Refunded { order, yuan }),
+            OrderEvent::Expired | OrderEvent::Cancelled => {
+                self.close_open_trades(tx, rec, None, now).await?;
+                None
+            }
             _ => None,
         };
+        if let OrderEvent::Paid { .. } = event {
+            // Other cashiers the applicant opened for this order can no longer be paid.
+            self.close_open_trades(tx, rec, rec.order.paid_by.as_ref(), now).await?;
+        }
         if let Some(template) = template {
             let key = format!("sms:{}:{}:{}", rec.order.id, event.code(), rec.version);
             self.queue_sms(tx, rec, template, &key, now).await?;

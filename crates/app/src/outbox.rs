@@ -1,10 +1,10 @@
-//! The outbox worker: delivers queued side effects (SMS, refund requests, key personalisation,
-//! PIN delivery, CRL/OCSP re-publication) with retries and
+//! The outbox worker: delivers queued side effects (SMS, refund requests, closing unpaid
+//! trades, key personalisation, PIN delivery, e-invoices, CRL/OCSP re-publication) with retries and
 //! exponential backoff, passing each message's idempotency key to the provider so a retry
 //! never sends twice. Also the periodic expiry of unpaid orders.
 
 use crate::apply::Actor;
-use crate::apply::{INVOICE, PERSONALISE, PIN, PKI_REFRESH, REFUND, SMS};
+use crate::apply::{CLOSE_PAYMENT, INVOICE, PERSONALISE, PIN, PKI_REFRESH, REFUND, SMS};
 use crate::{App, AppError, in_tx};
 use chrono::Duration;
 use yiqian_domain::payment::Channel;
@@ -30,6 +30,12 @@ struct RefundPayload {
     payment_amount: Option<Fen>,
     #[serde(default)]
     reason: Option<String>,
+}
+
+#[derive(serde::Deserialize)]
+struct ClosePayload {
+    payment: PaymentId,
+    channel: Channel,
 }
 
 impl App {
@@ -77,6 +83,10 @@ impl App {
             PIN => self.deliver_pin(&message.payload, &message.idempotency_key).await,
             PKI_REFRESH => self.deliver_pki_refresh(&message.payload).await,
             INVOICE => self.deliver_invoice(&message.payload).await,
+            CLOSE_PAYMENT => {
+                let c: ClosePayload = serde_json::from_value(message.payload.clone()).map_err(malformed)?;
+                self.providers().payments.for_channel(c.channel).close_payment(&c.payment).await
+            }
             other => {
                 Err(ProviderError::Rejected { provider: "outbox", detail: format!("unknown message kind {other}") })
             }

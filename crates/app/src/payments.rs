@@ -7,7 +7,8 @@ use yiqian_domain::RefundId;
 use yiqian_domain::payment::{Channel, GatewayState};
 use yiqian_domain::{ApplicantId, Command, OrderState, PaymentId, RefundReason};
 use yiqian_providers::payment::{
-    GatewayNotification, NotificationRejected, Payer, PaymentGateway, PaymentRequest, PaymentStart, SignedNotification,
+    GatewayNotification, GatewayTrade, NotificationRejected, Payer, PaymentGateway, PaymentRequest, PaymentStart,
+    SignedNotification,
 };
 use yiqian_store::StoreError;
 use yiqian_store::Tx;
@@ -118,10 +119,19 @@ impl App {
                 e.to_string(),
             )
         })?;
+        self.take_notification(gateway.as_ref(), &notification).await
+    }
+
+    /// Applies a verified notification (or a trade query's answer in its form) exactly once.
+    async fn take_notification(
+        &self,
+        gateway: &dyn PaymentGateway,
+        notification: &GatewayNotification,
+    ) -> Result<NotificationOutcome, AppError> {
         let actor = Actor::Gateway(gateway.name());
         in_tx!(self, |tx| {
             let now = self.now();
-            let kind = match &notification {
+            let kind = match notification {
                 GatewayNotification::PaymentSucceeded { .. } => "payment",
                 GatewayNotification::RefundSucceeded { .. } | GatewayNotification::RefundFailed { .. } => "refund",
                 GatewayNotification::Informational { .. } => "informational",
@@ -131,7 +141,7 @@ impl App {
                 Err(StoreError::Duplicate) => return Ok(NotificationOutcome::Duplicate),
                 Err(e) => return Err(e.into()),
             }
-            match &notification {
+            match notification {
                 GatewayNotification::PaymentSucceeded { payment, gateway_txn, amount, .. } => {
                     let paid = match tx.payment(payment).await {
                         Ok(p) => p,
@@ -182,6 +192,47 @@ impl App {
             }
             Ok(NotificationOutcome::Applied)
         })
+    }
+
+    /// While the applicant waits on 支付结果 and the gateway's notification is late, asks the
+    /// gateway about the order's open payments (those started more than a few seconds ago)
+    /// and takes a payment it reports — exactly as its notification would be taken, so the
+    /// notification arriving later changes nothing. WeChat Pay's H5 flow has no front-end
+    /// callback; this is its recommended "query the order".
+    pub async fn check_open_payments(&self, applicant: &ApplicantId, order_id: &str) -> Result<(), AppError> {
+        let open = {
+            let mut tx = self.store().read().await?;
+            let rec = self.own_order(&mut tx, applicant, order_id).await?;
+            if rec.order.state != OrderState::Created {
+                return Ok(());
+            }
+            let settle = self.now() - chrono::Duration::seconds(5);
+            tx.payments_of(&rec.order.id)
+                .await?
+                .into_iter()
+                .filter(|p| p.state == GatewayState::Pending && p.created_at < settle)
+                .collect::<Vec<_>>()
+        };
+        for p in open {
+            let gateway = self.providers().payments.for_channel(p.channel).clone();
+            let trade = match gateway.query_payment(&p.id).await {
+                Ok(t) => t,
+                Err(e) => {
+                    tracing::warn!(payment = %p.id, error = %e, "trade query failed");
+                    continue;
+                }
+            };
+            if let GatewayTrade::Paid { gateway_txn, amount } | GatewayTrade::Refunded { gateway_txn, amount } = trade {
+                let found = GatewayNotification::PaymentSucceeded {
+                    notification_id: format!("query:{}", p.id),
+                    payment: p.id.clone(),
+                    gateway_txn,
+                    amount,
+                };
+                self.take_notification(gateway.as_ref(), &found).await?;
+            }
+        }
+        Ok(())
     }
 
     /// Confirms a refund the gateway reports done (by notification, or in its answer to

@@ -29,6 +29,7 @@ pub fn routes() -> Router<WebState> {
         .route("/api/v1/session", post(login).delete(logout))
         .route("/api/v1/orders", get(list_orders).post(create_order))
         .route("/api/v1/orders/{id}", get(order))
+        .route("/api/v1/orders/{id}/payment-status", get(payment_status))
         .route("/api/v1/orders/{id}/cancel", post(cancel))
         .route("/api/v1/orders/{id}/payments", post(start_payment))
         .route("/api/v1/orders/{id}/refund", post(refund))
@@ -159,6 +160,13 @@ async fn create_order(
 async fn order(State(s): State<WebState>, ApiApplicant(a): ApiApplicant, Path(id): Path<String>) -> ApiResult {
     let view = s.app.order_view(&a, &id).await?;
     Ok(Json(order_detail(&view)).into_response())
+}
+
+/// The order, after asking the gateway about payments whose notification has not arrived
+/// (what 支付结果 polls).
+async fn payment_status(State(s): State<WebState>, ApiApplicant(a): ApiApplicant, Path(id): Path<String>) -> ApiResult {
+    s.app.check_open_payments(&a, &id).await?;
+    order(State(s), ApiApplicant(a), Path(id)).await
 }
 
 fn summary(rec: &yiqian_store::orders::OrderRecord) -> ApiResult {

@@ -368,6 +368,7 @@ async fn wechatpay_notifications_must_be_genuine_fresh_and_are_taken_once() {
             .build();
         assert_eq!(send(&refund_notice).await, StatusCode::OK, "a late duplicate is acknowledged");
         assert_eq!(h.order(&token, &id).await["state"], "refunded");
+        assert!(h.sms_containing(PHONE, "已原路退回").await.is_some());
         let refunds = h.inbox(PHONE).await.into_iter().filter(|(_, t)| t.contains("已原路退回")).count();
         assert_eq!(refunds, 1, "one refund SMS");
         h.server.stop().await;
@@ -535,7 +536,7 @@ async fn an_order_paid_twice_keeps_one_payment_and_returns_the_other() {
     let s = sim(&h);
     let token = h.login(PHONE).await;
     let id = h.create_order(&token).await;
-    // Two cashiers opened; both paid (the applicant gave up on one, then paid it anyway).
+    // Two cashiers opened, both paid before either notification arrives.
     start_payment(&h, &token, &id, "wechat", None).await;
     let wechat = payment_id(&h, &token, &id).await;
     let alipay_start = start_payment(&h, &token, &id, "alipay", None).await;
@@ -543,14 +544,73 @@ async fn an_order_paid_twice_keeps_one_payment_and_returns_the_other() {
     let alipay = payment_id(&h, &token, &id).await;
     assert_ne!(wechat, alipay);
     s.wechatpay.pay(&wechat).unwrap();
-    h.wait_for_state(&token, &id, "collecting").await;
     s.alipay.pay(&alipay).unwrap();
-    wait_until(&h, "the second payment is refunded", async || s.alipay.refunds().len() == 1).await;
+    h.wait_for_state(&token, &id, "collecting").await;
+    wait_until(&h, "the second payment is refunded", async || {
+        s.alipay.refunds().len() + s.wechatpay.refunds().len() == 1
+    })
+    .await;
     assert_eq!(h.order(&token, &id).await["state"], "collecting", "the order goes on");
-    assert!(s.wechatpay.refunds().is_empty());
     let today = h.server.app.yesterday_in_beijing().succ_opt().unwrap();
     let report = h.server.app.reconcile(today).await.unwrap();
     assert_eq!((report.payments, report.settled, report.findings.len()), (2, 2, 0), "{report:?}");
+    h.server.stop().await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 4)]
+async fn other_cashiers_close_when_an_order_is_paid_or_cancelled() {
+    let h = start_with_vendors(backends()[0], VendorModes::default(), |_| {}).await;
+    let s = sim(&h);
+    let token = h.login(PHONE).await;
+
+    // Paid with Alipay: the WeChat Pay trade opened before is closed and cannot be paid.
+    let id = h.create_order(&token).await;
+    start_payment(&h, &token, &id, "wechat", None).await;
+    let wechat = payment_id(&h, &token, &id).await;
+    let alipay_start = start_payment(&h, &token, &id, "alipay", None).await;
+    h.http.get(alipay_start["pay_url"].as_str().unwrap()).send().await.unwrap();
+    s.alipay.pay(&payment_id(&h, &token, &id).await).unwrap();
+    h.wait_for_state(&token, &id, "collecting").await;
+    wait_until(&h, "the WeChat Pay trade is closed", async || {
+        s.wechatpay.order(&wechat).is_some_and(|o| o.trade_state == yiqian_sim::wechatpay::TradeState::Closed)
+    })
+    .await;
+    assert!(s.wechatpay.pay(&wechat).is_err());
+
+    // Cancelled: its open trade is closed too.
+    let other = h.create_order(&token).await;
+    let alipay_start = start_payment(&h, &token, &other, "alipay", None).await;
+    h.http.get(alipay_start["pay_url"].as_str().unwrap()).send().await.unwrap();
+    let open = payment_id(&h, &token, &other).await;
+    h.post(Some(&token), &format!("/api/v1/orders/{other}/cancel"), json!({})).await.ok();
+    wait_until(&h, "the Alipay trade is closed", async || {
+        s.alipay.trade(&open).is_some_and(|t| t.status == yiqian_sim::alipay::TradeStatus::TradeClosed)
+    })
+    .await;
+    assert!(s.alipay.pay(&open).is_err());
+    h.server.stop().await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 4)]
+async fn a_payment_whose_notifications_never_get_through_is_found_by_querying() {
+    let h = start_with_vendors_and_clock(backends()[0], VendorModes::default(), true, |_| {}).await;
+    let s = sim(&h);
+    let token = h.login(PHONE).await;
+    let id = h.create_order(&token).await;
+    start_payment(&h, &token, &id, "wechat", None).await;
+    let payment = payment_id(&h, &token, &id).await;
+    // Our clock runs ten minutes ahead of WeChat's: every notification looks stale.
+    h.advance(chrono::Duration::minutes(10));
+    s.wechatpay.pay(&payment).unwrap();
+    wait_until(&h, "a notification is refused", async || {
+        s.wechatpay.deliveries().iter().any(|d| d.attempts.iter().any(|a| a.outcome == Ok(400)))
+    })
+    .await;
+    assert_eq!(h.order(&token, &id).await["state"], "created");
+    // The payment result page asks WeChat Pay, which says paid.
+    let o = h.get(Some(&token), &format!("/api/v1/orders/{id}/payment-status")).await.ok();
+    assert_eq!(o["state"], "collecting", "{o}");
+    assert_eq!(o["payments"][0]["state"], "succeeded", "{o}");
     h.server.stop().await;
 }
 

@@ -222,7 +222,7 @@ async fn paying(
     let v = order_in_state(&s, &a, &id, OrderState::Created).await?;
     let rec = &v.record;
     let body = html! {
-        div.card.center data-poll data-url={ "/api/v1/orders/" (rec.order.id) } data-until="collecting,submitted,returned,refunding,refunded,cancelled" {
+        div.card.center data-poll data-url={ "/api/v1/orders/" (rec.order.id) "/payment-status" } data-until="collecting,submitted,returned,refunding,refunded,cancelled" {
             p { "正在确认支付结果,请稍候……" }
             p.muted { "支付完成后将自动进入下一步。" }
         }

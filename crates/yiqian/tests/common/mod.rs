@@ -823,11 +823,22 @@ pub fn vendor_config(config: &mut Config, base: &str, modes: VendorModes) {
 
 /// Starts the vendor stand-ins and the service configured against them.
 pub async fn start_with_vendors(backend: Backend, modes: VendorModes, adjust: impl FnOnce(&mut Config)) -> Harness {
+    start_with_vendors_and_clock(backend, modes, false, adjust).await
+}
+
+/// [`start_with_vendors`], with the service's clock standing still until the test moves it
+/// when `manual_clock`.
+pub async fn start_with_vendors_and_clock(
+    backend: Backend,
+    modes: VendorModes,
+    manual_clock: bool,
+    adjust: impl FnOnce(&mut Config),
+) -> Harness {
     let (accounts, accounts_dir) = sim_accounts();
     let sim = yiqian_sim::RunningSim::start(accounts).await.unwrap();
     let base = sim.base_url();
     let vendors = Vendors { sim, accounts: accounts.clone(), accounts_dir: accounts_dir.clone() };
-    start_full(backend, false, Some(vendors), |c| {
+    start_full(backend, manual_clock, Some(vendors), |c| {
         vendor_config(c, &base, modes);
         adjust(c);
     })
