@@ -27,7 +27,41 @@ pub enum NotificationOutcome {
     Acknowledged,
 }
 
+/// How a payment can go ahead for this applicant, here.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum PayerRoute {
+    /// Start it with this payer.
+    Pay(Payer),
+    /// Inside WeChat, WeChat Pay needs the applicant's openid first (web authorisation).
+    AuthoriseFirst,
+}
+
 impl App {
+    /// What the gateway must know about the payer of `channel`: inside WeChat, WeChat Pay
+    /// takes JSAPI with the applicant's openid (its H5 cashier refuses to open there), so an
+    /// applicant without one authorises first — or, without WeChat authorisation configured,
+    /// is asked to pay another way.
+    pub async fn payer_for(
+        &self,
+        applicant: &ApplicantId,
+        channel: &str,
+        in_wechat: bool,
+        client_ip: String,
+    ) -> Result<PayerRoute, AppError> {
+        let wechat_openid = self.wechat_openid_of(applicant).await?;
+        let real_wechat_pay = self.providers().payments.wechat.name() == "wechatpay";
+        if channel == Channel::Wechat.code() && in_wechat && wechat_openid.is_none() && real_wechat_pay {
+            if !self.wechat_login_enabled() {
+                return Err(AppError::invalid(
+                    "wechat_authorisation_off",
+                    "在微信内支付需要微信授权,请改用支付宝,或在手机浏览器中打开本页面支付",
+                ));
+            }
+            return Ok(PayerRoute::AuthoriseFirst);
+        }
+        Ok(PayerRoute::Pay(Payer { wechat_openid, client_ip: Some(client_ip) }))
+    }
+
     /// Starts paying for an unpaid order through `channel`; returns how the applicant goes on
     /// (a cashier page, or WeChat's in-app cashier with its parameters).
     pub async fn start_payment(

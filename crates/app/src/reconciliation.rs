@@ -1,8 +1,9 @@
 //! Payment reconciliation: every payment started on a day (Beijing time) is compared with the
-//! gateway's own record of it (a trade query per payment; the gateways' daily bill files are
-//! not read), and every payment whose money is at the gateway but is neither fulfilled (it
-//! paid for an order that is going ahead) nor refunded is reported, together with
-//! disagreements between the two books. The rule is [`classify`], a pure function; the daily
+//! gateway's own record of it (a trade query per payment), and every payment whose money is at
+//! the gateway but is neither fulfilled (it paid for an order that is going ahead) nor
+//! refunded is reported, together with disagreements between the two books. Where the gateway
+//! offers a daily bill (WeChat Pay's trade bill), its payments are also looked up here, so money
+//! taken for a trade we never started is reported too. The rule is [`classify`], a pure function; the daily
 //! run and `yiqian payments reconcile --date D` both call [`App::reconcile`].
 
 use crate::{App, AppError};
@@ -34,6 +35,13 @@ pub enum Discrepancy {
     PaidNotFulfilled,
     /// We confirmed a refund but the gateway still shows the payment unrefunded.
     RefundNotAtGateway,
+    /// The gateway's bill has a payment for a trade we never started.
+    UnknownAtGateway {
+        /// The gateway's transaction id.
+        gateway_txn: String,
+        /// Amount taken.
+        amount: Fen,
+    },
     /// The gateway could not be asked.
     GatewayUnavailable {
         /// Why (no personal data).
@@ -44,10 +52,10 @@ pub enum Discrepancy {
 /// One payment that needs a person.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize)]
 pub struct Finding {
-    /// Our out-trade-number.
-    pub payment: PaymentId,
-    /// The order it was for.
-    pub order: OrderId,
+    /// The out-trade-number (ours, or as the gateway's bill has it).
+    pub payment: String,
+    /// The order it was for, when we know the payment.
+    pub order: Option<OrderId>,
     /// The channel.
     pub channel: Channel,
     /// What is wrong.
@@ -150,17 +158,18 @@ impl App {
             };
             if let Some(discrepancy) = discrepancy {
                 report.findings.push(Finding {
-                    payment: payment.id.clone(),
-                    order: payment.order.clone(),
+                    payment: payment.id.to_string(),
+                    order: Some(payment.order.clone()),
                     channel: payment.channel,
                     discrepancy,
                 });
             }
         }
+        self.check_bills(day, &mut report).await?;
         for f in &report.findings {
-            tracing::warn!(payment = %f.payment, order = %f.order, problem = ?f.discrepancy, "reconciliation finding");
+            tracing::warn!(payment = %f.payment, order = ?f.order, problem = ?f.discrepancy, "reconciliation finding");
         }
-        if report.payments == 0 {
+        if report.payments == 0 && report.findings.is_empty() {
             // Nothing happened that day; nothing worth an audit entry.
             return Ok(report);
         }
@@ -180,6 +189,51 @@ impl App {
             Ok(())
         })?;
         Ok(report)
+    }
+
+    /// Looks up every payment of the gateways' bills for `day` (where they offer one); a
+    /// payment for a trade we never started is a finding.
+    async fn check_bills(&self, day: NaiveDate, report: &mut ReconciliationReport) -> Result<(), AppError> {
+        let payments = &self.providers().payments;
+        let mut gateways = vec![(Channel::Wechat, payments.wechat.clone())];
+        if payments.alipay.name() != payments.wechat.name() {
+            gateways.push((Channel::Alipay, payments.alipay.clone()));
+        }
+        for (channel, gateway) in gateways {
+            let bill = match gateway.daily_bill(day).await {
+                Ok(Some(bill)) => bill,
+                Ok(None) => continue,
+                Err(e) => {
+                    report.findings.push(Finding {
+                        payment: String::new(),
+                        order: None,
+                        channel,
+                        discrepancy: Discrepancy::GatewayUnavailable { detail: format!("daily bill: {e}") },
+                    });
+                    continue;
+                }
+            };
+            let mut tx = self.store().read().await?;
+            for entry in bill {
+                let known = match PaymentId::parse(&entry.out_trade_no) {
+                    Some(id) => match tx.payment(&id).await {
+                        Ok(_) => true,
+                        Err(yiqian_store::StoreError::NotFound(_)) => false,
+                        Err(e) => return Err(e.into()),
+                    },
+                    None => false,
+                };
+                if !known {
+                    report.findings.push(Finding {
+                        payment: entry.out_trade_no.clone(),
+                        order: None,
+                        channel,
+                        discrepancy: Discrepancy::UnknownAtGateway { gateway_txn: entry.gateway_txn, amount: entry.amount },
+                    });
+                }
+            }
+        }
+        Ok(())
     }
 
     /// Yesterday, Beijing time (the day the daily run reconciles).

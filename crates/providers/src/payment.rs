@@ -133,6 +133,17 @@ pub enum GatewayTrade {
     },
 }
 
+/// One successful payment in a gateway's daily bill.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct BillEntry {
+    /// The merchant's out-trade-number as the gateway recorded it (ours, if we started it).
+    pub out_trade_no: String,
+    /// The gateway's transaction id.
+    pub gateway_txn: String,
+    /// Amount paid.
+    pub amount: Fen,
+}
+
 /// A notification whose signature checked out.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 #[serde(tag = "event_type")]
@@ -248,6 +259,13 @@ pub trait PaymentGateway: Send + Sync {
     async fn query_payment(&self, payment: &PaymentId) -> Result<GatewayTrade, ProviderError>;
     /// Closes an unpaid trade so it can no longer be paid (an expired or cancelled order).
     async fn close_payment(&self, payment: &PaymentId) -> Result<(), ProviderError>;
+    /// The gateway's bill of a day (Beijing time): every successful payment it recorded for
+    /// the merchant, whoever started it. `None` when the gateway offers no bill this adapter
+    /// reads; reconciliation then relies on per-payment queries alone.
+    async fn daily_bill(&self, day: chrono::NaiveDate) -> Result<Option<Vec<BillEntry>>, ProviderError> {
+        let _ = day;
+        Ok(None)
+    }
     /// Verifies and parses a notification.
     fn verify_notification(
         &self,

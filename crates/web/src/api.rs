@@ -18,7 +18,7 @@ use serde_json::{Value, json};
 use std::collections::HashMap;
 use std::net::SocketAddr;
 use yiqian_domain::applicant::{AddressForm, IdCardForm};
-use yiqian_providers::payment::Payer;
+use yiqian_app::payments::PayerRoute;
 
 /// The API's routes.
 pub fn routes() -> Router<WebState> {
@@ -198,13 +198,14 @@ async fn start_payment(
         .get(axum::http::header::USER_AGENT)
         .and_then(|v| v.to_str().ok())
         .is_some_and(|ua| ua.contains("MicroMessenger"));
-    let wechat_openid = s.app.wechat_openid_of(&a).await?;
-    if b.channel == "wechat" && in_wechat && wechat_openid.is_none() && s.app.wechat_login_enabled() {
-        let next = format!("/orders/{id}");
-        let authorize_url = format!("/wechat/login?next={}", crate::auth::urlencode(&next));
-        return Ok(Json(json!({"kind": "authorize", "authorize_url": authorize_url})).into_response());
-    }
-    let payer = Payer { wechat_openid, client_ip: Some(client_ip(&s, &headers, &addr)) };
+    let payer = match s.app.payer_for(&a, &b.channel, in_wechat, client_ip(&s, &headers, &addr)).await? {
+        PayerRoute::Pay(payer) => payer,
+        PayerRoute::AuthoriseFirst => {
+            let next = format!("/orders/{id}");
+            let authorize_url = format!("/wechat/login?next={}", crate::auth::urlencode(&next));
+            return Ok(Json(json!({"kind": "authorize", "authorize_url": authorize_url})).into_response());
+        }
+    };
     let start = s.app.start_payment(&a, &id, &b.channel, payer).await?;
     Ok(Json(json!(start)).into_response())
 }
