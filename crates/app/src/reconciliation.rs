@@ -228,7 +228,10 @@ impl App {
                         payment: entry.out_trade_no.clone(),
                         order: None,
                         channel,
-                        discrepancy: Discrepancy::UnknownAtGateway { gateway_txn: entry.gateway_txn, amount: entry.amount },
+                        discrepancy: Discrepancy::UnknownAtGateway {
+                            gateway_txn: entry.gateway_txn,
+                            amount: entry.amount,
+                        },
                     });
                 }
             }

@@ -7,6 +7,7 @@
 //! in certificate mode call [`WechatPayGateway::refresh_platform_certificates`] at start and
 //! every 12 hours.
 
+pub mod bill;
 pub mod certificates;
 pub mod config;
 pub mod gateway;

@@ -17,8 +17,8 @@ use serde::Deserialize;
 use serde_json::{Value, json};
 use std::collections::HashMap;
 use std::net::SocketAddr;
-use yiqian_domain::applicant::{AddressForm, IdCardForm};
 use yiqian_app::payments::PayerRoute;
+use yiqian_domain::applicant::{AddressForm, IdCardForm};
 
 /// The API's routes.
 pub fn routes() -> Router<WebState> {

@@ -654,3 +654,27 @@ async fn a_failed_e_invoice_is_left_to_finance_with_its_reason() {
     assert!(h.sms_containing(PHONE, "电子发票已开具").await.is_some());
     h.server.stop().await;
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 4)]
+async fn inside_wechat_without_web_authorisation_the_applicant_is_told_how_to_pay() {
+    let h =
+        start_with_vendors(backends()[0], VendorModes::default(), |c| c.providers.wechat_login = "off".into()).await;
+    let token = h.login(PHONE).await;
+    let id = h.create_order(&token).await;
+    let r = h
+        .http
+        .post(h.url(&format!("/api/v1/orders/{id}/payments")))
+        .bearer_auth(&token)
+        .header("user-agent", WECHAT_UA)
+        .json(&json!({"channel": "wechat"}))
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(r.status(), StatusCode::BAD_REQUEST);
+    let body: Value = r.json().await.unwrap();
+    assert_eq!(body["error"]["code"], "wechat_authorisation_off", "{body}");
+    // Alipay still works there, and WeChat Pay outside WeChat.
+    assert_eq!(start_payment(&h, &token, &id, "alipay", Some(WECHAT_UA)).await["kind"], "redirect");
+    assert_eq!(start_payment(&h, &token, &id, "wechat", None).await["kind"], "redirect");
+    h.server.stop().await;
+}

@@ -11,12 +11,12 @@ use super::notification::{NotificationContext, parse_notification};
 use super::signing::MerchantSigner;
 use super::verify::{SignatureHeaders, WechatPayKeys};
 use crate::payment::{
-    GatewayNotification, GatewayTrade, NotificationRejected, PaymentGateway, PaymentRequest, PaymentStart,
+    BillEntry, GatewayNotification, GatewayTrade, NotificationRejected, PaymentGateway, PaymentRequest, PaymentStart,
     RefundOutcome, RefundRequest, SignedNotification,
 };
 use crate::{ConfigError, ProviderError};
 use async_trait::async_trait;
-use chrono::{DateTime, FixedOffset, SecondsFormat, Utc};
+use chrono::{DateTime, FixedOffset, NaiveDate, SecondsFormat, Utc};
 use rand::Rng;
 use serde::{Deserialize, Serialize};
 use std::sync::RwLock;
@@ -36,7 +36,7 @@ pub struct CertificateInfo {
 
 /// The WeChat Pay v3 adapter (direct merchant). Cheap to share behind an `Arc`.
 pub struct WechatPayGateway {
-    base_url: String,
+    pub(super) base_url: String,
     mchid: String,
     appid: String,
     notify_url: String,
@@ -59,9 +59,9 @@ impl std::fmt::Debug for WechatPayGateway {
 }
 
 /// A raw answer.
-struct Answer {
-    status: u16,
-    body: Vec<u8>,
+pub(super) struct Answer {
+    pub(super) status: u16,
+    pub(super) body: Vec<u8>,
     timestamp: Option<String>,
     nonce: Option<String>,
     signature: Option<String>,
@@ -80,8 +80,8 @@ impl Answer {
 }
 
 #[derive(Deserialize)]
-struct ErrorBody {
-    code: Option<String>,
+pub(super) struct ErrorBody {
+    pub(super) code: Option<String>,
 }
 
 fn random_nonce() -> String {
@@ -213,17 +213,17 @@ struct CloseOrder<'a> {
     mchid: &'a str,
 }
 
-fn rejected(detail: impl Into<String>) -> ProviderError {
+pub(super) fn rejected(detail: impl Into<String>) -> ProviderError {
     ProviderError::Rejected { provider: PROVIDER, detail: detail.into() }
 }
 
-fn transient(detail: impl Into<String>) -> ProviderError {
+pub(super) fn transient(detail: impl Into<String>) -> ProviderError {
     ProviderError::Transient { provider: PROVIDER, detail: detail.into() }
 }
 
 /// The error an unsuccessful answer means: 5xx and 429 are worth retrying, other 4xx are
 /// refusals carrying WeChat Pay's `code` (never its message, which may echo request data).
-fn error_of(answer: &Answer, what: &str) -> ProviderError {
+pub(super) fn error_of(answer: &Answer, what: &str) -> ProviderError {
     let code = serde_json::from_slice::<ErrorBody>(&answer.body).ok().and_then(|e| e.code).unwrap_or_default();
     let detail = format!("{what}: HTTP {} {code}", answer.status).trim_end().to_owned();
     tracing::warn!(provider = PROVIDER, status = answer.status, code = %code, "{what} failed");
@@ -234,7 +234,7 @@ fn error_of(answer: &Answer, what: &str) -> ProviderError {
     }
 }
 
-fn json<'de, T: Deserialize<'de>>(answer: &'de Answer, what: &str) -> Result<T, ProviderError> {
+pub(super) fn json<'de, T: Deserialize<'de>>(answer: &'de Answer, what: &str) -> Result<T, ProviderError> {
     serde_json::from_slice(&answer.body)
         .map_err(|e| transient(format!("{what}: unreadable answer ({:?})", e.classify())))
 }
@@ -282,6 +282,17 @@ impl WechatPayGateway {
     async fn send(&self, method: reqwest::Method, path_and_query: &str, body: &str) -> Result<Answer, ProviderError> {
         let url = format!("{}{path_and_query}", self.base_url);
         let parsed = reqwest::Url::parse(&url).map_err(|e| rejected(format!("bad URL: {e}")))?;
+        self.send_to(method, parsed, body).await
+    }
+
+    /// Sends a request to an absolute URL (e.g. a bill's download URL), signed over its path and
+    /// query. The answer's signature is not checked here.
+    pub(super) async fn send_to(
+        &self,
+        method: reqwest::Method,
+        parsed: reqwest::Url,
+        body: &str,
+    ) -> Result<Answer, ProviderError> {
         let canonical = match parsed.query() {
             Some(q) => format!("{}?{q}", parsed.path()),
             None => parsed.path().to_owned(),
@@ -333,7 +344,7 @@ impl WechatPayGateway {
     }
 
     /// Sends a signed request and verifies the answer with the trusted keys.
-    async fn call(
+    pub(super) async fn call(
         &self,
         method: reqwest::Method,
         path_and_query: &str,
@@ -541,6 +552,10 @@ impl PaymentGateway for WechatPayGateway {
             tracing::warn!(provider = PROVIDER, serial = ?n.header("wechatpay-serial"), "notification refused: {e}");
         }
         result
+    }
+
+    async fn daily_bill(&self, day: NaiveDate) -> Result<Option<Vec<BillEntry>>, ProviderError> {
+        self.trade_bill(day).await.map(Some)
     }
 
     fn acknowledgement(&self) -> (u16, &'static str, &'static str) {
