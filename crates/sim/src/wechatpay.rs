@@ -9,8 +9,14 @@
 //! (same `out_trade_no` and content → same prepay id; different content → `400
 //! INVALID_REQUEST`), query, close, refunds (idempotent per `out_refund_no`; answered
 //! `PROCESSING`, settled 0.3 s later as `SUCCESS` or as set with
-//! [`WechatPaySim::set_next_refund_result`]), refund query and `/v3/certificates` (encrypted
-//! with the APIv3 key). Calls are recorded ([`WechatPaySim::api_calls`]).
+//! [`WechatPaySim::set_next_refund_result`]), refund query, `/v3/certificates` (encrypted
+//! with the APIv3 key) and the trade bill: `/v3/bill/tradebill` answers the SHA-1 of the file it
+//! will serve and a five-minute `download_url` (`/v3/billdownload/file?token=…`, signature
+//! checked, answer unsigned as WeChat Pay's is) whose file lists the payments and refunds of
+//! that Beijing day ([`WechatPaySim::trade_bill`]); `NO_STATEMENT_EXIST` for a day without any,
+//! `STATEMENT_CREATING` once after [`WechatPaySim::bill_creating_next`], and a file that no
+//! longer matches its hash once after [`WechatPaySim::corrupt_next_bill`]. Calls are recorded
+//! ([`WechatPaySim::api_calls`]).
 //!
 //! Paying: H5 orders get an `h5_url` to a cashier page (`/sim/wechatpay/checkmweb`) with a
 //! 确认支付 button; JSAPI orders (whose cashier lives inside WeChat) are paid with
@@ -42,7 +48,7 @@ use crate::Sim;
 use crate::accounts::WechatPayAccount;
 use axum::Router;
 use axum::routing::{get, post};
-use chrono::{DateTime, FixedOffset, Utc};
+use chrono::{DateTime, FixedOffset, NaiveDate, Utc};
 use rand::Rng;
 use serde_json::{Value, json};
 use std::collections::{BTreeMap, HashMap};
@@ -242,6 +248,21 @@ struct State {
     codes: HashMap<String, AuthCode>,
     next_openid: Option<String>,
     next_refund_result: Option<RefundStatus>,
+    /// Bill files handed out, by download token.
+    bills: HashMap<String, BillFile>,
+    /// Serve the next bill file altered after its hash was announced.
+    corrupt_next_bill: bool,
+    /// Answer the next bill request `STATEMENT_CREATING`.
+    bill_creating_next: bool,
+}
+
+/// A bill file handed out for download.
+#[derive(Debug, Clone)]
+struct BillFile {
+    /// What the download serves.
+    body: Vec<u8>,
+    /// Until when the token is good.
+    expires: DateTime<Utc>,
 }
 
 /// The WeChat Pay stand-in's state.
@@ -276,6 +297,158 @@ fn random_digits(len: usize) -> String {
 fn cst(t: DateTime<Utc>) -> String {
     let offset = FixedOffset::east_opt(8 * 3600).expect("+08:00 is a valid offset");
     t.with_timezone(&offset).to_rfc3339_opts(chrono::SecondsFormat::Secs, false)
+}
+
+/// The Beijing calendar day of an instant.
+fn beijing_day(t: DateTime<Utc>) -> NaiveDate {
+    t.with_timezone(&FixedOffset::east_opt(8 * 3600).expect("+08:00 is a valid offset")).date_naive()
+}
+
+/// The columns of a `bill_type=ALL` trade bill, in WeChat Pay's order.
+const BILL_HEADER: &str = "交易时间,公众账号ID,商户号,特约商户号,设备号,微信订单号,商户订单号,用户标识,交易类型,交易状态,\
+付款银行,货币种类,应结订单金额,代金券金额,微信退款单号,商户退款单号,退款金额,充值券退款金额,退款类型,退款状态,商品名称,商户数据包,\
+手续费,费率,订单金额,申请退款金额,费率备注";
+
+/// The summary's columns.
+const BILL_SUMMARY_HEADER: &str =
+    "总交易单数,应结订单总金额,退款总金额,充值券退款总金额,手续费总金额,订单总金额,申请退款总金额";
+
+/// The stand-in's fee rate, in parts per thousand (0.60%).
+const FEE_PER_MILLE: i64 = 6;
+
+/// Fen as yuan with two decimals, e.g. `150.00`.
+fn yuan(fen: u64) -> String {
+    format!("{}.{:02}", fen / 100, fen % 100)
+}
+
+/// A fee in hundred-thousandths of a yuan as WeChat Pay writes it, e.g. `0.90000`, `-0.90000`.
+fn fee(units: i64) -> String {
+    let sign = if units < 0 { "-" } else { "" };
+    format!("{sign}{}.{:05}", units.unsigned_abs() / 100_000, units.unsigned_abs() % 100_000)
+}
+
+/// The trade bill (`bill_type=ALL`) of a Beijing day: payments made that day and refunds asked
+/// for that day, in time order, then the summary; `None` when there is neither. `corrupt`
+/// inflates the first payment's amounts by one yuan (a file altered after its hash was taken).
+fn build_trade_bill<'a>(
+    account: &WechatPayAccount,
+    day: NaiveDate,
+    orders: &BTreeMap<String, Order>,
+    refunds: impl Iterator<Item = &'a Refund>,
+    corrupt: bool,
+) -> Option<String> {
+    let time = |t: DateTime<Utc>| {
+        t.with_timezone(&FixedOffset::east_opt(8 * 3600).expect("+08:00 is a valid offset"))
+            .format("%Y-%m-%d %H:%M:%S")
+            .to_string()
+    };
+    let mut rows: Vec<(DateTime<Utc>, Vec<String>)> = Vec::new();
+    let (mut settled, mut refunded, mut fees, mut asked) = (0u64, 0u64, 0i64, 0u64);
+    for order in orders.values() {
+        let (Some(txn), Some(paid)) = (&order.transaction_id, order.success_time) else { continue };
+        if beijing_day(paid) != day {
+            continue;
+        }
+        let fee_units = i64::try_from(order.total).unwrap_or(i64::MAX).saturating_mul(FEE_PER_MILLE);
+        settled += order.total;
+        fees += fee_units;
+        rows.push((
+            paid,
+            vec![
+                time(paid),
+                account.appid.clone(),
+                account.mchid.clone(),
+                "0".into(),
+                String::new(),
+                txn.clone(),
+                order.out_trade_no.clone(),
+                order.openid.clone().unwrap_or_default(),
+                order.trade_type.into(),
+                "SUCCESS".into(),
+                "OTHERS".into(),
+                "CNY".into(),
+                yuan(order.total),
+                "0.00".into(),
+                "0".into(),
+                "0".into(),
+                "0.00".into(),
+                "0.00".into(),
+                String::new(),
+                String::new(),
+                order.description.clone(),
+                String::new(),
+                fee(fee_units),
+                "0.60%".into(),
+                yuan(order.total),
+                "0.00".into(),
+                String::new(),
+            ],
+        ));
+    }
+    for refund in refunds {
+        if beijing_day(refund.create_time) != day {
+            continue;
+        }
+        let order = orders.get(&refund.out_trade_no);
+        let succeeded = refund.status == RefundStatus::Success;
+        let fee_units = -i64::try_from(refund.refund).unwrap_or(i64::MAX).saturating_mul(FEE_PER_MILLE);
+        asked += refund.refund;
+        if succeeded {
+            refunded += refund.refund;
+            fees += fee_units;
+        }
+        rows.push((
+            refund.create_time,
+            vec![
+                time(refund.create_time),
+                account.appid.clone(),
+                account.mchid.clone(),
+                "0".into(),
+                String::new(),
+                refund.transaction_id.clone(),
+                refund.out_trade_no.clone(),
+                order.and_then(|o| o.openid.clone()).unwrap_or_default(),
+                order.map_or("JSAPI", |o| o.trade_type).into(),
+                "REFUND".into(),
+                "OTHERS".into(),
+                "CNY".into(),
+                "0.00".into(),
+                "0.00".into(),
+                refund.refund_id.clone(),
+                refund.out_refund_no.clone(),
+                yuan(if succeeded { refund.refund } else { 0 }),
+                "0.00".into(),
+                "ORIGINAL".into(),
+                refund.status.as_str().into(),
+                order.map(|o| o.description.clone()).unwrap_or_default(),
+                String::new(),
+                fee(if succeeded { fee_units } else { 0 }),
+                "0.60%".into(),
+                "0.00".into(),
+                yuan(refund.refund),
+                String::new(),
+            ],
+        ));
+    }
+    if rows.is_empty() {
+        return None;
+    }
+    rows.sort_by_key(|(at, _)| *at);
+    if corrupt && let Some((_, fields)) = rows.iter_mut().find(|(_, f)| f[9] == "SUCCESS") {
+        let inflated = orders.get(&fields[6]).map_or(100, |o| o.total + 100);
+        fields[12] = yuan(inflated);
+        fields[24] = yuan(inflated);
+    }
+    let backquoted = |fields: &[String]| fields.iter().map(|f| format!("`{f}")).collect::<Vec<_>>().join(",");
+    let mut text = format!("{BILL_HEADER}\r\n");
+    for (_, fields) in &rows {
+        text.push_str(&backquoted(fields));
+        text.push_str("\r\n");
+    }
+    let summary =
+        [rows.len().to_string(), yuan(settled), yuan(refunded), "0.00".into(), fee(fees), yuan(settled), yuan(asked)];
+    text.push_str(&format!("{BILL_SUMMARY_HEADER}\r\n{}\r\n", backquoted(&summary)));
+    Some(text)
 }
 
 /// FNV-1a, 64 bits: a stable, dependency-free hash for deriving stand-in openids.
@@ -351,6 +524,25 @@ impl WechatPaySim {
     /// Makes the next refund end `ABNORMAL` or `CLOSED` instead of `SUCCESS`.
     pub fn set_next_refund_result(&self, status: RefundStatus) {
         self.state().next_refund_result = Some(status);
+    }
+
+    /// Makes the next trade bill file served differ from the one whose SHA-1 was announced (one
+    /// payment's amount altered), as a file tampered with on the way would.
+    pub fn corrupt_next_bill(&self) {
+        self.state().corrupt_next_bill = true;
+    }
+
+    /// Makes the next trade bill request answer `400 STATEMENT_CREATING` (not generated yet).
+    pub fn bill_creating_next(&self) {
+        self.state().bill_creating_next = true;
+    }
+
+    /// The `bill_type=ALL` trade bill of a Beijing day as served: one line per payment made that
+    /// day (`SUCCESS`, also when refunded since) and per refund asked for that day (`REFUND`),
+    /// in time order, then the summary. `None` for a day without any.
+    pub fn trade_bill(&self, day: NaiveDate) -> Option<String> {
+        let state = self.state();
+        build_trade_bill(&self.account, day, &state.orders, state.refunds.values(), false)
     }
 
     /// The openid the next web authorisation yields (once).
@@ -513,6 +705,8 @@ pub fn routes() -> Router<Sim> {
         .route("/v3/refund/domestic/refunds", post(api::create_refund))
         .route("/v3/refund/domestic/refunds/{out_refund_no}", get(api::query_refund))
         .route("/v3/certificates", get(api::certificates))
+        .route("/v3/bill/tradebill", get(api::trade_bill))
+        .route("/v3/billdownload/file", get(api::download_bill))
         .route(CASHIER_PATH, get(cashier::page))
         .route("/sim/wechatpay/checkmweb/pay", post(cashier::confirm))
         .route("/sim/wechatpay/pay/{out_trade_no}", post(cashier::control_pay))

@@ -1,22 +1,23 @@
 //! The real WeChat Pay adapter and web-authorisation client against the stand-in: orders
 //! (JSAPI, H5 through the cashier page), query, close, refunds, notifications delivered to a
 //! local webhook and verified by the adapter, forged notifications refused, both key modes and
-//! the certificate download, a request signed with the wrong merchant key, and OAuth.
+//! the certificate download, a request signed with the wrong merchant key, the daily trade bill
+//! (payments only, an empty day, a tampered file, a bill not generated yet), and OAuth.
 
 use axum::Router;
 use axum::body::Bytes;
 use axum::extract::State;
 use axum::http::{HeaderMap, StatusCode};
 use axum::routing::post;
-use chrono::{Duration, Utc};
+use chrono::{Duration, FixedOffset, NaiveDate, Utc};
 use std::sync::atomic::{AtomicUsize, Ordering};
 use std::sync::{Arc, Mutex, OnceLock};
 use yiqian_domain::payment::Channel;
 use yiqian_domain::{Fen, OrderId, PaymentId, RefundId};
 use yiqian_providers::ProviderError;
 use yiqian_providers::payment::{
-    GatewayNotification, GatewayTrade, NotificationRejected, Payer, PaymentGateway, PaymentRequest, PaymentStart,
-    RefundOutcome, RefundRequest, SignedNotification,
+    BillEntry, GatewayNotification, GatewayTrade, NotificationRejected, Payer, PaymentGateway, PaymentRequest,
+    PaymentStart, RefundOutcome, RefundRequest, SignedNotification,
 };
 use yiqian_providers::rsa::{RsaSigner, RsaVerifier};
 use yiqian_providers::wechat_oauth::{OAuthError, OAuthScope, WechatOAuth, WechatOAuthConfig};
@@ -474,6 +475,98 @@ async fn requests_signed_with_the_wrong_merchant_key_are_refused() {
 
     let env = env_with(|c| c.merchant_serial = "0123456789ABCDEF".to_owned()).await;
     rejected_with(env.gateway.query_payment(&id).await, "SIGN_ERROR");
+}
+
+/// The Beijing day of an order's payment.
+fn paid_day(env: &Env, payment: &PaymentId) -> NaiveDate {
+    let paid = env.wechat().order(payment.as_str()).unwrap().success_time.unwrap();
+    paid.with_timezone(&FixedOffset::east_opt(8 * 3600).unwrap()).date_naive()
+}
+
+#[tokio::test]
+async fn the_trade_bill_lists_the_days_payments_and_not_refunds() {
+    let env = env().await;
+    let w = env.wechat();
+    let (a, b, unpaid) = (payment_id(), payment_id(), payment_id());
+    env.gateway.create_payment(&jsapi(&a, 15000)).await.unwrap();
+    env.gateway.create_payment(&request(&b, 990, None, Some("203.0.113.7"))).await.unwrap();
+    env.gateway.create_payment(&jsapi(&unpaid, 500)).await.unwrap();
+    let txn_a = w.pay(a.as_str()).unwrap();
+    let txn_b = w.pay(b.as_str()).unwrap();
+    env.verdicts(2).await;
+    assert_eq!(env.gateway.refund(&refund("R0000001", &b, 990, 990)).await.unwrap(), RefundOutcome::Pending);
+    env.verdicts(3).await;
+    let day = paid_day(&env, &a);
+
+    let mut entries = env.gateway.daily_bill(day).await.unwrap().expect("WeChat Pay offers a bill");
+    entries.sort_by(|x, y| x.gateway_txn.cmp(&y.gateway_txn));
+    let mut expected = vec![
+        BillEntry { out_trade_no: a.as_str().into(), gateway_txn: txn_a.clone(), amount: Fen(15000) },
+        BillEntry { out_trade_no: b.as_str().into(), gateway_txn: txn_b.clone(), amount: Fen(990) },
+    ];
+    expected.sort_by(|x, y| x.gateway_txn.cmp(&y.gateway_txn));
+    assert_eq!(entries, expected);
+    // The file did list the refund (and the fee), as a REFUND row the adapter skipped.
+    let text = w.trade_bill(day).unwrap();
+    let refund_id = &w.refunds()[0].refund_id;
+    assert!(text.lines().any(|l| l.contains("`REFUND,") && l.contains(refund_id.as_str())), "{text}");
+    assert!(text.contains("`150.00,`0.00,`") && text.contains("`0.90000,`0.60%"), "{text}");
+    assert!(!text.contains(unpaid.as_str()));
+
+    // Both steps were signed by us and accepted; the download URL carries the query.
+    let calls = env.wechat().api_calls();
+    let bill = calls.iter().find(|c| c.path.starts_with("/v3/bill/tradebill")).unwrap();
+    assert_eq!(bill.path, format!("/v3/bill/tradebill?bill_date={}&bill_type=ALL", day.format("%Y-%m-%d")));
+    assert_eq!(bill.status, 200);
+    let download = calls.iter().find(|c| c.path.starts_with("/v3/billdownload/file?token=")).unwrap();
+    assert_eq!(download.status, 200);
+    // The download itself needs our signature.
+    let unsigned = reqwest::Client::builder()
+        .no_proxy()
+        .build()
+        .unwrap()
+        .get(format!("{}{}", env.sim.base_url(), download.path))
+        .header("User-Agent", "test")
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(unsigned.status(), 401);
+}
+
+#[tokio::test]
+async fn a_day_without_trades_has_an_empty_bill() {
+    let env = env().await;
+    let day = Utc::now().date_naive() - Duration::days(30);
+    assert_eq!(env.gateway.daily_bill(day).await.unwrap(), Some(vec![]));
+    let calls = env.wechat().api_calls();
+    assert_eq!(calls.len(), 1, "no download for a day without a bill");
+    assert_eq!((calls[0].status, calls[0].code.as_deref()), (400, Some("NO_STATEMENT_EXIST")));
+}
+
+#[tokio::test]
+async fn a_tampered_or_unready_bill_is_a_transient_error() {
+    let env = env().await;
+    let w = env.wechat();
+    let id = payment_id();
+    env.gateway.create_payment(&jsapi(&id, 300)).await.unwrap();
+    let txn = w.pay(id.as_str()).unwrap();
+    let day = paid_day(&env, &id);
+
+    w.corrupt_next_bill();
+    match env.gateway.daily_bill(day).await {
+        Err(ProviderError::Transient { detail, .. }) => assert!(detail.contains("SHA-1"), "{detail}"),
+        other => panic!("expected a transient error for a tampered bill, got {other:?}"),
+    }
+    w.bill_creating_next();
+    match env.gateway.daily_bill(day).await {
+        Err(e @ ProviderError::Transient { .. }) => assert!(e.to_string().contains("not generated yet"), "{e}"),
+        other => panic!("expected a transient error for a bill not generated yet, got {other:?}"),
+    }
+    // Both were one-offs: the bill reads now.
+    assert_eq!(
+        env.gateway.daily_bill(day).await.unwrap(),
+        Some(vec![BillEntry { out_trade_no: id.as_str().into(), gateway_txn: txn, amount: Fen(300) }])
+    );
 }
 
 async fn oauth(env: &Env, secret: &str) -> WechatOAuth {

@@ -1,15 +1,19 @@
 //! The merchant API (`/v3/…`): the `Authorization` check, signed answers, and the order,
-//! refund and certificate endpoints.
+//! refund, certificate and trade bill endpoints.
 
-use super::{CASHIER_PATH, Order, Refund, RefundStatus, TradeState, WechatPaySim, cst, random_alnum, random_digits};
+use super::{
+    BillFile, CASHIER_PATH, Order, Refund, RefundStatus, TradeState, WechatPaySim, beijing_day, build_trade_bill, cst,
+    random_alnum, random_digits,
+};
 use crate::Sim;
 use axum::body::Bytes;
 use axum::extract::{Path, State};
 use axum::http::{HeaderMap, HeaderValue, Method, StatusCode, Uri};
 use axum::response::{IntoResponse, Response};
-use chrono::{DateTime, Utc};
+use chrono::{DateTime, NaiveDate, Utc};
 use serde_json::{Value, json};
 use std::collections::BTreeMap;
+use yiqian_providers::wechatpay::bill::sha1_hex;
 use yiqian_providers::wechatpay::certificates::PlatformCertificate;
 use yiqian_providers::wechatpay::resource::encrypt_resource;
 
@@ -138,6 +142,12 @@ impl WechatPaySim {
             Ok(()) => f(self),
             Err(reply) => reply,
         };
+        self.record(method, uri, &reply);
+        self.signed(reply)
+    }
+
+    /// Records a call and how it was answered.
+    fn record(&self, method: &Method, uri: &Uri, reply: &Reply) {
         let code = reply.body.as_ref().and_then(|b| b.get("code")).and_then(Value::as_str).map(str::to_owned);
         if let Some(code) = &code {
             tracing::info!(path = %uri.path(), status = reply.status.as_u16(), code = %code, "stand-in refused a call");
@@ -148,7 +158,6 @@ impl WechatPaySim {
             status: reply.status.as_u16(),
             code,
         });
-        self.signed(reply)
     }
 
     fn create(&self, jsapi: bool, body: &[u8]) -> Reply {
@@ -393,6 +402,68 @@ impl WechatPaySim {
     }
 }
 
+/// A query parameter's value.
+fn query_param(uri: &Uri, name: &str) -> Option<String> {
+    uri.query().and_then(|q| form_urlencoded::parse(q.as_bytes()).find(|(k, _)| k == name).map(|(_, v)| v.into_owned()))
+}
+
+/// How long a bill's download URL is good.
+const BILL_URL_LIFETIME: chrono::Duration = chrono::Duration::minutes(5);
+
+impl WechatPaySim {
+    /// `GET /v3/bill/tradebill`: the hash and download URL of a day's `ALL` bill (the only type
+    /// served, uncompressed only), for any day up to today in Beijing.
+    fn bill_request(&self, uri: &Uri) -> Reply {
+        let day = query_param(uri, "bill_date")
+            .filter(|d| d.len() == 10)
+            .and_then(|d| NaiveDate::parse_from_str(&d, "%Y-%m-%d").ok());
+        let Some(day) = day else {
+            return param_error("bill_date 必填，格式为 yyyy-MM-DD");
+        };
+        if day > beijing_day(Utc::now()) {
+            return param_error("bill_date 不能晚于今天");
+        }
+        if query_param(uri, "bill_type").is_some_and(|t| t != "ALL") {
+            return param_error("模拟环境仅支持 bill_type=ALL");
+        }
+        if query_param(uri, "tar_type").is_some() {
+            return param_error("模拟环境不提供压缩账单");
+        }
+        let mut state = self.state();
+        if std::mem::take(&mut state.bill_creating_next) {
+            return error(StatusCode::BAD_REQUEST, "STATEMENT_CREATING", "账单生成中，请稍后再试");
+        }
+        let Some(genuine) = build_trade_bill(&self.account, day, &state.orders, state.refunds.values(), false) else {
+            return error(StatusCode::BAD_REQUEST, "NO_STATEMENT_EXIST", "账单文件不存在");
+        };
+        let hash_value = sha1_hex(genuine.as_bytes());
+        let served = if std::mem::take(&mut state.corrupt_next_bill) {
+            build_trade_bill(&self.account, day, &state.orders, state.refunds.values(), true).unwrap_or_default()
+        } else {
+            genuine
+        };
+        let now = Utc::now();
+        state.bills.retain(|_, b| b.expires > now);
+        let token = random_alnum(48);
+        state.bills.insert(token.clone(), BillFile { body: served.into_bytes(), expires: now + BILL_URL_LIFETIME });
+        ok(json!({
+            "hash_type": "SHA1",
+            "hash_value": hash_value,
+            "download_url": format!("{}/v3/billdownload/file?token={token}", self.base_url),
+        }))
+    }
+
+    /// The file behind a download token.
+    fn bill_file(&self, uri: &Uri) -> Result<Vec<u8>, Reply> {
+        let token = query_param(uri, "token").ok_or_else(|| param_error("token 必填"))?;
+        let state = self.state();
+        match state.bills.get(&token) {
+            Some(file) if file.expires > Utc::now() => Ok(file.body.clone()),
+            _ => Err(error(StatusCode::BAD_REQUEST, "INVALID_REQUEST", "下载链接已失效，请重新申请账单")),
+        }
+    }
+}
+
 /// `POST /v3/pay/transactions/jsapi`.
 pub(super) async fn create_jsapi(
     State(sim): State<Sim>,
@@ -505,4 +576,37 @@ pub(super) async fn certificates(
     body: Bytes,
 ) -> Response {
     sim.wechatpay.handle(&method, &uri, &headers, &body, |w| w.certificate_list())
+}
+
+/// `GET /v3/bill/tradebill?bill_date=…&bill_type=ALL`.
+pub(super) async fn trade_bill(
+    State(sim): State<Sim>,
+    method: Method,
+    uri: Uri,
+    headers: HeaderMap,
+    body: Bytes,
+) -> Response {
+    sim.wechatpay.handle(&method, &uri, &headers, &body, |w| w.bill_request(&uri))
+}
+
+/// `GET /v3/billdownload/file?token=…`: the signature is checked; the file is served unsigned
+/// (refusals are signed JSON like any other).
+pub(super) async fn download_bill(
+    State(sim): State<Sim>,
+    method: Method,
+    uri: Uri,
+    headers: HeaderMap,
+    body: Bytes,
+) -> Response {
+    let w = &sim.wechatpay;
+    match w.authenticate(&method, &uri, &headers, &body).and_then(|()| w.bill_file(&uri)) {
+        Ok(file) => {
+            w.record(&method, &uri, &Reply { status: StatusCode::OK, body: None });
+            (StatusCode::OK, [("content-type", "text/plain; charset=utf-8")], file).into_response()
+        }
+        Err(reply) => {
+            w.record(&method, &uri, &reply);
+            w.signed(reply)
+        }
+    }
 }
