@@ -678,3 +678,32 @@ async fn inside_wechat_without_web_authorisation_the_applicant_is_told_how_to_pa
     assert_eq!(start_payment(&h, &token, &id, "wechat", None).await["kind"], "redirect");
     h.server.stop().await;
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 4)]
+async fn reconciliation_reports_money_taken_for_a_trade_we_never_started() {
+    let h = start_with_vendors(backends()[0], VendorModes::default(), |_| {}).await;
+    let s = sim(&h);
+    let (_token, _id) = paid_order(&h).await;
+    // Someone uses the merchant account outside yiqian: WeChat Pay's bill has that payment.
+    let foreign = yiqian_providers::payment::PaymentRequest {
+        payment: yiqian_domain::PaymentId::parse("OUTSIDE0000000000001").unwrap(),
+        order: yiqian_domain::OrderId::parse("OUTSIDE").unwrap(),
+        amount: yiqian_domain::Fen(990),
+        channel: yiqian_domain::payment::Channel::Wechat,
+        description: "其他商品".into(),
+        return_url: h.url("/"),
+        payer: yiqian_providers::payment::Payer { wechat_openid: None, client_ip: Some("127.0.0.1".into()) },
+        expires_at: chrono::Utc::now() + chrono::Duration::minutes(30),
+    };
+    h.server.app.providers().payments.wechat.create_payment(&foreign).await.unwrap();
+    s.wechatpay.pay("OUTSIDE0000000000001").unwrap();
+    let today = h.server.app.yesterday_in_beijing().succ_opt().unwrap();
+    let report = h.server.app.reconcile(today).await.unwrap();
+    assert_eq!((report.payments, report.settled), (1, 1), "{report:?}");
+    assert_eq!(report.findings.len(), 1, "{report:?}");
+    let f = serde_json::to_value(&report.findings[0]).unwrap();
+    assert_eq!(f["problem"], "unknown_at_gateway", "{f}");
+    assert_eq!(f["payment"], "OUTSIDE0000000000001");
+    assert_eq!(f["amount"], 990);
+    h.server.stop().await;
+}
