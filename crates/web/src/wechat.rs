@@ -5,7 +5,6 @@
 
 use crate::WebState;
 use crate::auth::{cookie, local_path, session_cookie, session_token_in, urlencode};
-use crate::error::ApiError;
 use axum::Router;
 use axum::extract::{Query, State};
 use axum::http::{HeaderMap, header};
@@ -51,7 +50,7 @@ async fn start(State(s): State<WebState>, Query(q): Query<StartQuery>) -> Respon
             ([(header::SET_COOKIE, short_cookie(STATE_COOKIE, &value, 600, secure(&s)))], Redirect::to(&url))
                 .into_response()
         }
-        Err(e) => ApiError(e).into_response(),
+        Err(e) => crate::pages::error_page(&s, e),
     }
 }
 
@@ -94,6 +93,6 @@ async fn callback(State(s): State<WebState>, headers: HeaderMap, Query(q): Query
             ([(header::SET_COOKIE, clear_state), (header::SET_COOKIE, pending)], Redirect::to(&to_login))
                 .into_response()
         }
-        Err(e) => ApiError(e).into_response(),
+        Err(e) => crate::pages::error_page(&s, e),
     }
 }

@@ -373,16 +373,11 @@ fn secret(
     if let Some(v) = config.secret_env.get(env) {
         return Ok(v.clone());
     }
-    read_file(provider, field, file).map(|s| if s.contains("-----BEGIN") { s } else { s.trim().to_owned() }).map_err(
-        |e| match e {
-            ConfigError::Vendor(v) if file.is_empty() => ConfigError::Vendor(yiqian_providers::ConfigError::new(
-                v.provider,
-                v.field,
-                format!("set {env} or {}_file", v.field),
-            )),
-            other => other,
-        },
-    )
+    if file.is_empty() {
+        return Err(yiqian_providers::ConfigError::new(provider, field, format!("set {env} or {field}_file")).into());
+    }
+    let text = read_file(provider, field, file)?;
+    Ok(if text.contains("-----BEGIN") { text } else { text.trim().to_owned() })
 }
 
 /// Reads a file the configuration names (a key, a certificate).

@@ -836,6 +836,8 @@ pub async fn start_with_vendors_and_clock(
 ) -> Harness {
     let (accounts, accounts_dir) = sim_accounts();
     let sim = yiqian_sim::RunningSim::start(accounts).await.unwrap();
+    // WeChat Pay signs under the key the service is configured to trust.
+    sim.sim.wechatpay.use_certificate_mode(modes.certificates);
     let base = sim.base_url();
     let vendors = Vendors { sim, accounts: accounts.clone(), accounts_dir: accounts_dir.clone() };
     start_full(backend, manual_clock, Some(vendors), |c| {
