@@ -228,7 +228,7 @@ impl App {
                     goods_name: self.config().product.name.clone(),
                     invoice_date: invoice
                         .requested_at
-                        .with_timezone(&chrono::FixedOffset::east_opt(8 * 3600).expect("UTC+8"))
+                        .with_timezone(&crate::china_time())
                         .format("%Y-%m-%d %H:%M:%S")
                         .to_string(),
                 };

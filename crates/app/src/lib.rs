@@ -209,6 +209,12 @@ const ID_ALPHABET: &[u8] = b"23456789ABCDEFGHJKLMNPQRSTUVWXYZ";
 
 /// A random identifier: `prefix` followed by `len` characters that cannot be misread
 /// (no 0/O, 1/I).
+/// China Standard Time (UTC+8): the time zone of dates on paper, of the gateways' days and of
+/// the vendors' timestamps.
+pub fn china_time() -> chrono::FixedOffset {
+    chrono::FixedOffset::east_opt(8 * 3600).expect("UTC+8 is a valid offset")
+}
+
 pub(crate) fn new_id(prefix: &str, len: usize) -> String {
     let mut rng = rand::thread_rng();
     let mut s = String::with_capacity(prefix.len() + len);

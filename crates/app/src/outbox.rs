@@ -120,12 +120,12 @@ impl App {
         }
     }
 
-    /// Reconciles yesterday once it is past 02:00 in Beijing (the gateways' books for the day
-    /// are complete by then), once per day per process.
+    /// Reconciles yesterday once it is past 10:00 in Beijing (WeChat Pay publishes the day's
+    /// bill from about 10:00), once per day per process.
     async fn reconcile_daily(&self, done: &mut Option<chrono::NaiveDate>) {
-        let beijing = self.now().with_timezone(&chrono::FixedOffset::east_opt(8 * 3600).expect("UTC+8"));
+        let beijing = self.now().with_timezone(&crate::china_time());
         let day = self.yesterday_in_beijing();
-        if chrono::Timelike::hour(&beijing) < 2 || *done == Some(day) {
+        if chrono::Timelike::hour(&beijing) < 10 || *done == Some(day) {
             return;
         }
         match self.reconcile(day).await {
@@ -140,7 +140,7 @@ impl App {
     /// Runs the background work until `shutdown` resolves: outbox delivery (woken at once
     /// when a unit of work queues a message, and every second for retries); every 30
     /// seconds, the expiry of unpaid orders; every 5 minutes, the CRL's and the pre-signed
-    /// OCSP responses' refresh before they go stale; once a day (from 02:00 Beijing time),
+    /// OCSP responses' refresh before they go stale; once a day (from 10:00 Beijing time),
     /// the reconciliation of the previous day's payments.
     pub async fn run_workers(&self, shutdown: impl std::future::Future<Output = ()>) {
         tokio::pin!(shutdown);

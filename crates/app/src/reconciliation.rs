@@ -118,15 +118,11 @@ pub fn classify(
     }
 }
 
-fn beijing() -> chrono::FixedOffset {
-    chrono::FixedOffset::east_opt(8 * 3600).expect("UTC+8 is a valid offset")
-}
-
 impl App {
     /// Reconciles the payments started on `day` (Beijing time) against their gateways and
     /// records the result in the audit log (when there were payments).
     pub async fn reconcile(&self, day: NaiveDate) -> Result<ReconciliationReport, AppError> {
-        let start = beijing()
+        let start = crate::china_time()
             .from_local_datetime(&day.and_hms_opt(0, 0, 0).expect("midnight exists"))
             .single()
             .expect("a fixed offset has no gaps")
@@ -241,7 +237,7 @@ impl App {
 
     /// Yesterday, Beijing time (the day the daily run reconciles).
     pub fn yesterday_in_beijing(&self) -> NaiveDate {
-        (self.now().with_timezone(&beijing()) - chrono::Duration::days(1)).date_naive()
+        (self.now().with_timezone(&crate::china_time()) - chrono::Duration::days(1)).date_naive()
     }
 }
 

@@ -5,8 +5,7 @@
 
 use crate::review::{parse_order_id, staff_order};
 use crate::staff::StaffMember;
-use crate::{App, AppError, in_tx};
-use chrono::FixedOffset;
+use crate::{App, AppError, china_time, in_tx};
 use serde_json::json;
 use std::sync::Arc;
 use yiqian_documents::{ConfirmationForm, DocumentRenderer};
@@ -41,11 +40,6 @@ pub struct DeskOrder {
     pub applicant_name: String,
     /// Key, shipment and returned form, once approved.
     pub fulfilment: Option<FulfilmentRecord>,
-}
-
-/// China Standard Time, for dates printed on paper.
-fn china_time() -> FixedOffset {
-    FixedOffset::east_opt(8 * 3600).expect("UTC+8 is a valid offset")
 }
 
 /// Checks a waybill number: 8–30 letters and digits.
