@@ -238,7 +238,7 @@ impl App {
             let (user_pin, so_pin, key_id) = (user_pin.clone(), so_pin.clone(), key_id.clone());
             blocking(move || {
                 let mut token = reader.blank_token()?;
-                token.initialise(&so_pin, &label)?;
+                token.initialise(None, &so_pin, &label)?;
                 token.init_user_pin(&so_pin, &user_pin)?;
                 token.generate_key_pair(&user_pin, algorithm, &key_id)?;
                 let signer = token.signer(&user_pin, &key_id)?;

@@ -64,7 +64,7 @@ pub const SOFTHSM2_MODULE: &str = "/usr/lib/softhsm/libsofthsm2.so";
 
 /// DER DigestInfo prefix for SHA-256 (RFC 8017 §9.2, note 1): followed by the 32-byte hash,
 /// it is what `CKM_RSA_PKCS` signs when the token has no `CKM_SHA256_RSA_PKCS`.
-const SHA256_DIGEST_INFO_PREFIX: [u8; 19] =
+pub const SHA256_DIGEST_INFO_PREFIX: [u8; 19] =
     [0x30, 0x31, 0x30, 0x0d, 0x06, 0x09, 0x60, 0x86, 0x48, 0x01, 0x65, 0x03, 0x04, 0x02, 0x01, 0x05, 0x00, 0x04, 0x20];
 
 /// Signed once by `generate` and `open` and checked against the public key, so a public key
@@ -481,7 +481,7 @@ impl fmt::Debug for Pkcs11Key {
 static CONTEXTS: Mutex<Vec<(PathBuf, Pkcs11)>> = Mutex::new(Vec::new());
 
 /// Loads `module` and calls `C_Initialize` the first time; afterwards returns the same context.
-fn context(module: &Path) -> Result<Pkcs11, PkiError> {
+pub fn context(module: &Path) -> Result<Pkcs11, PkiError> {
     let mut contexts = CONTEXTS.lock().unwrap_or_else(PoisonError::into_inner);
     if let Some((_, context)) = contexts.iter().find(|(path, _)| path == module) {
         return Ok(context.clone());
@@ -562,7 +562,7 @@ fn the_private_key(session: &Session, config: &Pkcs11Config) -> Result<ObjectHan
 }
 
 /// DER of the P-256 namedCurve OID, as `CKA_EC_PARAMS` holds it.
-fn p256_params() -> Result<Vec<u8>, PkiError> {
+pub fn p256_params() -> Result<Vec<u8>, PkiError> {
     oids::P256_CURVE.to_der().map_err(|e| PkiError::encoding("P-256 curve", e))
 }
 
@@ -585,7 +585,7 @@ fn ec_algorithm(params: Option<&[u8]>) -> Result<Algorithm, PkiError> {
 
 /// The SubjectPublicKeyInfo of a public key object. For RSA, `private` is the fallback when
 /// the public object lacks the modulus.
-fn public_key(
+pub fn public_key(
     session: &Session,
     public: ObjectHandle,
     private: Option<ObjectHandle>,
@@ -679,7 +679,7 @@ fn rsa_public_key_der(modulus: &[u8], exponent: &[u8]) -> Result<Vec<u8>, PkiErr
 
 /// Converts a raw PKCS#11 ECDSA P-256 signature `r‖s` (32 + 32 bytes) to the DER
 /// `SEQUENCE { r INTEGER, s INTEGER }` X.509 carries.
-pub(crate) fn ecdsa_raw_to_der(raw: &[u8]) -> Result<Vec<u8>, PkiError> {
+pub fn ecdsa_raw_to_der(raw: &[u8]) -> Result<Vec<u8>, PkiError> {
     if raw.len() != 64 {
         return Err(PkiError::Signing(format!(
             "the token returned a {}-byte ECDSA signature; a P-256 r‖s is 64 bytes",
@@ -716,7 +716,7 @@ fn key_error(what: &str, e: &CkError) -> PkiError {
 }
 
 /// "C_Login returned CKR_PIN_INCORRECT" for PKCS#11 errors; cryptoki's text for the rest.
-fn ck_describe(e: &CkError) -> String {
+pub fn ck_describe(e: &CkError) -> String {
     match e {
         CkError::Pkcs11(rv, function) => format!("C_{function:?} returned {}", rv_name(rv)),
         other => other.to_string(),

@@ -2,15 +2,24 @@
 //! `C_*` call sequence a personalisation station makes), so that the PKCS#11 UKEY driver
 //! slots in beside the [`software`] token without the application changing:
 //!
-//! 1. [`TokenReader::blank_token`] — a blank key in the reader;
-//! 2. [`Token::initialise`] — `C_InitToken` with a random SO PIN and the label;
+//! 1. [`TokenReader::present`] / [`TokenReader::blank_token`] — the keys in the reader (a
+//!    hub's slots with a token in them), one blank key;
+//! 2. [`Token::initialise`] — `C_InitToken` with the token's current SO PIN (the factory
+//!    default for a new key), then the random SO PIN and the label;
 //! 3. [`Token::init_user_pin`] — `C_Login(SO)` + `C_InitPIN` with a random user PIN;
 //! 4. [`Token::generate_key_pair`] — `C_Login(User)` + `C_GenerateKeyPair` on the token;
 //! 5. [`Token::signer`] — `C_Sign` with that key, to sign the CSR on the token;
-//! 6. [`Token::write_certificate`] — `C_CreateObject(CKO_CERTIFICATE)`.
+//! 6. [`Token::write_certificate`] and [`Token::write_ca_certificates`] —
+//!    `C_CreateObject(CKO_CERTIFICATE)` for the holder's certificate and the CA chain.
+//!
+//! Three drivers implement it: the [`software`] token (the embedded default), [`pkcs11`] for
+//! UKEYs with a PKCS#11 module (OpenSC, a vendor's module; SoftHSM2 in tests) and [`skf`] for
+//! SM2 UKEYs with a GM/T 0016 (SKF) library.
 //!
 //! PINs travel as [`Pin`], which zeroes itself and never prints.
 
+pub mod pkcs11;
+pub mod softhsm;
 pub mod software;
 
 use std::fmt;
@@ -69,6 +78,9 @@ pub struct TokenInfo {
     pub initialised: bool,
     /// Whether the user PIN is locked after too many wrong tries (`CKF_USER_PIN_LOCKED`).
     pub user_pin_locked: bool,
+    /// Wrong user PIN tries left before it locks, when the token says (SKF and the software
+    /// token do; PKCS#11 only flags "count low" and "final try").
+    pub user_pin_tries_left: Option<u32>,
 }
 
 /// Why a token operation failed. Messages are for CA staff.
@@ -92,6 +104,10 @@ pub enum TokenError {
     /// The token is not in a state for this call (not initialised, no such key, …).
     #[error("token state: {0}")]
     State(String),
+    /// The token or its driver refused something yiqian needs (an attribute, a mechanism, a
+    /// label length, `C_InitToken` itself); the message names it and what to do.
+    #[error("the token refused: {0}")]
+    Refused(String),
     /// The algorithm is not supported by this token.
     #[error("algorithm not supported by the token: {0:?}")]
     Unsupported(Algorithm),
@@ -105,9 +121,15 @@ pub enum TokenError {
 
 /// The key reader at a personalisation station (a PKCS#11 module's slot list).
 pub trait TokenReader: Send + Sync {
-    /// The reader's kind, e.g. `software`.
+    /// The reader's kind: `software`, `pkcs11` or `skf`.
     fn name(&self) -> &'static str;
-    /// A blank (uninitialised) token ready for personalisation.
+    /// The keys present in the reader, as they describe themselves (`C_GetSlotList` with
+    /// tokens present + `C_GetTokenInfo`; `SKF_EnumDev` + `SKF_GetDevInfo`). For the software
+    /// reader: every token file.
+    fn present(&self) -> Result<Vec<TokenInfo>, TokenError>;
+    /// A blank token ready for personalisation: for the software reader a new token; for a
+    /// hub, a key in its factory state (a present key whose label is not an order number
+    /// that yiqian wrote, see [`is_personalised_label`]).
     fn blank_token(&self) -> Result<Box<dyn Token>, TokenError>;
     /// The token with this serial.
     fn open(&self, serial: &str) -> Result<Box<dyn Token>, TokenError>;
@@ -117,11 +139,17 @@ pub trait TokenReader: Send + Sync {
 pub trait Token: Send {
     /// `C_GetTokenInfo`.
     fn info(&self) -> Result<TokenInfo, TokenError>;
-    /// `C_InitToken`: erases everything on the token, sets the SO PIN and the label.
-    fn initialise(&mut self, so_pin: &Pin, label: &str) -> Result<(), TokenError>;
+    /// `C_InitToken`: erases everything on the token and sets the label and a new SO PIN.
+    /// `current_so_pin` is the SO PIN the token has now: `None` for a key in its factory
+    /// state (the reader knows the factory default, if the model has one), `Some` to
+    /// re-initialise a key personalised before (a half-personalised key, a re-issue).
+    fn initialise(&mut self, current_so_pin: Option<&Pin>, so_pin: &Pin, label: &str) -> Result<(), TokenError>;
     /// `C_Login(CKU_SO)` + `C_InitPIN`: sets the user PIN and clears a lock. This is also how
     /// a blocked PIN is unblocked at the counter.
     fn init_user_pin(&mut self, so_pin: &Pin, user_pin: &Pin) -> Result<(), TokenError>;
+    /// `C_Login(CKU_USER)` + `C_SetPIN`: the holder changes the user PIN. A wrong `old`
+    /// counts towards the lock.
+    fn change_user_pin(&mut self, old: &Pin, new: &Pin) -> Result<(), TokenError>;
     /// `C_Login(CKU_USER)` + `C_GenerateKeyPair`: a non-extractable key pair with `key_id`
     /// (CKA_ID) on the token. Returns the DER SubjectPublicKeyInfo.
     fn generate_key_pair(&mut self, user_pin: &Pin, algorithm: Algorithm, key_id: &[u8])
@@ -131,8 +159,23 @@ pub trait Token: Send {
     fn signer(&self, user_pin: &Pin, key_id: &[u8]) -> Result<Box<dyn Signer>, TokenError>;
     /// `C_CreateObject(CKO_CERTIFICATE)`: stores the certificate (DER) with `key_id`.
     fn write_certificate(&mut self, user_pin: &Pin, key_id: &[u8], der: &[u8]) -> Result<(), TokenError>;
-    /// `C_FindObjects(CKO_CERTIFICATE)`: the certificates on the token (DER), no login needed.
+    /// `C_CreateObject(CKO_CERTIFICATE)` without a key: the CA chain (DER, issuing CA first),
+    /// so that relying software on the holder's computer can build the path. Replaces a
+    /// chain written before.
+    fn write_ca_certificates(&mut self, user_pin: &Pin, chain: &[Vec<u8>]) -> Result<(), TokenError>;
+    /// `C_FindObjects(CKO_CERTIFICATE)`: the certificates on the token (DER), the holder's
+    /// first, then the CA chain; no login needed.
     fn certificates(&self) -> Result<Vec<Vec<u8>>, TokenError>;
     /// `C_DestroyObject`: removes the key pair and certificate with `key_id` (renewal).
     fn destroy_key(&mut self, user_pin: &Pin, key_id: &[u8]) -> Result<(), TokenError>;
+}
+
+/// Whether a token label is one yiqian writes at personalisation: an order number
+/// (`YQ` and 12 to 30 digits or capitals). Keys with any other label (a factory label such as
+/// `ePass2003` or SoftHSM2's `blank1`) are taken as blank.
+pub fn is_personalised_label(label: &str) -> bool {
+    label.len() >= 14
+        && label.len() <= 32
+        && label.starts_with("YQ")
+        && label[2..].bytes().all(|b| b.is_ascii_digit() || b.is_ascii_uppercase())
 }

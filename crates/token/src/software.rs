@@ -33,7 +33,8 @@
 //! }
 //! ```
 //!
-//! `so_pin` is absent on a blank token, `user_pin` until `C_InitPIN`.
+//! `so_pin` is absent on a blank token, `user_pin` until `C_InitPIN`; `ca_certificates`
+//! (the CA chain, base64 DER) is absent in files written before it existed.
 //!
 //! # Key protection
 //!
@@ -169,6 +170,7 @@ impl SoftwareTokenReader {
                 so_pin: None,
                 user_pin: None,
                 objects: Vec::new(),
+                ca_certificates: Vec::new(),
             };
             token.store(&blank)?;
             return Ok(token);
@@ -192,6 +194,30 @@ impl SoftwareTokenReader {
 impl TokenReader for SoftwareTokenReader {
     fn name(&self) -> &'static str {
         MODEL
+    }
+
+    fn present(&self) -> Result<Vec<TokenInfo>, TokenError> {
+        let entries = match fs::read_dir(&self.dir) {
+            Ok(entries) => entries,
+            Err(e) if e.kind() == io::ErrorKind::NotFound => return Ok(Vec::new()),
+            Err(e) => return Err(io_error(&self.dir, e)),
+        };
+        let mut found = Vec::new();
+        for entry in entries {
+            let entry = entry.map_err(|e| io_error(&self.dir, e))?;
+            let name = entry.file_name();
+            let Some(serial) = name.to_str().and_then(|n| n.strip_suffix(".token")) else { continue };
+            if !is_valid_serial(serial) {
+                continue;
+            }
+            match self.open_token(serial).and_then(|t| t.info()) {
+                Ok(info) => found.push(info),
+                Err(TokenError::NotPresent(_)) => {} // removed meanwhile
+                Err(e) => return Err(e),
+            }
+        }
+        found.sort_by(|a, b| a.serial.cmp(&b.serial));
+        Ok(found)
     }
 
     fn blank_token(&self) -> Result<Box<dyn Token>, TokenError> {
@@ -382,10 +408,11 @@ impl Token for SoftwareToken {
             model: MODEL.to_owned(),
             initialised: state.so_pin.is_some(),
             user_pin_locked: state.user_pin.as_ref().is_some_and(|slot| slot.tries_left == 0),
+            user_pin_tries_left: state.user_pin.as_ref().map(|slot| slot.tries_left),
         })
     }
 
-    fn initialise(&mut self, so_pin: &Pin, label: &str) -> Result<(), TokenError> {
+    fn initialise(&mut self, current_so_pin: Option<&Pin>, so_pin: &Pin, label: &str) -> Result<(), TokenError> {
         if label.len() > MAX_LABEL_BYTES || label.chars().any(char::is_control) {
             return Err(TokenError::State(format!(
                 "a token label is at most {MAX_LABEL_BYTES} bytes of UTF-8 without control characters"
@@ -394,7 +421,10 @@ impl Token for SoftwareToken {
         let mut session = self.session()?;
         if session.state.so_pin.is_some() {
             // Re-initialising: C_InitToken checks the current SO PIN.
-            session.login(Role::So, so_pin)?;
+            let current = current_so_pin.ok_or_else(|| {
+                TokenError::State("the token is initialised: re-initialising it needs its current SO PIN".to_owned())
+            })?;
+            session.login(Role::So, current)?;
         }
         let mut data_key: DataKey = Zeroizing::new([0; 32]);
         OsRng.fill_bytes(&mut data_key[..]);
@@ -402,6 +432,7 @@ impl Token for SoftwareToken {
         session.state.so_pin = Some(wrap_data_key(&data_key, Role::So, &serial, so_pin)?);
         session.state.user_pin = None;
         session.state.objects.clear();
+        session.state.ca_certificates.clear();
         session.state.label = label.to_owned();
         session.save()
     }
@@ -411,6 +442,14 @@ impl Token for SoftwareToken {
         let data_key = session.login(Role::So, so_pin)?;
         let serial = session.state.serial.clone();
         session.state.user_pin = Some(wrap_data_key(&data_key, Role::User, &serial, user_pin)?);
+        session.save()
+    }
+
+    fn change_user_pin(&mut self, old: &Pin, new: &Pin) -> Result<(), TokenError> {
+        let mut session = self.session()?;
+        let data_key = session.login(Role::User, old)?;
+        let serial = session.state.serial.clone();
+        session.state.user_pin = Some(wrap_data_key(&data_key, Role::User, &serial, new)?);
         session.save()
     }
 
@@ -474,10 +513,24 @@ impl Token for SoftwareToken {
         session.save()
     }
 
+    fn write_ca_certificates(&mut self, user_pin: &Pin, chain: &[Vec<u8>]) -> Result<(), TokenError> {
+        for der in chain {
+            if der.len() > MAX_CERTIFICATE_BYTES {
+                return Err(TokenError::State(format!("a certificate is at most {MAX_CERTIFICATE_BYTES} bytes")));
+            }
+            Certificate::from_der(der).map_err(|e| TokenError::State(format!("not a DER certificate: {e}")))?;
+        }
+        let mut session = self.session()?;
+        session.login(Role::User, user_pin)?;
+        session.state.ca_certificates = chain.iter().map(|der| Bytes(der.clone())).collect();
+        session.save()
+    }
+
     fn certificates(&self) -> Result<Vec<Vec<u8>>, TokenError> {
         let _lock = self.lock_existing()?;
         let state = self.load()?;
-        Ok(state.objects.into_iter().filter_map(|o| o.certificate.map(|c| c.0)).collect())
+        let holders = state.objects.into_iter().filter_map(|o| o.certificate.map(|c| c.0));
+        Ok(holders.chain(state.ca_certificates.into_iter().map(|c| c.0)).collect())
     }
 
     fn destroy_key(&mut self, user_pin: &Pin, key_id: &[u8]) -> Result<(), TokenError> {
@@ -501,6 +554,9 @@ struct TokenFile {
     so_pin: Option<PinSlot>,
     user_pin: Option<PinSlot>,
     objects: Vec<KeyObject>,
+    /// The CA chain (DER, issuing CA first); absent in files written before it existed.
+    #[serde(default)]
+    ca_certificates: Vec<Bytes>,
 }
 
 /// The data key wrapped under one PIN, and that PIN's retry counter.

@@ -2,21 +2,15 @@
 //! uses it: blank key → SO PIN → user PIN → key pair → CSR signed on the token → certificate
 //! issued by a test CA → written back; and the PIN counters, unblocking and refusals.
 
-use std::time::{Duration, SystemTime};
+mod common;
+
+use common::{HOLDER, TestCa};
 use tempfile::TempDir;
 use yiqian_pki::der::{Decode, Encode};
 use yiqian_pki::spki::SubjectPublicKeyInfoOwned;
-use yiqian_pki::x509_cert::Certificate;
-use yiqian_pki::{
-    Algorithm, CertificateRequest, DEFAULT_SM2_DISTID, IdNumberPolicy, IssuanceOptions, Profile, SerialNumber, Signer,
-    SoftwareKey, build_csr, issue, key_algorithm, personal_subject, verify, verify_csr,
-};
+use yiqian_pki::{Algorithm, DEFAULT_SM2_DISTID, build_csr, key_algorithm, personal_subject, verify, verify_csr};
 use yiqian_token::software::{SoftwareTokenReader, USER_PIN_TRIES};
 use yiqian_token::{Pin, Token, TokenError, TokenReader};
-
-const HOLDER: &str = "张三";
-const ID_NUMBER: &str = "110101199003074477";
-const YEAR: Duration = Duration::from_secs(365 * 24 * 3600);
 
 /// A reader over a fresh temporary directory (kept alive by the `TempDir`).
 fn reader() -> (TempDir, SoftwareTokenReader) {
@@ -25,65 +19,12 @@ fn reader() -> (TempDir, SoftwareTokenReader) {
     (dir, reader)
 }
 
-/// A self-signed test CA that issues personal certificates.
-struct TestCa {
-    key: SoftwareKey,
-    cert: Certificate,
-}
-
-impl TestCa {
-    fn new(algorithm: Algorithm) -> TestCa {
-        let key = SoftwareKey::generate(algorithm).unwrap();
-        let now = SystemTime::now();
-        let cert = issue(
-            &CertificateRequest {
-                profile: Profile::Root,
-                subject: "CN=yiqian Token Test CA,O=yiqian,C=CN".parse().unwrap(),
-                public_key: key.public_key().clone(),
-                serial: SerialNumber::random(),
-                not_before: now - Duration::from_secs(60),
-                not_after: now + 10 * YEAR,
-                issuer: None,
-                options: &IssuanceOptions::default(),
-            },
-            &key,
-        )
-        .unwrap();
-        TestCa { key, cert }
-    }
-
-    /// Verifies the CSR and issues the holder's personal certificate for its key (DER).
-    fn issue_personal(&self, csr: &[u8]) -> Vec<u8> {
-        let csr = verify_csr(csr, DEFAULT_SM2_DISTID).unwrap();
-        let now = SystemTime::now();
-        let cert = issue(
-            &CertificateRequest {
-                profile: Profile::Personal {
-                    name: HOLDER.to_owned(),
-                    id_number: ID_NUMBER.to_owned(),
-                    id_policy: IdNumberPolicy::Masked,
-                },
-                subject: personal_subject(HOLDER).unwrap(),
-                public_key: csr.public_key,
-                serial: SerialNumber::random(),
-                not_before: now - Duration::from_secs(60),
-                not_after: now + 2 * YEAR,
-                issuer: Some(&self.cert),
-                options: &IssuanceOptions::default(),
-            },
-            &self.key,
-        )
-        .unwrap();
-        cert.to_der().unwrap()
-    }
-}
-
 /// A token with an SO PIN, a user PIN and a key pair `key-1`; returns it with its PINs and
 /// the public key.
 fn personalised(reader: &SoftwareTokenReader, algorithm: Algorithm) -> (Box<dyn Token>, Pin, Pin, Vec<u8>) {
     let mut token = reader.blank_token().unwrap();
     let (so, user) = (Pin::random(16), Pin::random(8));
-    token.initialise(&so, "order-1").unwrap();
+    token.initialise(None, &so, "order-1").unwrap();
     token.init_user_pin(&so, &user).unwrap();
     let spki = token.generate_key_pair(&user, algorithm, b"key-1").unwrap();
     (token, so, user, spki)
@@ -107,7 +48,7 @@ fn personalise(algorithm: Algorithm) {
     assert!(!info.user_pin_locked);
 
     let (so, user) = (Pin::random(16), Pin::random(8));
-    token.initialise(&so, "order-2025-000123").unwrap();
+    token.initialise(None, &so, "order-2025-000123").unwrap();
     token.init_user_pin(&so, &user).unwrap();
     let info = token.info().unwrap();
     assert_eq!((info.label.as_str(), info.initialised), ("order-2025-000123", true));
@@ -248,7 +189,7 @@ fn the_so_pin_locks_after_ten_wrong_tries() {
     let locked = |r: Result<(), TokenError>| matches!(r, Err(TokenError::State(m)) if m == "SO PIN locked");
     assert!(locked(token.init_user_pin(&wrong, &user)));
     assert!(locked(token.init_user_pin(&so, &user)));
-    assert!(locked(token.initialise(&so, "again")));
+    assert!(locked(token.initialise(Some(&so), &so, "again")));
     // The user PIN has its own counter.
     signs_with(token.as_ref(), &user, &spki);
 }
@@ -262,21 +203,61 @@ fn reinitialising_needs_the_so_pin_and_erases_everything() {
     token.write_certificate(&user, b"key-1", &ca.issue_personal(&csr)).unwrap();
 
     let wrong = Pin::parse("3333333333333333").unwrap();
-    assert!(matches!(token.initialise(&wrong, "order-2"), Err(TokenError::PinIncorrect { tries_left: Some(9) })));
+    let new_so = Pin::random(16);
+    assert!(matches!(
+        token.initialise(Some(&wrong), &new_so, "order-2"),
+        Err(TokenError::PinIncorrect { tries_left: Some(9) })
+    ));
+    assert!(matches!(token.initialise(None, &new_so, "order-2"), Err(TokenError::State(_))), "needs the SO PIN");
     assert_eq!(token.certificates().unwrap().len(), 1);
 
-    let new_so = Pin::random(16);
-    token.initialise(&so, "order-2").unwrap();
+    token.initialise(Some(&so), &new_so, "order-2").unwrap();
     let info = token.info().unwrap();
     assert_eq!((info.label.as_str(), info.initialised, info.user_pin_locked), ("order-2", true, false));
     assert!(token.certificates().unwrap().is_empty());
     assert!(matches!(token.signer(&user, b"key-1"), Err(TokenError::State(_))), "the user PIN is unset");
-    // The SO PIN given to C_InitToken is the SO PIN from now on.
-    token.initialise(&so, "order-3").unwrap();
-    token.initialise(&so, "order-3").unwrap();
-    assert!(matches!(token.init_user_pin(&new_so, &user), Err(TokenError::PinIncorrect { .. })));
-    token.init_user_pin(&so, &user).unwrap();
+    // The new SO PIN is the SO PIN from now on.
+    assert!(matches!(token.init_user_pin(&so, &user), Err(TokenError::PinIncorrect { .. })));
+    token.initialise(Some(&new_so), &new_so, "order-3").unwrap();
+    token.init_user_pin(&new_so, &user).unwrap();
     assert!(matches!(token.signer(&user, b"key-1"), Err(TokenError::State(_))), "the key is gone");
+}
+
+#[test]
+fn the_holder_changes_the_user_pin_and_the_ca_chain_is_kept() {
+    let (_dir, reader) = reader();
+    let (mut token, _so, user, spki) = personalised(&reader, Algorithm::P256);
+    let ca = TestCa::new(Algorithm::P256);
+    let csr = build_csr(&personal_subject(HOLDER).unwrap(), token.signer(&user, b"key-1").unwrap().as_ref()).unwrap();
+    let holder = ca.issue_personal(&csr);
+    token.write_certificate(&user, b"key-1", &holder).unwrap();
+    let chain = vec![ca.cert.to_der().unwrap()];
+    assert!(matches!(token.write_ca_certificates(&user, &[b"not DER".to_vec()]), Err(TokenError::State(_))));
+    token.write_ca_certificates(&user, &chain).unwrap();
+    token.write_ca_certificates(&user, &chain).unwrap(); // replaces, does not add
+    assert_eq!(token.certificates().unwrap(), vec![holder, chain[0].clone()]);
+
+    let new = Pin::parse("24681357").unwrap();
+    let wrong = Pin::parse("99999999").unwrap();
+    assert!(matches!(token.change_user_pin(&wrong, &new), Err(TokenError::PinIncorrect { tries_left: Some(5) })));
+    assert_eq!(token.info().unwrap().user_pin_tries_left, Some(5));
+    token.change_user_pin(&user, &new).unwrap();
+    assert_eq!(token.info().unwrap().user_pin_tries_left, Some(USER_PIN_TRIES));
+    assert!(matches!(token.signer(&user, b"key-1"), Err(TokenError::PinIncorrect { .. })));
+    signs_with(token.as_ref(), &new, &spki);
+}
+
+#[test]
+fn present_lists_every_token_of_the_reader() {
+    let (_dir, reader) = reader();
+    assert!(reader.present().unwrap().is_empty(), "no directory yet");
+    let (token, _, _, _) = personalised(&reader, Algorithm::P256);
+    let blank = reader.blank_token().unwrap();
+    let present = reader.present().unwrap();
+    let mut serials = vec![token.info().unwrap().serial, blank.info().unwrap().serial];
+    serials.sort();
+    assert_eq!(present.iter().map(|i| i.serial.clone()).collect::<Vec<_>>(), serials);
+    assert_eq!(present.iter().filter(|i| i.initialised).count(), 1);
 }
 
 #[test]
@@ -291,15 +272,15 @@ fn operations_need_an_initialised_token_and_a_user_pin() {
     assert!(state(token.signer(&user, b"k").map(drop)));
     assert!(state(token.destroy_key(&user, b"k")));
 
-    token.initialise(&so, "order-1").unwrap();
+    token.initialise(None, &so, "order-1").unwrap();
     assert!(state(token.generate_key_pair(&user, Algorithm::P256, b"k").map(drop)));
     assert!(state(token.signer(&user, b"k").map(drop)));
     assert!(!token.info().unwrap().user_pin_locked);
 
     // Labels are at most 32 bytes, as in CK_TOKEN_INFO.
-    assert!(state(token.initialise(&so, &"x".repeat(33))));
-    assert!(state(token.initialise(&so, "a\nb")));
-    token.initialise(&so, &"张".repeat(10)).unwrap();
+    assert!(state(token.initialise(Some(&so), &so, &"x".repeat(33))));
+    assert!(state(token.initialise(Some(&so), &so, "a\nb")));
+    token.initialise(Some(&so), &so, &"张".repeat(10)).unwrap();
 }
 
 #[test]
@@ -403,7 +384,7 @@ fn debug_shows_no_secrets() {
     let (_dir, reader) = reader();
     let mut token = reader.create_blank().unwrap();
     let (so, user) = (Pin::random(16), Pin::random(8));
-    token.initialise(&so, "order-1").unwrap();
+    token.initialise(None, &so, "order-1").unwrap();
     token.init_user_pin(&so, &user).unwrap();
     for debug in [format!("{token:?}"), format!("{reader:?}"), format!("{so:?} {user:?}")] {
         assert!(!debug.contains(so.expose()) && !debug.contains(user.expose()), "{debug}");

@@ -9,7 +9,7 @@ fn token() -> (tempfile::TempDir, SoftwareToken, Pin, Pin) {
     let reader = SoftwareTokenReader::new(dir.path().to_owned());
     let mut token = reader.create_blank().unwrap();
     let (so, user) = (Pin::random(16), Pin::random(8));
-    token.initialise(&so, "order-1").unwrap();
+    token.initialise(None, &so, "order-1").unwrap();
     token.init_user_pin(&so, &user).unwrap();
     (dir, token, so, user)
 }
