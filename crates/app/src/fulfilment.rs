@@ -18,6 +18,7 @@ use yiqian_store::certificates::CertificateStatus;
 use yiqian_store::fulfilment::{PinKind, TokenState};
 use yiqian_store::orders::OrderRecord;
 use yiqian_token::Pin;
+use yiqian_token::escrow::{EscrowKeyPair, EscrowPublicKey, PinRole};
 
 /// A PIN delivery waiting in the outbox. It names the escrow entry, never the PIN.
 #[derive(Debug, Serialize, Deserialize)]
@@ -48,10 +49,24 @@ impl App {
         self.inner.pin_escrow.seal_text(pin.expose(), &pin_context(token, kind))
     }
 
-    /// Opens a PIN from escrow.
+    /// Opens a PIN from escrow: sealed here by [`App::seal_pin`], or at a personalisation
+    /// station to [`App::escrow_public_key`].
     pub(crate) fn open_pin(&self, token: &str, kind: PinKind, sealed: &str) -> Result<Pin, AppError> {
+        if EscrowKeyPair::is_sealed_pin(sealed) {
+            let role = if kind == PinKind::User { PinRole::User } else { PinRole::So };
+            return self
+                .inner
+                .escrow_pair
+                .open(sealed, token, role)
+                .map_err(|e| AppError::Internal(format!("escrowed PIN of {token}: {e}")));
+        }
         let text = self.inner.pin_escrow.open_text(sealed, &pin_context(token, kind))?;
         Pin::parse(&text).map_err(|e| AppError::Internal(format!("escrowed PIN of {token}: {e}")))
+    }
+
+    /// The public key personalisation stations seal the PINs they draw to (HPKE, RFC 9180).
+    pub fn escrow_public_key(&self) -> &EscrowPublicKey {
+        self.inner.escrow_pair.public_key()
     }
 
     /// The order's activation effect, within the unit of work that activated it: the

@@ -1,6 +1,7 @@
 //! Issuance onto the key (制证): for an approved order, a blank key is initialised with a
 //! random SO PIN, given a random 8-digit user PIN, a key pair is generated on it, the CSR is
-//! signed on it, the certificate is issued on hold and written back to it. The PINs go into
+//! signed on it, the certificate is issued on hold and written back to it with the CA chain
+//! (issuing CA, root). The PINs go into
 //! escrow, sealed with the PIN-escrow key, and nobody sees them. Fulfilment staff start
 //! batches; each order is personalised by the outbox worker, so a batch survives a restart
 //! and its progress can be watched.
@@ -258,10 +259,22 @@ impl App {
             })
             .await?;
         let reader = self.providers().tokens.clone();
+        let chain = match self.issuing_ca().await {
+            Ok(ca) => vec![ca.certificate_der.clone(), ca.root_der.clone()],
+            Err(e) => {
+                let _ = self.revoke_certificate(&certificate.serial, RevocationReason::Superseded, "system").await;
+                return Err(e);
+            }
+        };
         let written = {
             let (user_pin, key_id, serial, der) =
                 (user_pin.clone(), key_id.clone(), serial.clone(), certificate.der.clone());
-            blocking(move || reader.open(&serial)?.write_certificate(&user_pin, &key_id, &der)).await
+            blocking(move || {
+                let mut token = reader.open(&serial)?;
+                token.write_certificate(&user_pin, &key_id, &der)?;
+                token.write_ca_certificates(&user_pin, &chain)
+            })
+            .await
         };
         if let Err(e) = written {
             let _ = self.revoke_certificate(&certificate.serial, RevocationReason::Superseded, "system").await;

@@ -145,6 +145,8 @@ struct Inner {
     ocsp_responder: tokio::sync::RwLock<Option<Arc<ocsp::OcspResponder>>>,
     ocsp_cache: ocsp::ResponseCache,
     pin_escrow: yiqian_store::Vault,
+    /// The HPKE key pair stations seal PINs to, derived from the PIN-escrow key.
+    escrow_pair: yiqian_token::escrow::EscrowKeyPair,
     documents: std::sync::OnceLock<Arc<yiqian_documents::DocumentRenderer>>,
 }
 
@@ -157,12 +159,13 @@ pub struct App {
 impl App {
     /// Assembles the application. `pin_escrow` seals the PINs of personalised keys until they
     /// are delivered; it is a key of its own, apart from the one that protects personal data.
+    /// Stations seal PINs to the HPKE public key derived from it ([`App::escrow_public_key`]).
     pub fn new(
         store: Store,
         clock: Arc<dyn Clock>,
         providers: Providers,
         config: AppConfig,
-        pin_escrow: yiqian_store::Vault,
+        pin_escrow: &yiqian_store::MasterKey,
     ) -> App {
         App {
             inner: Arc::new(Inner {
@@ -174,7 +177,8 @@ impl App {
                 issuing_ca: tokio::sync::RwLock::new(None),
                 ocsp_responder: tokio::sync::RwLock::new(None),
                 ocsp_cache: ocsp::ResponseCache::default(),
-                pin_escrow,
+                pin_escrow: yiqian_store::Vault::new(pin_escrow),
+                escrow_pair: yiqian_token::escrow::EscrowKeyPair::derive(pin_escrow.bytes()),
                 documents: std::sync::OnceLock::new(),
             }),
         }

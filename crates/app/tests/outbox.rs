@@ -70,8 +70,8 @@ async fn app_with(
         invoices: None,
         wechat_login: None,
     };
-    let escrow = yiqian_store::Vault::new(&yiqian_store::MasterKey::generate());
-    let app = App::new(ts.store.clone(), clock.clone(), providers, AppConfig::default(), escrow);
+    let escrow = yiqian_store::MasterKey::generate();
+    let app = App::new(ts.store.clone(), clock.clone(), providers, AppConfig::default(), &escrow);
     (app, clock, ts)
 }
 

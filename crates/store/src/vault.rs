@@ -47,6 +47,11 @@ impl MasterKey {
         Ok(MasterKey(key))
     }
 
+    /// The key itself, to derive other keys from it (e.g. the PIN-escrow HPKE key pair).
+    pub fn bytes(&self) -> &[u8; 32] {
+        &self.0
+    }
+
     /// The base64 form.
     pub fn to_base64(&self) -> String {
         B64.encode(self.0)

@@ -18,6 +18,7 @@
 //!
 //! PINs travel as [`Pin`], which zeroes itself and never prints.
 
+pub mod escrow;
 pub mod pkcs11;
 pub mod softhsm;
 pub mod software;

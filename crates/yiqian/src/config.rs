@@ -63,6 +63,8 @@ pub struct Config {
     pub sf: SfSection,
     /// Nuonuo.
     pub nuonuo: NuonuoSection,
+    /// The UKEY reader that personalises keys.
+    pub ukey: crate::ukey::UkeySection,
     /// Secrets given in the environment ([`SECRET_VARIABLES`]), by variable name; never printed.
     #[serde(skip)]
     pub secret_env: std::collections::BTreeMap<String, String>,
@@ -95,6 +97,7 @@ impl Default for Config {
             tencent: TencentSection::default(),
             sf: SfSection::default(),
             nuonuo: NuonuoSection::default(),
+            ukey: crate::ukey::UkeySection::default(),
             secret_env: Default::default(),
         }
     }
@@ -210,9 +213,9 @@ impl Config {
         if let Some(v) = env("YIQIAN_SANDBOX_FACE_CHECK") {
             config.sandbox_face_check = v;
         }
-        for name in SECRET_VARIABLES {
+        for name in SECRET_VARIABLES.iter().chain(&[crate::ukey::FACTORY_SO_PIN_VARIABLE]) {
             if let Some(v) = env(name) {
-                config.secret_env.insert(name.to_owned(), v);
+                config.secret_env.insert((*name).to_owned(), v);
             }
         }
         config.check()?;
@@ -228,6 +231,12 @@ impl Config {
         }
         self.ca_algorithm()?;
         self.ca_policy_oid()?;
+        if !crate::ukey::READERS.contains(&self.ukey.reader.as_str()) {
+            return Err(ConfigError::Value {
+                key: "ukey.reader",
+                message: format!("{:?} is not one of {}", self.ukey.reader, crate::ukey::READERS.join(", ")),
+            });
+        }
         for (service, name, available) in self.providers.services() {
             if !available.contains(&name) {
                 return Err(ConfigError::Provider { service, name: name.to_owned(), available: available.join(", ") });

@@ -15,7 +15,6 @@ use yiqian_providers::sandbox::{SandboxGateway, SandboxIdentity, SandboxSms};
 use yiqian_store::blobs::LocalBlobStore;
 use yiqian_store::vault::load_or_create_key_file;
 use yiqian_store::{MasterKey, Store, StoreError, Vault};
-use yiqian_token::software::SoftwareTokenReader;
 
 /// Why the service could not start.
 #[derive(Debug, thiserror::Error)]
@@ -119,11 +118,17 @@ pub async fn assemble(config: &Config, public_url: &str, clock: Arc<dyn Clock>) 
             .clone()
             .unwrap_or_else(|| Arc::new(SandboxSms::new(Arc::new(StoreSmsInbox::new(store.clone()))))),
         identity: vendors.identity.clone().unwrap_or_else(|| Arc::new(sandbox_identity)),
-        tokens: Arc::new(SoftwareTokenReader::new(config.data_dir.join("tokens"))),
+        tokens: crate::ukey::token_reader(config, &config.data_dir).map_err(|e| StartError::Config(e.to_string()))?,
         courier: vendors.courier.clone(),
         invoices: vendors.invoices.clone(),
         wechat_login: vendors.wechat_login.clone(),
     };
+    if providers.tokens.name() != "software" {
+        match providers.tokens.present() {
+            Ok(keys) => notes.push(format!("UKEY reader {}: {} key(s) present", providers.tokens.name(), keys.len())),
+            Err(e) => notes.push(format!("UKEY reader {}: cannot list the keys: {e}", providers.tokens.name())),
+        }
+    }
     let escrow_path = config.data_dir.join("pin-escrow.key");
     let (escrow_key, created) = MasterKey::load_or_create(&escrow_path).map_err(storage("PIN escrow key"))?;
     if created {
@@ -153,7 +158,7 @@ pub async fn assemble(config: &Config, public_url: &str, clock: Arc<dyn Clock>) 
     }
     notes.extend(vendors.report.iter().cloned());
     let wechatpay_certificates = vendors.wechatpay.clone().filter(|_| !config.wechatpay.platform_cert_files.is_empty());
-    let app = App::new(store, clock, providers, app_config(config, public_url)?, Vault::new(&escrow_key));
+    let app = App::new(store, clock, providers, app_config(config, public_url)?, &escrow_key);
     Ok(Assembled { app, sandbox: sandbox_in_use.then_some(sandbox), wechatpay_certificates, notes })
 }
 
