@@ -20,6 +20,7 @@
 
 pub mod escrow;
 pub mod pkcs11;
+pub mod skf;
 pub mod softhsm;
 pub mod software;
 

@@ -23,9 +23,9 @@
 //!     "kdf": { "algorithm": "argon2id", "version": 19, "memory_kib": 8192, "iterations": 1,
 //!              "parallelism": 1, "salt": "…16 bytes…" },
 //!     "wrapped_data_key": "…nonce ‖ AES-256-GCM(data key) ‖ tag…",
-//!     "tries_left": 10
+//!     "tries_left": 10, "max_tries": 10
 //!   },
-//!   "user_pin": { …the same, under the user PIN…, "tries_left": 6 },
+//!   "user_pin": { …the same, under the user PIN…, "tries_left": 6, "max_tries": 6 },
 //!   "objects": [
 //!     { "id": "01", "algorithm": "sm2", "public_key": "…SPKI DER…",
 //!       "private_key": "…nonce ‖ AES-256-GCM(PKCS#8 DER) ‖ tag…", "certificate": "…DER…" }
@@ -34,7 +34,11 @@
 //! ```
 //!
 //! `so_pin` is absent on a blank token, `user_pin` until `C_InitPIN`; `ca_certificates`
-//! (the CA chain, base64 DER) is absent in files written before it existed.
+//! (the CA chain, base64 DER) is absent in files written before it existed, and so is
+//! `max_tries` (the counter's maximum; [`SO_PIN_TRIES`] / [`USER_PIN_TRIES`] then).
+//!
+//! The PIN slots, the sealing of keys, the retry counter and the file helpers live in
+//! [`storage`], which the software SKF library (`yiqian-softskf`) uses too.
 //!
 //! # Key protection
 //!
@@ -79,21 +83,22 @@
 //! - the counters, label and certificates are not authenticated (they must be readable and
 //!   writable without a PIN); tampering with them can reset a counter but reveals no key.
 
+pub mod storage;
+
 use crate::{Pin, Token, TokenError, TokenInfo, TokenReader};
-use aes_gcm::aead::{Aead, KeyInit, Payload};
-use aes_gcm::{Aes256Gcm, Nonce};
-use base64::Engine as _;
-use base64::engine::general_purpose::STANDARD as BASE64;
 use rand::RngCore;
 use rand::rngs::OsRng;
 use serde::{Deserialize, Deserializer, Serialize, Serializer};
 use std::fmt;
-use std::fs::{self, File, OpenOptions};
-use std::io::{self, Read, Write};
+use std::fs::{self, File};
+use std::io;
 use std::path::{Path, PathBuf};
+use storage::{
+    Bytes, DataKey, PinCheck, PinSlot, PinStore, aad, check_pin, create_private_dir, lock_file, new_data_key, open,
+    read_bounded, seal, write_atomically,
+};
 use yiqian_pki::der::{Decode, Encode};
 use yiqian_pki::x509_cert::Certificate;
-use yiqian_pki::zeroize::Zeroizing;
 use yiqian_pki::{Algorithm, Signer, SoftwareKey};
 
 /// The model reported by [`Token::info`] and the name of the reader.
@@ -119,23 +124,6 @@ const FORMAT: &str = "yiqian-software-token/1";
 
 /// The largest token file read (a handful of keys and certificates is a few tens of KiB).
 const MAX_FILE_BYTES: u64 = 4 * 1024 * 1024;
-
-/// Argon2id parameters for new PIN wraps (8 MiB, t=1, p=1; see the module docs).
-const KDF_MEMORY_KIB: u32 = 8 * 1024;
-const KDF_ITERATIONS: u32 = 1;
-const KDF_PARALLELISM: u32 = 1;
-const KDF_SALT_BYTES: usize = 16;
-
-/// Bounds on Argon2id parameters read from a file, so a damaged or hostile file cannot make
-/// a PIN check allocate gigabytes or run for minutes.
-const KDF_MAX_MEMORY_KIB: u32 = 1024 * 1024;
-const KDF_MAX_ITERATIONS: u32 = 16;
-const KDF_MAX_PARALLELISM: u32 = 4;
-
-const NONCE_BYTES: usize = 12;
-
-/// The data key that encrypts the private keys of one token.
-type DataKey = Zeroizing<[u8; 32]>;
 
 /// A directory of software tokens, the software "reader". See the [module docs](self).
 #[derive(Debug, Clone)]
@@ -285,10 +273,7 @@ impl SoftwareToken {
     /// Takes the token's exclusive lock (blocking), creating the lock file.
     fn lock(&self) -> Result<File, TokenError> {
         let path = self.lock_path();
-        let file = private_options().read(true).write(true).create(true).truncate(false).open(&path);
-        let file = file.map_err(|e| io_error(&path, e))?;
-        file.lock().map_err(|e| io_error(&path, e))?;
-        Ok(file)
+        lock_file(&path).map_err(|e| io_error(&path, e))
     }
 
     /// The lock of a token that must exist: `NotPresent` without creating a lock file when
@@ -303,16 +288,14 @@ impl SoftwareToken {
     /// Reads the token file (call with the lock held).
     fn load(&self) -> Result<TokenFile, TokenError> {
         let path = self.path();
-        let file = match File::open(&path) {
-            Ok(file) => file,
+        let bytes = match read_bounded(&path, MAX_FILE_BYTES) {
+            Ok(bytes) => bytes,
             Err(e) if e.kind() == io::ErrorKind::NotFound => return Err(TokenError::NotPresent(self.serial.clone())),
+            Err(e) if e.kind() == io::ErrorKind::InvalidData => {
+                return Err(corrupt(&path, "larger than any token file"));
+            }
             Err(e) => return Err(io_error(&path, e)),
         };
-        let mut bytes = Vec::new();
-        file.take(MAX_FILE_BYTES + 1).read_to_end(&mut bytes).map_err(|e| io_error(&path, e))?;
-        if bytes.len() as u64 > MAX_FILE_BYTES {
-            return Err(corrupt(&path, "larger than any token file"));
-        }
         let state: TokenFile = serde_json::from_slice(&bytes).map_err(|e| corrupt(&path, e))?;
         if state.format != FORMAT {
             return Err(corrupt(&path, format!("format {:?}, expected {FORMAT:?}", state.format)));
@@ -321,7 +304,7 @@ impl SoftwareToken {
             return Err(corrupt(&path, format!("it holds token {:?}", state.serial)));
         }
         for slot in [&state.so_pin, &state.user_pin].into_iter().flatten() {
-            slot.kdf.check().map_err(|e| corrupt(&path, e))?;
+            slot.check().map_err(|e| corrupt(&path, e))?;
         }
         if state.user_pin.is_some() && state.so_pin.is_none() {
             return Err(corrupt(&path, "a user PIN on an uninitialised token"));
@@ -371,30 +354,31 @@ impl Session<'_> {
     }
 
     /// `C_Login`: checks `pin` for `role` against its retry counter and returns the data key.
-    /// The counter is decremented and saved before the check and restored after a correct PIN.
+    /// The counter is decremented and saved before the check and restored after a correct PIN
+    /// ([`storage::check_pin`]).
     fn login(&mut self, role: Role, pin: &Pin) -> Result<DataKey, TokenError> {
-        let serial = self.state.serial.clone();
-        let max = role.max_tries();
-        let slot = self.slot_mut(role)?;
-        if slot.tries_left == 0 {
-            return Err(role.locked());
-        }
-        slot.tries_left = slot.tries_left.min(max) - 1;
-        let remaining = slot.tries_left;
-        self.save()?; // the try is spent before the PIN is looked at
-        match unwrap_data_key(self.slot_mut(role)?, role, &serial, pin) {
-            Some(key) => {
-                self.slot_mut(role)?.tries_left = max;
-                self.save()?;
-                Ok(key)
-            }
-            None if remaining == 0 => Err(role.locked()),
-            None => Err(TokenError::PinIncorrect { tries_left: Some(remaining) }),
+        let context = wrap_aad(&self.state.serial, role);
+        match check_pin(self, role, &context, pin.expose().as_bytes(), role.max_tries())? {
+            PinCheck::Correct(key) => Ok(key),
+            PinCheck::Incorrect { tries_left: 0 } | PinCheck::Locked => Err(role.locked()),
+            PinCheck::Incorrect { tries_left } => Err(TokenError::PinIncorrect { tries_left: Some(tries_left) }),
         }
     }
 
     fn object(&self, key_id: &[u8]) -> Result<&KeyObject, TokenError> {
         self.state.objects.iter().find(|o| o.id.0 == key_id).ok_or_else(|| no_such_key(key_id))
+    }
+}
+
+impl PinStore for Session<'_> {
+    type Slot = Role;
+
+    fn pin_slot(&mut self, role: Role) -> Result<&mut PinSlot, TokenError> {
+        self.slot_mut(role)
+    }
+
+    fn save(&mut self) -> Result<(), TokenError> {
+        Session::save(self)
     }
 }
 
@@ -407,8 +391,8 @@ impl Token for SoftwareToken {
             label: state.label,
             model: MODEL.to_owned(),
             initialised: state.so_pin.is_some(),
-            user_pin_locked: state.user_pin.as_ref().is_some_and(|slot| slot.tries_left == 0),
-            user_pin_tries_left: state.user_pin.as_ref().map(|slot| slot.tries_left),
+            user_pin_locked: state.user_pin.as_ref().is_some_and(|slot| slot.tries_left() == 0),
+            user_pin_tries_left: state.user_pin.as_ref().map(|slot| slot.tries_left()),
         })
     }
 
@@ -426,8 +410,7 @@ impl Token for SoftwareToken {
             })?;
             session.login(Role::So, current)?;
         }
-        let mut data_key: DataKey = Zeroizing::new([0; 32]);
-        OsRng.fill_bytes(&mut data_key[..]);
+        let data_key = new_data_key();
         let serial = session.state.serial.clone();
         session.state.so_pin = Some(wrap_data_key(&data_key, Role::So, &serial, so_pin)?);
         session.state.user_pin = None;
@@ -559,30 +542,6 @@ struct TokenFile {
     ca_certificates: Vec<Bytes>,
 }
 
-/// The data key wrapped under one PIN, and that PIN's retry counter.
-#[derive(Serialize, Deserialize)]
-#[serde(deny_unknown_fields)]
-struct PinSlot {
-    kdf: KdfParams,
-    /// Nonce ‖ AES-256-GCM ciphertext ‖ tag of the 32-byte data key.
-    wrapped_data_key: Bytes,
-    tries_left: u32,
-}
-
-/// How a PIN became a wrapping key.
-#[derive(Serialize, Deserialize)]
-#[serde(deny_unknown_fields)]
-struct KdfParams {
-    /// Always `argon2id`.
-    algorithm: String,
-    /// Argon2 version, 19 (0x13).
-    version: u32,
-    memory_kib: u32,
-    iterations: u32,
-    parallelism: u32,
-    salt: Bytes,
-}
-
 /// A key pair (`CKO_PRIVATE_KEY` + `CKO_PUBLIC_KEY`) and its certificate, by `CKA_ID`.
 #[derive(Serialize, Deserialize)]
 #[serde(deny_unknown_fields)]
@@ -595,22 +554,6 @@ struct KeyObject {
     private_key: Bytes,
     /// DER certificate, once written.
     certificate: Option<Bytes>,
-}
-
-/// Bytes as standard base64 in JSON.
-struct Bytes(Vec<u8>);
-
-impl Serialize for Bytes {
-    fn serialize<S: Serializer>(&self, s: S) -> Result<S::Ok, S::Error> {
-        s.serialize_str(&BASE64.encode(&self.0))
-    }
-}
-
-impl<'de> Deserialize<'de> for Bytes {
-    fn deserialize<D: Deserializer<'de>>(d: D) -> Result<Bytes, D::Error> {
-        let text = String::deserialize(d)?;
-        BASE64.decode(text).map(Bytes).map_err(serde::de::Error::custom)
-    }
 }
 
 /// Bytes as lower-case hex in JSON (key IDs).
@@ -647,54 +590,6 @@ impl<'de> Deserialize<'de> for AlgorithmName {
 
 // ---- Cryptography ----
 
-impl KdfParams {
-    fn new() -> KdfParams {
-        let mut salt = vec![0; KDF_SALT_BYTES];
-        OsRng.fill_bytes(&mut salt);
-        KdfParams {
-            algorithm: "argon2id".to_owned(),
-            version: 0x13,
-            memory_kib: KDF_MEMORY_KIB,
-            iterations: KDF_ITERATIONS,
-            parallelism: KDF_PARALLELISM,
-            salt: Bytes(salt),
-        }
-    }
-
-    /// Refuses parameters this code would not have written or that would cost too much.
-    fn check(&self) -> Result<(), String> {
-        let ok = self.algorithm == "argon2id"
-            && self.version == 0x13
-            && (1..=KDF_MAX_PARALLELISM).contains(&self.parallelism)
-            && (8 * self.parallelism..=KDF_MAX_MEMORY_KIB).contains(&self.memory_kib)
-            && (1..=KDF_MAX_ITERATIONS).contains(&self.iterations)
-            && (8..=64).contains(&self.salt.0.len());
-        if ok { Ok(()) } else { Err("unsupported PIN key derivation parameters".to_owned()) }
-    }
-
-    /// The wrapping key for `pin`.
-    fn derive(&self, pin: &Pin) -> Result<Zeroizing<[u8; 32]>, TokenError> {
-        self.check().map_err(TokenError::Io)?;
-        let failed = |e: argon2::Error| TokenError::Io(format!("PIN key derivation failed: {e}"));
-        let params =
-            argon2::Params::new(self.memory_kib, self.iterations, self.parallelism, Some(32)).map_err(failed)?;
-        let argon = argon2::Argon2::new(argon2::Algorithm::Argon2id, argon2::Version::V0x13, params);
-        let mut key = Zeroizing::new([0u8; 32]);
-        argon.hash_password_into(pin.expose().as_bytes(), &self.salt.0, &mut key[..]).map_err(failed)?;
-        Ok(key)
-    }
-}
-
-/// Associated data: length-prefixed fields, so no two field lists encode alike.
-fn aad(fields: &[&[u8]]) -> Vec<u8> {
-    let mut out = Vec::new();
-    for field in fields {
-        out.extend_from_slice(&(field.len() as u32).to_be_bytes());
-        out.extend_from_slice(field);
-    }
-    out
-}
-
 fn wrap_aad(serial: &str, role: Role) -> Vec<u8> {
     aad(&[FORMAT.as_bytes(), b"data-key", role.name().as_bytes(), serial.as_bytes()])
 }
@@ -703,47 +598,15 @@ fn key_aad(serial: &str, key_id: &[u8], algorithm: Algorithm, public_key: &[u8])
     aad(&[FORMAT.as_bytes(), b"private-key", serial.as_bytes(), key_id, algorithm.as_str().as_bytes(), public_key])
 }
 
-/// AES-256-GCM with a random nonce; returns nonce ‖ ciphertext ‖ tag.
-fn seal(key: &[u8; 32], aad: &[u8], plaintext: &[u8]) -> Result<Vec<u8>, TokenError> {
-    let cipher = Aes256Gcm::new(key.into());
-    let mut nonce = [0u8; NONCE_BYTES];
-    OsRng.fill_bytes(&mut nonce);
-    let sealed = cipher
-        .encrypt(Nonce::from_slice(&nonce), Payload { msg: plaintext, aad })
-        .map_err(|_| TokenError::Io("encryption failed".to_owned()))?;
-    let mut out = nonce.to_vec();
-    out.extend_from_slice(&sealed);
-    Ok(out)
-}
-
-/// Opens what `seal` made; `None` if the key, the associated data or the bytes are wrong.
-fn open(key: &[u8; 32], aad: &[u8], sealed: &[u8]) -> Option<Zeroizing<Vec<u8>>> {
-    if sealed.len() < NONCE_BYTES {
-        return None;
-    }
-    let (nonce, ciphertext) = sealed.split_at(NONCE_BYTES);
-    let cipher = Aes256Gcm::new(key.into());
-    cipher.decrypt(Nonce::from_slice(nonce), Payload { msg: ciphertext, aad }).ok().map(Zeroizing::new)
-}
-
 /// A new slot holding `data_key` under `pin`, with a full retry counter.
 fn wrap_data_key(data_key: &DataKey, role: Role, serial: &str, pin: &Pin) -> Result<PinSlot, TokenError> {
-    let kdf = KdfParams::new();
-    let wrapping_key = kdf.derive(pin)?;
-    let wrapped = seal(&wrapping_key, &wrap_aad(serial, role), &data_key[..])?;
-    Ok(PinSlot { kdf, wrapped_data_key: Bytes(wrapped), tries_left: role.max_tries() })
+    PinSlot::new(data_key, &wrap_aad(serial, role), pin.expose().as_bytes(), role.max_tries())
 }
 
-/// The data key, if `pin` is the slot's PIN.
+/// The data key, if `pin` is the slot's PIN (tests; logins go through `Session::login`).
+#[cfg(test)]
 fn unwrap_data_key(slot: &PinSlot, role: Role, serial: &str, pin: &Pin) -> Option<DataKey> {
-    let wrapping_key = slot.kdf.derive(pin).ok()?;
-    let plain = open(&wrapping_key, &wrap_aad(serial, role), &slot.wrapped_data_key.0)?;
-    let mut key: DataKey = Zeroizing::new([0; 32]);
-    if plain.len() != key.len() {
-        return None;
-    }
-    key.copy_from_slice(&plain);
-    Some(key)
+    slot.unwrap_data_key(&wrap_aad(serial, role), pin.expose().as_bytes())
 }
 
 /// The private key of `object`, checked against its stored public key.
@@ -773,53 +636,6 @@ fn is_valid_serial(serial: &str) -> bool {
     serial.len() == 16
         && serial.starts_with("SW")
         && serial[2..].bytes().all(|b| b.is_ascii_digit() || (b'A'..=b'F').contains(&b))
-}
-
-fn private_options() -> OpenOptions {
-    let mut options = OpenOptions::new();
-    #[cfg(unix)]
-    {
-        use std::os::unix::fs::OpenOptionsExt;
-        options.mode(0o600);
-    }
-    options
-}
-
-fn create_private_dir(dir: &Path) -> io::Result<()> {
-    let mut builder = fs::DirBuilder::new();
-    builder.recursive(true);
-    #[cfg(unix)]
-    {
-        use std::os::unix::fs::DirBuilderExt;
-        builder.mode(0o700);
-    }
-    builder.create(dir)
-}
-
-/// Writes `bytes` to `tmp`, fsyncs it, renames it over `path` and fsyncs `dir`.
-fn write_atomically(dir: &Path, tmp: &Path, path: &Path, bytes: &[u8]) -> io::Result<()> {
-    let result = (|| {
-        let mut file = private_options().write(true).create(true).truncate(true).open(tmp)?;
-        #[cfg(unix)]
-        {
-            // In case a stale temporary file was left with other permissions.
-            use std::os::unix::fs::PermissionsExt;
-            file.set_permissions(fs::Permissions::from_mode(0o600))?;
-        }
-        file.write_all(bytes)?;
-        file.sync_all()?;
-        drop(file);
-        fs::rename(tmp, path)
-    })();
-    if result.is_err() {
-        let _ = fs::remove_file(tmp);
-    }
-    result?;
-    #[cfg(unix)]
-    File::open(dir)?.sync_all()?;
-    #[cfg(not(unix))]
-    let _ = dir;
-    Ok(())
 }
 
 fn io_error(path: &Path, e: io::Error) -> TokenError {

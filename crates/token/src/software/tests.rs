@@ -2,6 +2,9 @@
 //! are bound to their place.
 
 use super::*;
+use base64::Engine as _;
+use base64::engine::general_purpose::STANDARD as BASE64;
+use yiqian_pki::zeroize::Zeroizing;
 
 /// A reader in a temporary directory and an initialised token with a user PIN.
 fn token() -> (tempfile::TempDir, SoftwareToken, Pin, Pin) {
