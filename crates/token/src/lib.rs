@@ -181,3 +181,17 @@ pub fn is_personalised_label(label: &str) -> bool {
         && label.starts_with("YQ")
         && label[2..].bytes().all(|b| b.is_ascii_digit() || b.is_ascii_uppercase())
 }
+
+/// The longest token label, in bytes of UTF-8 (PKCS#11 `CK_TOKEN_INFO.label` is 32 bytes).
+pub const MAX_LABEL_BYTES: usize = 32;
+
+/// The one rule for labels given to [`Token::initialise`]: at most [`MAX_LABEL_BYTES`] bytes of
+/// UTF-8, no control characters.
+pub fn check_label(label: &str) -> Result<(), TokenError> {
+    if label.len() > MAX_LABEL_BYTES || label.chars().any(char::is_control) {
+        return Err(TokenError::State(format!(
+            "a token label is at most {MAX_LABEL_BYTES} bytes of UTF-8 without control characters"
+        )));
+    }
+    Ok(())
+}

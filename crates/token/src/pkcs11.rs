@@ -62,7 +62,7 @@ use yiqian_pki::{Algorithm, PkiError, Signer, verify};
 pub const NAME: &str = "pkcs11";
 
 /// The longest token label (`CK_TOKEN_INFO.label` is 32 bytes, blank-padded).
-pub const MAX_LABEL_BYTES: usize = 32;
+pub const MAX_LABEL_BYTES: usize = crate::MAX_LABEL_BYTES;
 
 /// `CKA_LABEL` of the key pairs yiqian generates.
 const KEY_LABEL: &str = "yiqian";
@@ -321,11 +321,7 @@ impl Token for Pkcs11Token {
     }
 
     fn initialise(&mut self, current_so_pin: Option<&Pin>, so_pin: &Pin, label: &str) -> Result<(), TokenError> {
-        if label.len() > MAX_LABEL_BYTES || label.chars().any(char::is_control) {
-            return Err(TokenError::State(format!(
-                "a token label is at most {MAX_LABEL_BYTES} bytes of UTF-8 without control characters"
-            )));
-        }
+        crate::check_label(label)?;
         let slot = self.slot()?;
         let initialised = self.info_of(slot)?.token_initialized();
         // C_InitToken checks the current SO PIN of an initialised token and keeps it; an

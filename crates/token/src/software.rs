@@ -111,7 +111,7 @@ pub const USER_PIN_TRIES: u32 = 6;
 pub const SO_PIN_TRIES: u32 = 10;
 
 /// The longest label, in bytes of UTF-8 (PKCS#11 `CK_TOKEN_INFO.label` is 32 bytes).
-pub const MAX_LABEL_BYTES: usize = 32;
+pub const MAX_LABEL_BYTES: usize = crate::MAX_LABEL_BYTES;
 
 /// The longest key ID (`CKA_ID`), in bytes.
 pub const MAX_KEY_ID_BYTES: usize = 64;
@@ -397,11 +397,7 @@ impl Token for SoftwareToken {
     }
 
     fn initialise(&mut self, current_so_pin: Option<&Pin>, so_pin: &Pin, label: &str) -> Result<(), TokenError> {
-        if label.len() > MAX_LABEL_BYTES || label.chars().any(char::is_control) {
-            return Err(TokenError::State(format!(
-                "a token label is at most {MAX_LABEL_BYTES} bytes of UTF-8 without control characters"
-            )));
-        }
+        crate::check_label(label)?;
         let mut session = self.session()?;
         if session.state.so_pin.is_some() {
             // Re-initialising: C_InitToken checks the current SO PIN.
