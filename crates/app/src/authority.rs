@@ -149,8 +149,13 @@ pub struct CaInit {
 pub struct IssueRequest {
     /// The PKCS#10 request (DER or PEM).
     pub csr: Vec<u8>,
-    /// The approved applicant's name; the CSR's CN must match it. `None`: take the CSR's CN.
+    /// The approved applicant's name; the CSR's CN must match it (unless `csr_common_name`
+    /// says otherwise). `None`: take the CSR's CN.
     pub name: Option<String>,
+    /// What the CSR's CN must be instead of `name`: a personalisation station's CSR names the
+    /// order, because the station is not told whom the key is for. The certificate still
+    /// names `name`.
+    pub csr_common_name: Option<String>,
     /// The resident ID number for the identity extension.
     pub id_number: String,
     /// Issue on hold (certificateHold) until activation.
@@ -286,16 +291,15 @@ impl App {
         let ca = self.issuing_ca().await?;
         let csr = yiqian_pki::verify_csr(&request.csr, &self.config().ca.sm2_distid).map_err(pki("invalid_csr"))?;
         let cn = yiqian_pki::common_name(&csr.subject);
-        let name = match (&request.name, cn) {
-            (Some(expected), Some(cn)) if expected.trim() == cn.trim() => expected.trim().to_owned(),
-            (Some(expected), cn) => {
+        let name = match (&request.csr_common_name, &request.name, cn) {
+            (Some(expected), Some(name), Some(cn)) if expected.trim() == cn.trim() => name.trim().to_owned(),
+            (Some(expected), _, cn) => {
                 return Err(AppError::invalid(
                     "csr_subject_mismatch",
-                    format!("the CSR names {:?}, not the approved applicant {expected:?}", cn.unwrap_or_default()),
+                    format!("the CSR names {:?}, not {expected:?}", cn.unwrap_or_default()),
                 ));
             }
-            (None, Some(cn)) => cn,
-            (None, None) => return Err(AppError::invalid("csr_subject_mismatch", "the CSR has no common name")),
+            (None, name, cn) => Self::holder_name(name, cn)?,
         };
         let now = self.now();
         let not_after = now + Duration::days(365 * i64::from(self.config().product.validity_years));
@@ -347,6 +351,21 @@ impl App {
         }
         self.presign_ocsp(&record.serial).await;
         Ok(record)
+    }
+
+    /// The holder's name from the request and the CSR's CN, which must agree.
+    fn holder_name(name: &Option<String>, cn: Option<String>) -> Result<String, AppError> {
+        Ok(match (name, cn) {
+            (Some(expected), Some(cn)) if expected.trim() == cn.trim() => expected.trim().to_owned(),
+            (Some(expected), cn) => {
+                return Err(AppError::invalid(
+                    "csr_subject_mismatch",
+                    format!("the CSR names {:?}, not the approved applicant {expected:?}", cn.unwrap_or_default()),
+                ));
+            }
+            (None, Some(cn)) => cn,
+            (None, None) => return Err(AppError::invalid("csr_subject_mismatch", "the CSR has no common name")),
+        })
     }
 
     /// Releases a certificate issued on hold (activation).

@@ -344,6 +344,7 @@ impl App {
         let cert = self
             .issue_certificate(&crate::authority::IssueRequest {
                 csr,
+                csr_common_name: None,
                 name: Some(name),
                 id_number,
                 hold: false,

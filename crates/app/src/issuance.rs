@@ -20,7 +20,7 @@ use yiqian_pki::RevocationReason;
 use yiqian_providers::ProviderError;
 use yiqian_store::audit::NewAuditEntry;
 use yiqian_store::certificates::CertificateRecord;
-use yiqian_store::fulfilment::{PinKind, TokenRecord, TokenState};
+use yiqian_store::fulfilment::{BatchRecord, PersonalisedAt, PinKind, TokenRecord, TokenState};
 use yiqian_token::{Pin, TokenError};
 
 /// Digits of the user PIN.
@@ -41,6 +41,8 @@ pub enum BatchItemState {
     Failed(String),
     /// The order left the approved state another way (e.g. refunded).
     Skipped,
+    /// A personalisation station (named) is making its key now.
+    AtStation(String),
 }
 
 /// A batch and its progress.
@@ -54,12 +56,14 @@ pub struct BatchProgress {
     pub created_at: DateTime<Utc>,
     /// Each order and where it is.
     pub items: Vec<(OrderId, BatchItemState)>,
+    /// Where its keys are personalised.
+    pub personalised_at: PersonalisedAt,
 }
 
 impl BatchProgress {
     /// Orders finished (done, failed or skipped).
     pub fn finished(&self) -> usize {
-        self.items.iter().filter(|(_, s)| *s != BatchItemState::Queued).count()
+        self.items.iter().filter(|(_, s)| !matches!(s, BatchItemState::Queued | BatchItemState::AtStation(_))).count()
     }
 
     /// Whether every order is finished.
@@ -92,8 +96,14 @@ async fn blocking<T: Send + 'static>(
 }
 
 impl App {
-    /// Starts personalising keys for approved orders; returns the batch id.
-    pub async fn start_issuance_batch(&self, staff: &StaffMember, orders: &[String]) -> Result<String, AppError> {
+    /// Starts personalising keys for approved orders, by the server's key reader or at a
+    /// personalisation station; returns the batch id.
+    pub async fn start_issuance_batch(
+        &self,
+        staff: &StaffMember,
+        orders: &[String],
+        at: PersonalisedAt,
+    ) -> Result<String, AppError> {
         staff.require(Permission::IssueTokens)?;
         if orders.is_empty() {
             return Err(AppError::invalid("batch_empty", "请选择要制证的订单"));
@@ -120,12 +130,21 @@ impl App {
                         message: format!("订单{id}当前状态为“{}”,不能制证", rec.order.state.applicant_word()),
                     });
                 }
-                let payload = json!({"order": id, "batch": batch, "actor": actor});
-                // A new key for a new attempt; a repeat within the batch is one message.
-                self.queue(&mut tx, PERSONALISE, &format!("personalise:{id}:{batch}"), &payload, now).await?;
+                if at == PersonalisedAt::Server {
+                    let payload = json!({"order": id, "batch": batch, "actor": actor});
+                    // A new key for a new attempt; a repeat within the batch is one message.
+                    self.queue(&mut tx, PERSONALISE, &format!("personalise:{id}:{batch}"), &payload, now).await?;
+                }
             }
-            tx.insert_batch(&batch, &actor, &ids, now).await?;
-            let detail = json!({"orders": ids.len()});
+            let record = BatchRecord {
+                id: batch.clone(),
+                created_by: actor.clone(),
+                orders: ids.clone(),
+                created_at: now,
+                personalised_at: at,
+            };
+            tx.insert_batch(&record).await?;
+            let detail = json!({"orders": ids.len(), "at": at.code()});
             tx.audit(
                 NewAuditEntry {
                     actor: &actor,
@@ -145,11 +164,20 @@ impl App {
     pub async fn batch_progress(&self, staff: &StaffMember, batch: &str) -> Result<BatchProgress, AppError> {
         staff.require(Permission::IssueTokens)?;
         let mut tx = self.store().read().await?;
-        let (created_by, orders, created_at) = tx.batch(batch).await?.ok_or(AppError::NotFound("批次"))?;
-        let mut items = Vec::with_capacity(orders.len());
-        for id in orders {
+        let record = tx.batch(batch).await?.ok_or(AppError::NotFound("批次"))?;
+        let leases = tx.leases_of_batch(batch).await?;
+        let mut items = Vec::with_capacity(record.orders.len());
+        for id in record.orders {
             let state = tx.load_order(&id).await?.order.state;
+            let live = leases.iter().find(|l| l.order == id && l.state.is_live());
             let item = match state {
+                OrderState::Approved if record.personalised_at == PersonalisedAt::Station => match live {
+                    Some(lease) => {
+                        let name = tx.station(&lease.station_id).await?.map(|s| s.name).unwrap_or_default();
+                        BatchItemState::AtStation(name)
+                    }
+                    None => BatchItemState::Queued,
+                },
                 OrderState::Approved => match self.store().outbox_status(&format!("personalise:{id}:{batch}")).await? {
                     Some((s, _, error)) if s == "dead" => {
                         BatchItemState::Failed(error.unwrap_or_else(|| "制证失败".into()))
@@ -164,7 +192,13 @@ impl App {
             };
             items.push((id, item));
         }
-        Ok(BatchProgress { id: batch.to_owned(), created_by, created_at, items })
+        Ok(BatchProgress {
+            id: record.id,
+            created_by: record.created_by,
+            created_at: record.created_at,
+            items,
+            personalised_at: record.personalised_at,
+        })
     }
 
     /// Outbox: personalises the key of one approved order.
@@ -251,6 +285,7 @@ impl App {
         let certificate: CertificateRecord = self
             .issue_certificate(&IssueRequest {
                 csr,
+                csr_common_name: None,
                 name: Some(name.to_owned()),
                 id_number: id_number.to_owned(),
                 hold,

@@ -28,6 +28,7 @@ pub mod sandbox_inbox;
 pub mod shipping;
 pub mod sms_codes;
 pub mod staff;
+pub mod station;
 pub mod wechat_login;
 
 pub use clock::{Clock, SystemClock, TestClock};

@@ -183,7 +183,20 @@ pub fn totp_code(secret_base32: &str, at: DateTime<Utc>) -> Option<String> {
     Some(totp.generate(u64::try_from(at.timestamp()).ok()?).to_string())
 }
 
-fn token_hash(token: &str) -> String {
+/// What a successful login opens: a console session, or a personalisation station's
+/// credential (named).
+enum Opens<'a> {
+    Console,
+    Station(&'a str),
+}
+
+/// What [`Opens`] opened.
+enum Opened {
+    Console(StaffSession),
+    Station(crate::station::StationCredential),
+}
+
+pub(crate) fn token_hash(token: &str) -> String {
     hex::encode(Sha256::digest(token.as_bytes()))
 }
 
@@ -424,7 +437,10 @@ impl App {
         if !record.totp_enrolled {
             return Err(AppError::invalid("staff_totp_not_enrolled", "请先绑定动态验证码"));
         }
-        self.complete_login(pending_token, record, code, client_ip, false).await
+        match self.complete_login(pending_token, record, code, client_ip, false, Opens::Console).await? {
+            Opened::Console(session) => Ok(session),
+            Opened::Station(_) => Err(internal("a console login opened a station")),
+        }
     }
 
     /// The second stage of a first login: confirms the new authenticator with its first code,
@@ -439,11 +455,34 @@ impl App {
         if record.totp_enrolled {
             return Err(AppError::invalid("staff_totp_enrolled", "动态验证码已绑定,请输入当前验证码"));
         }
-        self.complete_login(pending_token, record, code, client_ip, true).await
+        match self.complete_login(pending_token, record, code, client_ip, true, Opens::Console).await? {
+            Opened::Console(session) => Ok(session),
+            Opened::Station(_) => Err(internal("a console login opened a station")),
+        }
+    }
+
+    /// The second stage of a station's enrolment: checks the authenticator's current code
+    /// (as a console login does, with the same lockout) and enrols the station instead of
+    /// opening a console session. The authenticator must be enrolled in the console first.
+    pub(crate) async fn staff_enrol_station(
+        &self,
+        pending_token: &str,
+        code: &str,
+        client_ip: &str,
+        station_name: &str,
+    ) -> Result<crate::station::StationCredential, AppError> {
+        let record = self.pending_staff(pending_token).await?;
+        if !record.totp_enrolled {
+            return Err(AppError::invalid("staff_totp_not_enrolled", "请先在管理台登录一次并绑定动态验证码"));
+        }
+        match self.complete_login(pending_token, record, code, client_ip, false, Opens::Station(station_name)).await? {
+            Opened::Station(credential) => Ok(credential),
+            Opened::Console(_) => Err(internal("a station enrolment opened a console session")),
+        }
     }
 
     /// The account of a live pending login (not locked, not disabled).
-    async fn pending_staff(&self, pending_token: &str) -> Result<StaffRecord, AppError> {
+    pub(crate) async fn pending_staff(&self, pending_token: &str) -> Result<StaffRecord, AppError> {
         let now = self.now();
         let mut tx = self.store().read().await?;
         let session = tx.staff_session(&token_hash(pending_token)).await?.ok_or(AppError::Unauthorized)?;
@@ -467,7 +506,8 @@ impl App {
         code: &str,
         client_ip: &str,
         enrolling: bool,
-    ) -> Result<StaffSession, AppError> {
+        opens: Opens<'_>,
+    ) -> Result<Opened, AppError> {
         let secret = {
             let mut tx = self.store().read().await?;
             tx.staff_totp_secret(&record.id).await?.ok_or(AppError::Unauthorized)?
@@ -495,6 +535,12 @@ impl App {
                 tx.mark_staff_totp_enrolled(&record.id, now).await?;
             }
             tx.clear_staff_login_failures(&record.id, now).await?;
+            if let Opens::Station(station_name) = opens {
+                let expires = now + Duration::days(policy::STATION_CREDENTIAL_DAYS);
+                let station =
+                    self.insert_station(&mut tx, &record, station_name, &hash, client_ip, now, expires).await?;
+                return Ok(Some((expires, Some(station))));
+            }
             let expires = now + Duration::hours(policy::SESSION_HOURS);
             tx.insert_staff_session(&hash, &record.id, SessionStage::Full, now, expires).await?;
             if enrolling {
@@ -504,14 +550,17 @@ impl App {
             }
             let detail = json!({"ip": client_ip, "role": record.role.code()});
             tx.audit(NewAuditEntry { actor: &label, action: "staff.login", subject: &label, detail }, now).await?;
-            Ok(Some(expires))
+            Ok(Some((expires, None)))
         })?;
         match outcome {
-            Some(expires) => Ok(StaffSession {
+            Some((expires, Some(station_id))) => {
+                Ok(Opened::Station(crate::station::StationCredential { token, station_id, expires_at: expires }))
+            }
+            Some((expires, None)) => Ok(Opened::Console(StaffSession {
                 csrf: self.staff_csrf_token(&token),
                 token,
                 expires_in_seconds: (expires - now).num_seconds(),
-            }),
+            })),
             None => {
                 let reused = AppError::invalid("staff_totp_reused", "该动态验证码已使用,请等待下一个验证码");
                 Err(self.staff_login_failed(Some(&record), Some(reused), "totp", client_ip).await)

@@ -256,6 +256,11 @@ pub mod policy {
     pub const PENDING_MINUTES: i64 = 5;
     /// How often a session's last activity is written, in seconds.
     pub const LAST_SEEN_RESOLUTION_SECONDS: i64 = 60;
+    /// How long a personalisation station's credential lasts, in days (then enrol again).
+    pub const STATION_CREDENTIAL_DAYS: i64 = 7;
+    /// How long a station may hold an order without a word before it goes back to the
+    /// queue, in minutes (a station that stops mid-key loses its claim).
+    pub const STATION_LEASE_MINUTES: i64 = 10;
 }
 
 #[cfg(test)]

@@ -41,6 +41,48 @@ impl TokenState {
     }
 }
 
+/// Where the keys of a batch are personalised.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum PersonalisedAt {
+    /// By the server's own key reader, one order at a time through the outbox.
+    Server,
+    /// At a personalisation station with a hub of keys, over the station API.
+    Station,
+}
+
+impl PersonalisedAt {
+    /// Storage code.
+    pub fn code(self) -> &'static str {
+        match self {
+            PersonalisedAt::Server => "server",
+            PersonalisedAt::Station => "station",
+        }
+    }
+
+    fn from_code(code: &str) -> Result<PersonalisedAt, StoreError> {
+        match code {
+            "server" => Ok(PersonalisedAt::Server),
+            "station" => Ok(PersonalisedAt::Station),
+            other => Err(StoreError::Corrupt(format!("batch personalised at {other:?}"))),
+        }
+    }
+}
+
+/// An issuance batch.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct BatchRecord {
+    /// Batch id (`BT…`).
+    pub id: String,
+    /// Who started it (`staff:NAME`).
+    pub created_by: String,
+    /// Its orders, in the order chosen.
+    pub orders: Vec<OrderId>,
+    /// When it was started.
+    pub created_at: DateTime<Utc>,
+    /// Where its keys are personalised.
+    pub personalised_at: PersonalisedAt,
+}
+
 /// A key personalised for an order.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct TokenRecord {
@@ -510,31 +552,31 @@ impl Tx {
     }
 
     /// Records an issuance batch.
-    pub async fn insert_batch(
-        &mut self,
-        id: &str,
-        created_by: &str,
-        orders: &[OrderId],
-        now: DateTime<Utc>,
-    ) -> Result<(), StoreError> {
-        let list = serde_json::to_string(&orders.iter().map(OrderId::as_str).collect::<Vec<_>>())
+    pub async fn insert_batch(&mut self, b: &BatchRecord) -> Result<(), StoreError> {
+        let list = serde_json::to_string(&b.orders.iter().map(OrderId::as_str).collect::<Vec<_>>())
             .map_err(|e| StoreError::Corrupt(e.to_string()))?;
-        sqlx::query("INSERT INTO issuance_batches (id, created_by, order_ids, created_at) VALUES ($1, $2, $3, $4)")
-            .bind(id)
-            .bind(created_by)
-            .bind(list)
-            .bind(millis(now))
-            .execute(self.conn())
-            .await?;
+        sqlx::query(
+            "INSERT INTO issuance_batches (id, created_by, order_ids, created_at, personalised_at) \
+             VALUES ($1, $2, $3, $4, $5)",
+        )
+        .bind(&b.id)
+        .bind(&b.created_by)
+        .bind(list)
+        .bind(millis(b.created_at))
+        .bind(b.personalised_at.code())
+        .execute(self.conn())
+        .await?;
         Ok(())
     }
 
-    /// An issuance batch: who started it, its orders, when.
-    pub async fn batch(&mut self, id: &str) -> Result<Option<(String, Vec<OrderId>, DateTime<Utc>)>, StoreError> {
-        let Some(row) = sqlx::query("SELECT created_by, order_ids, created_at FROM issuance_batches WHERE id = $1")
-            .bind(id)
-            .fetch_optional(self.conn())
-            .await?
+    /// An issuance batch.
+    pub async fn batch(&mut self, id: &str) -> Result<Option<BatchRecord>, StoreError> {
+        let Some(row) = sqlx::query(
+            "SELECT id, created_by, order_ids, created_at, personalised_at FROM issuance_batches WHERE id = $1",
+        )
+        .bind(id)
+        .fetch_optional(self.conn())
+        .await?
         else {
             return Ok(None);
         };
@@ -544,7 +586,13 @@ impl Tx {
             .iter()
             .map(|o| OrderId::parse(o).ok_or_else(|| StoreError::Corrupt(format!("batch order {o:?}"))))
             .collect::<Result<_, _>>()?;
-        Ok(Some((row.try_get("created_by")?, orders, from_millis(row.try_get("created_at")?))))
+        Ok(Some(BatchRecord {
+            id: row.try_get("id")?,
+            created_by: row.try_get("created_by")?,
+            orders,
+            created_at: from_millis(row.try_get("created_at")?),
+            personalised_at: PersonalisedAt::from_code(&row.try_get::<String, _>("personalised_at")?)?,
+        }))
     }
 
     /// Records an invoice request; `Duplicate` when the order has one.

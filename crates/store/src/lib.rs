@@ -17,6 +17,7 @@ pub mod payments;
 pub mod people;
 pub mod sms;
 pub mod staff;
+pub mod stations;
 #[cfg(any(test, feature = "testing"))]
 pub mod testing;
 pub mod vault;

@@ -1095,3 +1095,92 @@ async fn a_unit_of_work_that_carried_on_after_a_failure_never_half_commits() {
     })
     .await;
 }
+
+/// Stations and their leases: a credential found by its hash, revocation once, at most one
+/// live lease per order and per key (a second claim is `Duplicate`), guarded moves, and a key's
+/// newest lease.
+#[tokio::test]
+async fn stations_and_leases() {
+    use yiqian_domain::staff::{Role, StaffName};
+    use yiqian_store::staff::NewStaff;
+    use yiqian_store::stations::{LeaseRecord, LeaseState, NewStation};
+    on_each_backend(|ts| async move {
+        let store = &ts.store;
+        one_order(store, "YQ20260101AAAAAAAA").await;
+        let mut tx = store.begin().await.unwrap();
+        let name = StaffName::parse("zhao.min").unwrap();
+        tx.insert_staff(&NewStaff { id: "ST1", name: &name, role: Role::Fulfilment, password_hash: "h" }, at(0))
+            .await
+            .unwrap();
+        let new =
+            NewStation {
+                id: "WS1", name: "制证室-1", staff_id: "ST1", credential_hash: "H1", expires_at: at(1_000)
+            };
+        tx.insert_station(&new, at(0)).await.unwrap();
+        let s = tx.station_by_credential("H1").await.unwrap().expect("found by its credential's hash");
+        assert_eq!((s.id.as_str(), s.name.as_str(), s.staff_id.as_str()), ("WS1", "制证室-1", "ST1"));
+        assert_eq!((s.expires_at, s.last_seen, s.revoked.clone()), (at(1_000), at(0), None));
+        assert!(tx.station_by_credential("H2").await.unwrap().is_none());
+        tx.touch_station("WS1", at(5)).await.unwrap();
+        assert_eq!(tx.station("WS1").await.unwrap().unwrap().last_seen, at(5));
+
+        let lease = |id: &str, serial: &str| LeaseRecord {
+            id: id.into(),
+            station_id: "WS1".into(),
+            batch_id: "BT1".into(),
+            order: order_id("YQ20260101AAAAAAAA"),
+            token_serial: serial.into(),
+            so_pin_sealed: "hpke1:so".into(),
+            user_pin_sealed: "hpke1:user".into(),
+            state: LeaseState::Claimed,
+            certificate_serial: None,
+            outcome: None,
+            expires_at: at(600),
+            created_at: at(10),
+            updated_at: at(10),
+        };
+        tx.insert_lease(&lease("LS1", "K1")).await.unwrap();
+        tx.commit().await.unwrap();
+
+        let mut tx = store.begin().await.unwrap();
+        assert!(
+            matches!(tx.insert_lease(&lease("LS2", "K2")).await, Err(StoreError::Duplicate)),
+            "one live lease per order"
+        );
+        drop(tx);
+        let mut tx = store.begin().await.unwrap();
+        assert_eq!(tx.live_leases(None).await.unwrap().len(), 1);
+        assert_eq!(tx.live_leases(Some("WS1")).await.unwrap()[0].id, "LS1");
+        assert!(tx.live_leases(Some("WS2")).await.unwrap().is_empty());
+        let moved = tx
+            .advance_lease("LS1", LeaseState::Claimed, LeaseState::Certified, Some("C1"), None, at(700), at(20))
+            .await
+            .unwrap();
+        assert!(moved);
+        assert!(
+            !tx.advance_lease("LS1", LeaseState::Claimed, LeaseState::Abandoned, None, Some("x"), at(20), at(20))
+                .await
+                .unwrap(),
+            "guarded by the state it is in"
+        );
+        tx.advance_lease("LS1", LeaseState::Certified, LeaseState::Abandoned, None, Some("expired"), at(30), at(30))
+            .await
+            .unwrap();
+        let l = tx.lease("LS1").await.unwrap().unwrap();
+        assert_eq!(
+            (l.state, l.certificate_serial.as_deref(), l.outcome.as_deref()),
+            (LeaseState::Abandoned, Some("C1"), Some("expired"))
+        );
+        // Ended leases free the order and the key.
+        let mut again = lease("LS3", "K1");
+        again.created_at = at(40);
+        tx.insert_lease(&again).await.unwrap();
+        assert_eq!(tx.latest_lease_of_key("K1").await.unwrap().unwrap().id, "LS3");
+        assert_eq!(tx.leases_of_batch("BT1").await.unwrap().len(), 2);
+        assert!(tx.revoke_station("WS1", "staff:admin", at(50)).await.unwrap());
+        assert!(!tx.revoke_station("WS1", "staff:admin", at(51)).await.unwrap(), "once");
+        assert_eq!(tx.station("WS1").await.unwrap().unwrap().revoked, Some((at(50), "staff:admin".to_owned())));
+        tx.commit().await.unwrap();
+    })
+    .await;
+}

@@ -1,13 +1,14 @@
 //! The JSON API `/api/v1`: every applicant operation, for the pages' scripts and for other
 //! clients (a WeChat mini-program). Its OpenAPI document is served at
 //! `/api/v1/openapi.json`. Every route is listed in [`routes`]; the handlers of activation
-//! and e-invoices are in [`crate::api_activation`].
+//! and e-invoices are in [`crate::api_activation`], those of personalisation stations in
+//! [`crate::api_station`].
 
-use crate::api_activation;
 use crate::auth::{ApiApplicant, session_cookie, session_token};
 use crate::error::ApiError;
 use crate::views::{next_path, order_detail, order_summary};
 use crate::{OPENAPI_JSON, WebState};
+use crate::{api_activation, api_station};
 use axum::extract::{ConnectInfo, FromRequest, Multipart, Path, Request, State};
 use axum::http::{HeaderMap, header};
 use axum::response::{IntoResponse, Response};
@@ -48,6 +49,14 @@ pub fn routes() -> Router<WebState> {
         .route("/api/v1/activation/{code}/consent", post(api_activation::consent))
         .route("/api/v1/activation/{code}/challenge", post(api_activation::challenge))
         .route("/api/v1/activation/{code}/video", post(api_activation::video))
+        .route("/api/v1/station/enrolment", post(api_station::enrol))
+        .route("/api/v1/station/start", post(api_station::start))
+        .route("/api/v1/station/batches/{batch}", get(api_station::batch))
+        .route("/api/v1/station/batches/{batch}/claims", post(api_station::claim))
+        .route("/api/v1/station/leases/{lease}/certificate", post(api_station::certify))
+        .route("/api/v1/station/leases/{lease}/complete", post(api_station::complete))
+        .route("/api/v1/station/leases/{lease}/abandon", post(api_station::abandon))
+        .route("/api/v1/station/keys/{serial}/recovery", post(api_station::recover))
 }
 
 /// A JSON body whose parse errors are answered as typed API errors in Chinese.
@@ -73,7 +82,7 @@ pub type ApiResult = Result<Response, ApiError>;
 
 /// The client's address for per-client limits: the connecting address, or the proxy's
 /// `X-Real-IP` when the deployment says a proxy sets it.
-fn client_ip(s: &WebState, headers: &HeaderMap, addr: &SocketAddr) -> String {
+pub(crate) fn client_ip(s: &WebState, headers: &HeaderMap, addr: &SocketAddr) -> String {
     let forwarded = s.trust_x_real_ip.then(|| headers.get("x-real-ip").and_then(|v| v.to_str().ok())).flatten();
     forwarded.map(|v| v.trim().to_owned()).unwrap_or_else(|| addr.ip().to_string())
 }

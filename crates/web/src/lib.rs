@@ -5,6 +5,7 @@
 
 mod api;
 mod api_activation;
+mod api_station;
 mod auth;
 mod console;
 mod error;

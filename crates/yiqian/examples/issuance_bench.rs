@@ -47,6 +47,7 @@ async fn bench(alg: Algorithm) -> Result<(), Box<dyn std::error::Error>> {
     for csr in csrs {
         let request = IssueRequest {
             csr,
+            csr_common_name: None,
             name: Some(NAME.to_owned()),
             id_number: ID_NUMBER.to_owned(),
             hold: false,

@@ -213,7 +213,10 @@ impl Config {
         if let Some(v) = env("YIQIAN_SANDBOX_FACE_CHECK") {
             config.sandbox_face_check = v;
         }
-        for name in SECRET_VARIABLES.iter().chain(&[crate::ukey::FACTORY_SO_PIN_VARIABLE]) {
+        for name in SECRET_VARIABLES
+            .iter()
+            .chain(&[crate::ukey::FACTORY_SO_PIN_VARIABLE, crate::ukey::DEVICE_AUTH_KEY_VARIABLE])
+        {
             if let Some(v) = env(name) {
                 config.secret_env.insert((*name).to_owned(), v);
             }

@@ -4,5 +4,6 @@
 
 pub mod config;
 pub mod server;
+pub mod station;
 pub mod ukey;
 pub mod vendors;

@@ -62,6 +62,11 @@ enum Command {
         #[command(subcommand)]
         command: PaymentsCommand,
     },
+    /// The personalisation station, on the workstation with the UKEY hub.
+    Station {
+        #[command(subcommand)]
+        command: yiqian::station::StationCommand,
+    },
 }
 
 #[derive(Subcommand)]
@@ -193,7 +198,8 @@ fn load_config(cli: &Cli) -> Result<Config, String> {
 async fn main() -> ExitCode {
     tracing_subscriber::fmt()
         .with_env_filter(
-            tracing_subscriber::EnvFilter::try_from_env("YIQIAN_LOG").unwrap_or_else(|_| "info,sqlx=warn".into()),
+            tracing_subscriber::EnvFilter::try_from_env("YIQIAN_LOG")
+                .unwrap_or_else(|_| "info,sqlx=warn,cryptoki::mechanism=off".into()),
         )
         .with_writer(std::io::stderr)
         .init();
@@ -262,6 +268,7 @@ async fn run(command: &Command, config: &mut Config) -> Result<ExitCode, Box<dyn
             }
         }
         Command::Ca { command } => ca(command, config).await,
+        Command::Station { command } => yiqian::station::station(command, config).await,
         Command::Providers { command: ProvidersCommand::Check } => {
             for (service, choice, _) in config.providers.services() {
                 println!("{service:<15} {choice}");
@@ -371,6 +378,7 @@ async fn ca(command: &CaCommand, config: &Config) -> Result<ExitCode, Box<dyn st
             }
             let request = yiqian_app::authority::IssueRequest {
                 csr: std::fs::read(csr).map_err(|e| format!("reading {}: {e}", csr.display()))?,
+                csr_common_name: None,
                 name: name.clone(),
                 id_number: id_number.clone(),
                 hold: *hold,

@@ -10,6 +10,7 @@ use serde::Deserialize;
 use std::path::Path;
 use std::sync::Arc;
 use yiqian_token::pkcs11::{Pkcs11ReaderConfig, Pkcs11TokenReader};
+use yiqian_token::skf::{DeviceAuthKey, SkfConfig, SkfTokenReader};
 use yiqian_token::software::SoftwareTokenReader;
 use yiqian_token::{Pin, TokenReader};
 
@@ -29,6 +30,13 @@ pub struct UkeySection {
     pub factory_so_pin_file: String,
     /// PKCS#11: also offer tokens that are not initialised at all as blank keys.
     pub accept_uninitialised: bool,
+    /// SKF: the vendor's library's path.
+    pub library: String,
+    /// SKF: the file holding the model's device authentication key in hex (or
+    /// `YIQIAN_UKEY_DEVICE_AUTH_KEY`).
+    pub device_auth_key_file: String,
+    /// SKF: the application yiqian keeps its keys in.
+    pub application: String,
 }
 
 impl Default for UkeySection {
@@ -38,12 +46,18 @@ impl Default for UkeySection {
             module: String::new(),
             factory_so_pin_file: String::new(),
             accept_uninitialised: false,
+            library: String::new(),
+            device_auth_key_file: String::new(),
+            application: yiqian_token::skf::DEFAULT_APPLICATION.to_owned(),
         }
     }
 }
 
 /// The readers that exist.
-pub const READERS: [&str; 2] = ["software", "pkcs11"];
+pub const READERS: [&str; 3] = ["software", "pkcs11", "skf"];
+
+/// The environment variable holding an SKF model's device authentication key (hex).
+pub const DEVICE_AUTH_KEY_VARIABLE: &str = "YIQIAN_UKEY_DEVICE_AUTH_KEY";
 
 fn invalid(key: &'static str, message: impl Into<String>) -> ConfigError {
     ConfigError::Value { key, message: message.into() }
@@ -66,6 +80,27 @@ fn factory_so_pin(config: &Config) -> Result<Option<Pin>, ConfigError> {
         .map_err(|_| invalid("ukey.factory_so_pin_file", "the factory SO PIN must be 6 to 32 digits"))
 }
 
+/// The SKF device authentication key (hex), from the environment or its file.
+fn device_auth_key(config: &Config) -> Result<DeviceAuthKey, ConfigError> {
+    let section = &config.ukey;
+    let text = if let Some(v) = config.secret_env.get(DEVICE_AUTH_KEY_VARIABLE) {
+        v.clone()
+    } else if !section.device_auth_key_file.is_empty() {
+        std::fs::read_to_string(&section.device_auth_key_file).map_err(|e| {
+            invalid("ukey.device_auth_key_file", format!("cannot read {}: {e}", section.device_auth_key_file))
+        })?
+    } else {
+        return Err(invalid(
+            "ukey.device_auth_key_file",
+            format!(
+                "the skf reader needs the model's device authentication key: set {DEVICE_AUTH_KEY_VARIABLE} or the file"
+            ),
+        ));
+    };
+    DeviceAuthKey::from_hex(text.trim())
+        .map_err(|_| invalid("ukey.device_auth_key_file", "the device authentication key must be 16 bytes in hex"))
+}
+
 /// Opens the configured reader. `data_dir` holds the software tokens.
 pub fn token_reader(config: &Config, data_dir: &Path) -> Result<Arc<dyn TokenReader>, ConfigError> {
     let section = &config.ukey;
@@ -85,6 +120,16 @@ pub fn token_reader(config: &Config, data_dir: &Path) -> Result<Arc<dyn TokenRea
                 accept_uninitialised: section.accept_uninitialised,
             })
             .map_err(|e| invalid("ukey.module", e.to_string()))?;
+            Ok(Arc::new(reader))
+        }
+        "skf" => {
+            if section.library.is_empty() {
+                return Err(invalid("ukey.library", "the skf reader needs the path of the keys' SKF library"));
+            }
+            let mut skf = SkfConfig::new(section.library.clone().into(), device_auth_key(config)?);
+            skf.factory_admin_pin = factory_so_pin(config)?;
+            skf.application = section.application.clone();
+            let reader = SkfTokenReader::new(skf).map_err(|e| invalid("ukey.library", e.to_string()))?;
             Ok(Arc::new(reader))
         }
         other => Err(invalid("ukey.reader", format!("{other:?} is not one of {}", READERS.join(", ")))),

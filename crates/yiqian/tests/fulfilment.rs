@@ -14,6 +14,7 @@ use yiqian_app::AppError;
 use yiqian_app::counter::IdentityCheck;
 use yiqian_app::staff::StaffMember;
 use yiqian_domain::staff::{Role, StaffName};
+use yiqian_store::fulfilment::PersonalisedAt;
 
 const ID_NUMBER: &str = "110101199003074477";
 
@@ -54,7 +55,8 @@ async fn submitted(h: &Harness, phone: &str) -> (String, String) {
 
 /// Runs the outbox until the order reaches `state` (as the applicant sees it).
 async fn issue(h: &Harness, t: &Team, token: &str, id: &str) {
-    let batch = h.server.app.start_issuance_batch(&t.fulfilment, &[id.to_owned()]).await.unwrap();
+    let batch =
+        h.server.app.start_issuance_batch(&t.fulfilment, &[id.to_owned()], PersonalisedAt::Server).await.unwrap();
     h.wait_for_state(token, id, "issued").await;
     let progress = h.server.app.batch_progress(&t.fulfilment, &batch).await.unwrap();
     assert!(progress.is_complete(), "{progress:?}");
@@ -303,7 +305,7 @@ async fn each_role_does_only_its_own_work() {
     }
     for s in [&t.reviewer, &t.finance, &t.counter, &t.auditor, &t.admin] {
         assert!(
-            forbidden(app.start_issuance_batch(s, std::slice::from_ref(&id)).await.map(|_| ())),
+            forbidden(app.start_issuance_batch(s, std::slice::from_ref(&id), PersonalisedAt::Server).await.map(|_| ())),
             "{:?} issued",
             s.role
         );

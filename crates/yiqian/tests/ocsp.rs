@@ -72,6 +72,7 @@ async fn scenario(algorithm: &str) {
         .app
         .issue_certificate(&IssueRequest {
             csr: std::fs::read(d.join("csr.pem")).unwrap(),
+            csr_common_name: None,
             name: Some("张三".into()),
             id_number: "110101199003074477".into(),
             hold: true,

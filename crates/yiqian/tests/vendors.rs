@@ -96,7 +96,11 @@ async fn approve_ship_activate(h: &Harness, token: &str, id: &str) -> Value {
     let reviewer = staff(h, "reviewer1", Role::Reviewer).await;
     let maker = staff(h, "maker1", Role::Fulfilment).await;
     h.server.app.approve_application(&reviewer, id).await.unwrap();
-    h.server.app.start_issuance_batch(&maker, &[id.to_owned()]).await.unwrap();
+    h.server
+        .app
+        .start_issuance_batch(&maker, &[id.to_owned()], yiqian_store::fulfilment::PersonalisedAt::Server)
+        .await
+        .unwrap();
     h.wait_for_state(token, id, "issued").await;
     h.server.app.book_and_ship(&maker, id).await.unwrap();
     let d = h.server.app.dossier(&maker, id).await.unwrap();

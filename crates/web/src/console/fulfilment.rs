@@ -21,6 +21,7 @@ use yiqian_app::AppError;
 use yiqian_app::issuance::{BatchItemState, BatchProgress, MAX_BATCH};
 use yiqian_app::shipping::{COURIERS, DeskList, DeskOrder};
 use yiqian_domain::{OrderId, OrderState};
+use yiqian_store::fulfilment::PersonalisedAt;
 
 const NAV: &str = "/console/fulfilment";
 /// Orders per list (a batch can take them all).
@@ -182,9 +183,11 @@ fn approved_tab(staff: &ConsoleStaff, orders: &[DeskOrder], all: bool) -> Markup
             (csrf_field(&staff.csrf))
             div.c-toolbar {
                 button.c-btn.c-primary type="submit" disabled[orders.is_empty()] { "批量制证" }
+                button.c-btn type="submit" name="at" value="station" disabled[orders.is_empty()] { "交工作站制证" }
                 (select_all(Tab::Approved, all))
                 span.c-muted {
-                    "共 " (orders.len()) " 个订单待制证。每批最多" (MAX_BATCH) "个;制证在后台逐个进行,可在批次页面查看进度。"
+                    "共 " (orders.len()) " 个订单待制证。每批最多" (MAX_BATCH) "个;"
+                    "“批量制证”由服务器逐个制证,“交工作站制证”由插着UKEY的制证工作站领取。进度在批次页面查看。"
                 }
             }
             table.c-table.c-rows id="approved-list" {
@@ -345,7 +348,13 @@ async fn start_batch(
     staff: ConsoleStaff,
     CsrfForm(fields): CsrfForm<Vec<(String, String)>>,
 ) -> Response {
-    match s.app.start_issuance_batch(&staff.member, &selected(&fields)).await {
+    // 交工作站制证 names its button `at=station`; 批量制证 personalises on the server.
+    let at = if fields.iter().any(|(k, v)| k == "at" && v == "station") {
+        PersonalisedAt::Station
+    } else {
+        PersonalisedAt::Server
+    };
+    match s.app.start_issuance_batch(&staff.member, &selected(&fields), at).await {
         Ok(batch) => Redirect::to(&format!("/console/fulfilment/batches/{}", urlencode(&batch))).into_response(),
         Err(e) if on_page(&e) => {
             let problem = Problem { message: e.to_string(), ..Problem::default() };
@@ -362,6 +371,7 @@ fn item_state(state: &BatchItemState) -> Markup {
             BatchItemState::Done => { span.c-tag.c-on { "已制证" } }
             BatchItemState::Failed(why) => { span.c-tag.c-bad { "失败:" (why) } }
             BatchItemState::Skipped => { span.c-tag.c-warn { "已跳过" } }
+            BatchItemState::AtStation(name) => { span.c-tag.c-warn { "制证中(" (name) ")" } }
         }
     }
 }
@@ -372,6 +382,7 @@ fn batch_page(staff: &ConsoleStaff, p: &BatchProgress) -> Markup {
     let made = count(|s| *s == BatchItemState::Done);
     let failed = count(|s| matches!(s, BatchItemState::Failed(_)));
     let skipped = count(|s| *s == BatchItemState::Skipped);
+    let at_station = count(|s| matches!(s, BatchItemState::AtStation(_)));
     html! {
         p { a.c-link href=(Tab::Approved.path()) { "← 返回制证发货" } }
         section.c-card {
@@ -394,11 +405,18 @@ fn batch_page(staff: &ConsoleStaff, p: &BatchProgress) -> Markup {
                     strong id="batch-progress" { "已完成 " (done) " / " (total) }
                     span.c-muted {
                         "已制证 " (made) " · 失败 " (failed) " · 已跳过 " (skipped)
+                        @if p.personalised_at == PersonalisedAt::Station { " · 工作站制证中 " (at_station) }
                     }
                 }
                 progress value=(done) max=(total) aria-label="制证进度" { (done) " / " (total) }
                 @if p.is_complete() {
                     p.c-ok role="status" { "本批次已全部处理完毕。" }
+                } @else if p.personalised_at == PersonalisedAt::Station {
+                    p.c-muted {
+                        "此批次由制证工作站领取:插好UKEY后,在工作站运行 "
+                        code id="station-command" { "yiqian station run --batch " (p.id) }
+                        "。本页每" (REFRESH_SECONDS) "秒自动刷新。"
+                    }
                 } @else {
                     p.c-muted { "制证在后台逐个进行,本页每" (REFRESH_SECONDS) "秒自动刷新。" }
                 }
@@ -589,8 +607,11 @@ mod tests {
             created_by: "staff:zhang.fa".into(),
             created_at: chrono::Utc::now(),
             items: vec![(order.clone(), BatchItemState::Queued), (order, BatchItemState::Done)],
+            personalised_at: PersonalisedAt::Server,
         };
         assert_eq!(refresh(&p).into_string(), r#"<meta http-equiv="refresh" content="2">"#);
+        p.items[0].1 = BatchItemState::AtStation("制证室-1".into());
+        assert_eq!(refresh(&p).into_string(), r#"<meta http-equiv="refresh" content="2">"#, "a station is at it");
         p.items[0].1 = BatchItemState::Failed("读卡器不可用".into());
         assert_eq!(refresh(&p).into_string(), "");
     }

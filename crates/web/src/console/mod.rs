@@ -23,6 +23,7 @@ mod invoices;
 mod login;
 mod review;
 mod staff;
+mod stations;
 
 use crate::WebState;
 use crate::auth::urlencode;
@@ -55,6 +56,7 @@ pub(crate) const SECTIONS: &[(&str, &str, Permission)] = &[
     ("/console/counter", "柜台业务", Permission::CounterService),
     ("/console/audit", "审计日志", Permission::ViewAudit),
     ("/console/staff", "人员管理", Permission::ManageStaff),
+    ("/console/stations", "制证工作站", Permission::ManageStaff),
 ];
 
 /// Console routes: login, logout, enrolment, `/console`, staff management, the audit log,
@@ -70,6 +72,7 @@ pub fn routes() -> Router<WebState> {
         .merge(fulfilment::routes())
         .merge(invoices::routes())
         .merge(counter::routes())
+        .merge(stations::routes())
         .layer(axum::middleware::map_response(security_headers));
     Router::new()
         .route(

@@ -295,7 +295,9 @@ pub async fn ship_order_as_staff(h: &Harness, order_id: &str) -> String {
     let reviewer = staff(Role::Reviewer, "reviewer");
     let fulfilment = staff(Role::Fulfilment, "fulfilment");
     app.approve_application(&reviewer, order_id).await.unwrap();
-    app.start_issuance_batch(&fulfilment, &[order_id.to_owned()]).await.unwrap();
+    app.start_issuance_batch(&fulfilment, &[order_id.to_owned()], yiqian_store::fulfilment::PersonalisedAt::Server)
+        .await
+        .unwrap();
     let deadline = std::time::Instant::now() + Duration::from_secs(60);
     loop {
         app.deliver_due().await.unwrap();
