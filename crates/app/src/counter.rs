@@ -130,7 +130,7 @@ impl App {
     }
 
     /// Checks the ID number read at the counter against the order's; returns what is kept.
-    async fn check_identity(
+    pub(crate) async fn check_identity(
         &self,
         tx: &mut Tx,
         order: &OrderId,
@@ -151,7 +151,7 @@ impl App {
         }))
     }
 
-    async fn record_counter_service(
+    pub(crate) async fn record_counter_service(
         &self,
         tx: &mut Tx,
         staff: &StaffMember,
@@ -183,13 +183,13 @@ impl App {
         Ok(())
     }
 
-    async fn current_token(&self, tx: &mut Tx, order: &OrderId) -> Result<TokenRecord, AppError> {
+    pub(crate) async fn current_token(&self, tx: &mut Tx, order: &OrderId) -> Result<TokenRecord, AppError> {
         let f = tx.fulfilment(order).await?.ok_or(AppError::NotFound("UKEY"))?;
         let serial = f.token_serial.ok_or(AppError::NotFound("UKEY"))?;
         tx.token(&serial).await?.ok_or(AppError::NotFound("UKEY"))
     }
 
-    fn require_activated(rec: &OrderRecord) -> Result<(), AppError> {
+    pub(crate) fn require_activated(rec: &OrderRecord) -> Result<(), AppError> {
         if rec.order.state == OrderState::Activated {
             Ok(())
         } else {
@@ -441,7 +441,11 @@ impl App {
     }
 
     /// The holder's name and ID number, once the typed ID number matches them.
-    async fn verified_holder(&self, order: &OrderId, check: &IdentityCheck) -> Result<(String, String), AppError> {
+    pub(crate) async fn verified_holder(
+        &self,
+        order: &OrderId,
+        check: &IdentityCheck,
+    ) -> Result<(String, String), AppError> {
         let mut tx = self.store().read().await?;
         self.check_identity(&mut tx, order, check).await?;
         let card = tx.material(order, Step::IdCard.code()).await?.ok_or(AppError::NotFound("订单"))?;
@@ -451,7 +455,7 @@ impl App {
         ))
     }
 
-    async fn escrowed_so_pin(&self, token: &str) -> Result<Pin, AppError> {
+    pub(crate) async fn escrowed_so_pin(&self, token: &str) -> Result<Pin, AppError> {
         let escrowed = self.store().read().await?.escrowed_pin(token, PinKind::So).await?;
         match escrowed.and_then(|e| e.sealed) {
             Some(sealed) => self.open_pin(token, PinKind::So, &sealed),

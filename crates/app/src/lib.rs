@@ -29,6 +29,7 @@ pub mod shipping;
 pub mod sms_codes;
 pub mod staff;
 pub mod station;
+pub mod station_counter;
 pub mod wechat_login;
 
 pub use clock::{Clock, SystemClock, TestClock};

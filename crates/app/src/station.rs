@@ -31,7 +31,7 @@ use yiqian_store::Tx;
 use yiqian_store::audit::NewAuditEntry;
 use yiqian_store::certificates::CertificateStatus;
 use yiqian_store::fulfilment::{PersonalisedAt, PinKind, TokenRecord, TokenState};
-use yiqian_store::stations::{LeaseRecord, LeaseState, NewStation, StationRecord};
+use yiqian_store::stations::{LeaseRecord, LeaseService, LeaseState, NewStation, StationRecord};
 use yiqian_token::escrow::{EscrowKeyPair, EscrowPublicKey, PinRole};
 
 /// Longest station name, in characters.
@@ -73,7 +73,7 @@ pub struct Station {
 }
 
 impl Station {
-    fn actor(&self) -> String {
+    pub(crate) fn actor(&self) -> String {
         self.member.actor().label()
     }
 }
@@ -115,6 +115,18 @@ pub struct StationCertificate {
     pub serial: String,
 }
 
+/// What a station reports when a lease's key is done.
+#[derive(Debug, Clone, Copy)]
+pub struct Completion<'a> {
+    /// The key pair's id on the key (hex): the new one of a personalisation, a renewal or a
+    /// re-issue; none for a PIN unlock.
+    pub key_id: Option<&'a str>,
+    /// The key's interface (one of [`STATION_READERS`]).
+    pub reader: &'a str,
+    /// The identity check made at the counter (counter services only; checked again).
+    pub identity: Option<&'a crate::counter::IdentityCheck>,
+}
+
 /// A station as administrators see it.
 #[derive(Debug, Clone)]
 pub struct StationSummary {
@@ -148,14 +160,14 @@ fn station_name(name: &str) -> Result<String, AppError> {
 }
 
 /// A key serial as a station reports it: 1–64 printable ASCII characters.
-fn key_serial(serial: &str) -> Result<&str, AppError> {
+pub(crate) fn key_serial(serial: &str) -> Result<&str, AppError> {
     if serial.is_empty() || serial.len() > 64 || !serial.bytes().all(|b| b.is_ascii_graphic()) {
         return Err(AppError::invalid("invalid_key_serial", "UKEY序列号格式不正确"));
     }
     Ok(serial)
 }
 
-fn lease_gone() -> AppError {
+pub(crate) fn lease_gone() -> AppError {
     AppError::Conflict {
         code: "lease_ended",
         message: "该UKEY的制证任务已结束(已放弃或超时),订单已退回待制证;请重新开始".into(),
@@ -166,6 +178,14 @@ fn store_duplicate_is_taken(e: yiqian_store::StoreError) -> AppError {
     match e {
         yiqian_store::StoreError::Duplicate => AppError::Retry,
         other => other.into(),
+    }
+}
+
+/// What a station's member of staff must be allowed to do a lease's service.
+pub(crate) fn service_permission(service: LeaseService) -> Permission {
+    match service {
+        LeaseService::Issue => Permission::IssueTokens,
+        LeaseService::UnlockPin | LeaseService::Renew | LeaseService::Reissue => Permission::CounterService,
     }
 }
 
@@ -318,6 +338,17 @@ impl App {
         })
     }
 
+    /// What a station is and seals PINs to, without starting a run (counter services).
+    pub async fn station_info(&self, station: &Station) -> Result<StationStart, AppError> {
+        station.member.require_any(&[Permission::IssueTokens, Permission::CounterService])?;
+        Ok(StationStart {
+            station: station.clone(),
+            escrow_public_key: self.escrow_public_key().clone(),
+            algorithm: self.config().ca.algorithm,
+            abandoned: Vec::new(),
+        })
+    }
+
     /// Takes the next order of a station batch for the key `serial`, keeping the PINs the
     /// station sealed for it; `None` when every order of the batch is done or taken.
     pub async fn station_claim(
@@ -374,7 +405,8 @@ impl App {
             let lease = LeaseRecord {
                 id: new_id("LS", 20),
                 station_id: station.id.clone(),
-                batch_id: record.id.clone(),
+                service: LeaseService::Issue,
+                batch_id: Some(record.id.clone()),
                 order: order.clone(),
                 token_serial: serial.to_owned(),
                 so_pin_sealed: so_pin_sealed.to_owned(),
@@ -396,12 +428,13 @@ impl App {
         })
     }
 
-    /// A live lease of this station, or why not.
-    async fn own_lease(&self, tx: &mut Tx, station: &Station, lease: &str) -> Result<LeaseRecord, AppError> {
+    /// A lease of this station whose service the station's role may do, or why not.
+    pub(crate) async fn own_lease(&self, tx: &mut Tx, station: &Station, lease: &str) -> Result<LeaseRecord, AppError> {
         let lease = tx.lease(lease).await?.ok_or(AppError::NotFound("制证任务"))?;
         if lease.station_id != station.id {
             return Err(AppError::NotFound("制证任务"));
         }
+        station.member.require(service_permission(lease.service))?;
         Ok(lease)
     }
 
@@ -413,10 +446,12 @@ impl App {
         lease_id: &str,
         csr: &[u8],
     ) -> Result<StationCertificate, AppError> {
-        station.member.require(Permission::IssueTokens)?;
         let (lease, name, id_number) = {
             let mut tx = self.store().read().await?;
             let lease = self.own_lease(&mut tx, station, lease_id).await?;
+            if lease.service == LeaseService::UnlockPin {
+                return Err(AppError::invalid("no_certificate", "解锁PIN码不签发新证书"));
+            }
             if lease.state != LeaseState::Claimed || lease.expires_at <= self.now() {
                 return Err(lease_gone());
             }
@@ -436,7 +471,8 @@ impl App {
                 csr_common_name: Some(lease.order.to_string()),
                 name: Some(name),
                 id_number,
-                hold: true,
+                // A new key waits for activation; at the counter the holder is present.
+                hold: lease.service == LeaseService::Issue,
                 order: Some(lease.order.to_string()),
                 actor: station.actor(),
             })
@@ -473,25 +509,33 @@ impl App {
         &self,
         station: &Station,
         lease_id: &str,
-        key_id_hex: &str,
-        reader: &str,
+        completion: &Completion<'_>,
     ) -> Result<OrderId, AppError> {
-        station.member.require(Permission::IssueTokens)?;
+        let reader = completion.reader;
         if !STATION_READERS.contains(&reader) {
             return Err(AppError::invalid("invalid_reader", "未知的UKEY接口类型"));
         }
-        if key_id_hex.is_empty() || key_id_hex.len() > 64 || hex::decode(key_id_hex).is_err() {
+        if let Some(key_id) = completion.key_id
+            && (key_id.is_empty() || key_id.len() > 64 || hex::decode(key_id).is_err())
+        {
             return Err(AppError::invalid("invalid_key_id", "密钥标识格式不正确"));
         }
         let actor = station.actor();
         in_tx!(self, |tx| {
             let now = self.now();
             let lease = self.own_lease(&mut tx, station, lease_id).await?;
+            let ready =
+                if lease.service == LeaseService::UnlockPin { LeaseState::Claimed } else { LeaseState::Certified };
             match lease.state {
                 LeaseState::Completed => return Ok(lease.order),
-                LeaseState::Certified if lease.expires_at > now => {}
+                s if s == ready && lease.expires_at > now => {}
                 _ => return Err(lease_gone()),
             }
+            if lease.service != LeaseService::Issue {
+                self.complete_counter_lease(&mut tx, station, &lease, completion, now).await?;
+                return Ok(lease.order);
+            }
+            let key_id_hex = completion.key_id.ok_or_else(|| AppError::invalid("invalid_key_id", "缺少密钥标识"))?;
             let certificate_serial = lease
                 .certificate_serial
                 .clone()
@@ -549,7 +593,6 @@ impl App {
     /// to the queue and a certificate issued for the key is revoked. Giving up an ended lease
     /// is not an error.
     pub async fn station_abandon(&self, station: &Station, lease_id: &str, reason: &str) -> Result<(), AppError> {
-        station.member.require(Permission::IssueTokens)?;
         let reason: String = reason.trim().chars().filter(|c| !c.is_control()).take(200).collect();
         let actor = station.actor();
         in_tx!(self, |tx| {

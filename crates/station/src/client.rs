@@ -120,6 +120,11 @@ impl StationClient {
         self.post("/api/v1/station/start", &serde_json::json!({})).await
     }
 
+    /// What the station is and the key PINs are sealed to, without starting a run.
+    pub async fn info(&self) -> Result<wire::StartResponse, ApiError> {
+        self.call::<(), _>(reqwest::Method::GET, "/api/v1/station/info", None).await
+    }
+
     /// Takes the next order of a batch for a key.
     pub async fn claim(&self, batch: &str, request: &wire::ClaimRequest) -> Result<Option<wire::Claim>, ApiError> {
         let r: wire::ClaimResponse =
@@ -143,6 +148,16 @@ impl StationClient {
         request: &wire::CompleteRequest,
     ) -> Result<wire::CompleteResponse, ApiError> {
         self.post(&format!("/api/v1/station/leases/{}/complete", segment(lease)), request).await
+    }
+
+    /// Starts a counter service (`unlock-pin`, `renew`, `reissue`) for an order.
+    pub async fn counter_start(
+        &self,
+        order: &str,
+        service: &str,
+        request: &wire::CounterStartRequest,
+    ) -> Result<wire::CounterStartResponse, ApiError> {
+        self.post(&format!("/api/v1/station/counter/{}/{}", segment(order), segment(service)), request).await
     }
 
     /// Gives a lease up.

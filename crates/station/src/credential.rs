@@ -78,26 +78,29 @@ pub struct Answers {
 impl Answers {
     /// Asks on the terminal, or reads three lines from standard input.
     pub fn ask() -> Result<Answers, CredentialError> {
-        let input = |e: std::io::Error| CredentialError::Input(e.to_string());
         let tty = std::io::IsTerminal::is_terminal(&std::io::stdin());
-        let line = |prompt: &str, secret: bool| -> Result<String, CredentialError> {
-            if tty {
-                if secret {
-                    return rpassword::prompt_password(prompt).map_err(input);
-                }
-                eprint!("{prompt}");
-                std::io::stderr().flush().map_err(input)?;
-            }
+        let staff_name = ask_line("用户名: ")?;
+        let password = if tty {
+            rpassword::prompt_password("密码: ").map_err(|e| CredentialError::Input(e.to_string()))?
+        } else {
             let mut s = String::new();
-            std::io::stdin().lock().read_line(&mut s).map_err(input)?;
-            Ok(s.trim_end_matches(['\r', '\n']).to_owned())
+            std::io::stdin().lock().read_line(&mut s).map_err(|e| CredentialError::Input(e.to_string()))?;
+            s.trim_end_matches(['\r', '\n']).to_owned()
         };
-        Ok(Answers {
-            staff_name: line("用户名: ", false)?,
-            password: line("密码: ", true)?,
-            code: line("动态验证码: ", false)?,
-        })
+        Ok(Answers { staff_name, password, code: ask_line("动态验证码: ")? })
     }
+}
+
+/// One answer: asked on the terminal, or the next line of standard input.
+pub fn ask_line(prompt: &str) -> Result<String, CredentialError> {
+    let input = |e: std::io::Error| CredentialError::Input(e.to_string());
+    if std::io::IsTerminal::is_terminal(&std::io::stdin()) {
+        eprint!("{prompt}");
+        std::io::stderr().flush().map_err(input)?;
+    }
+    let mut s = String::new();
+    std::io::stdin().lock().read_line(&mut s).map_err(input)?;
+    Ok(s.trim().to_owned())
 }
 
 /// Enrols the station and writes its credential file (mode 0600).

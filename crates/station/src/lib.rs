@@ -4,9 +4,11 @@
 //! - [`wire`]: the API's bodies, shared with the server's handlers;
 //! - [`client`]: the HTTP client;
 //! - [`run`]: a run over the keys present, one worker per key;
+//! - [`counter`]: counter services with the key in hand;
 //! - [`credential`]: enrolment and the credential file the station keeps.
 
 pub mod client;
+pub mod counter;
 pub mod credential;
 pub mod run;
 pub mod wire;

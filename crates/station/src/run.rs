@@ -373,8 +373,11 @@ impl Run {
             })
             .await?;
         }
-        let request =
-            wire::CompleteRequest { key_id: hex::encode(&key_id), reader: self.options.reader_kind.to_owned() };
+        let request = wire::CompleteRequest {
+            key_id: Some(hex::encode(&key_id)),
+            reader: self.options.reader_kind.to_owned(),
+            identity: None,
+        };
         self.client.complete(&claim.lease, &request).await?;
         timings.writing = t.elapsed();
         drop((so_pin, user_pin));

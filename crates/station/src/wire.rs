@@ -112,10 +112,66 @@ pub struct CertifyResponse {
 /// `POST /api/v1/station/leases/{lease}/complete`: the key is written and checked.
 #[derive(Debug, Clone, Serialize, Deserialize)]
 pub struct CompleteRequest {
-    /// The key pair's id on the key (hex).
-    pub key_id: String,
+    /// The key pair's id on the key (hex): the new one; none for a PIN unlock.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub key_id: Option<String>,
     /// The key's interface: `pkcs11`, `skf` or `software`.
     pub reader: String,
+    /// The counter's identity check again (counter services only).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub identity: Option<IdentityCheck>,
+}
+
+/// How the holder proved who they are at the counter.
+#[derive(Clone, Serialize, Deserialize)]
+pub struct IdentityCheck {
+    /// The ID number read off the original card.
+    pub id_number: String,
+    /// What was checked (default `居民身份证原件`).
+    #[serde(default)]
+    pub document: String,
+    /// Anything else worth keeping (no other personal data).
+    #[serde(default)]
+    pub note: String,
+}
+
+/// Debug without the ID number.
+impl std::fmt::Debug for IdentityCheck {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("IdentityCheck").field("document", &self.document).finish_non_exhaustive()
+    }
+}
+
+/// `POST /api/v1/station/counter/{order}/{service}` (`unlock-pin`, `renew`, `reissue`): a
+/// counter service with the key in hand.
+#[derive(Debug, Clone, Serialize, Deserialize)]
+pub struct CounterStartRequest {
+    /// The identity check made at the counter.
+    pub identity: IdentityCheck,
+    /// The key in hand: the order's (unlock, renewal) or a blank one (re-issue).
+    pub key_serial: String,
+    /// A re-issue's new SO PIN, sealed at the station.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub so_pin_sealed: Option<String>,
+    /// The new user PIN, sealed at the station.
+    pub user_pin_sealed: String,
+    /// A one-time HPKE public key of the station (base64), for the key's current SO PIN.
+    pub station_key: String,
+}
+
+/// What the station needs for the key operations of a counter service.
+#[derive(Debug, Clone, Serialize, Deserialize)]
+pub struct CounterStartResponse {
+    /// The lease id.
+    pub lease: String,
+    /// The key algorithm of a new key pair (`p256`, `rsa3072`, `sm2`).
+    pub algorithm: String,
+    /// The key's current SO PIN sealed to the station's one-time key (unlock, renewal).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub so_pin_sealed: Option<String>,
+    /// The key pair a renewal replaces (hex).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub key_id: Option<String>,
 }
 
 /// The answer to a completion.

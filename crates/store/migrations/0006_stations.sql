@@ -1,8 +1,10 @@
 -- Personalisation stations: workstations with a hub of UKEYs that personalise keys over the
 -- HTTP API. A station is enrolled by a member of staff and holds a bearer credential (only
--- its hash is kept); a lease is one key being personalised for one order at a station, from
--- the claim (PINs sealed to the escrow key before the key is touched) to its completion or
--- abandonment. Batches say whether the server or a station personalises them.
+-- its hash is kept); a lease is one key being worked on for one order at a station — its
+-- personalisation from a batch (service 'issue'), or a counter service with the key in hand
+-- ('unlock_pin', 'renew', 'reissue') — from the claim (PINs sealed to the escrow key before
+-- the key is touched) to its completion or abandonment. Batches say whether the server or a
+-- station personalises them.
 
 CREATE TABLE stations (
     id TEXT PRIMARY KEY,
@@ -19,7 +21,8 @@ CREATE TABLE stations (
 CREATE TABLE station_leases (
     id TEXT PRIMARY KEY,
     station_id TEXT NOT NULL REFERENCES stations(id),
-    batch_id TEXT NOT NULL,
+    service TEXT NOT NULL,
+    batch_id TEXT,
     order_id TEXT NOT NULL REFERENCES orders(id),
     token_serial TEXT NOT NULL,
     so_pin_sealed TEXT NOT NULL,

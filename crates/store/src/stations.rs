@@ -1,7 +1,7 @@
 //! Personalisation stations and their leases.
 //!
 //! A station's bearer credential is kept only as the SHA-256 hash the application computes. A
-//! lease is one key being personalised for one order: `claimed` (PINs sealed to the escrow key
+//! lease is one key being worked on for one order ([`LeaseService`]): `claimed` (PINs sealed to the escrow key
 //! by the station, the key not yet certified), `certified` (a certificate was issued for it),
 //! then `completed` or `abandoned`. Two partial unique indexes keep at most one live lease per
 //! order and per key; a second claim of either fails with [`StoreError::Duplicate`]. The
@@ -72,15 +72,53 @@ impl LeaseState {
     }
 }
 
-/// One key being personalised for one order at a station.
+/// What a lease does to its key.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum LeaseService {
+    /// Personalise a blank key for an order of a batch.
+    Issue,
+    /// 解锁: a new user PIN set with the SO PIN (the key in hand at the counter).
+    UnlockPin,
+    /// 续期: a new key pair and certificate on the same key, with a new PIN.
+    Renew,
+    /// 补办: a new key for the order; the old one is retired.
+    Reissue,
+}
+
+impl LeaseService {
+    /// Storage code.
+    pub fn code(self) -> &'static str {
+        match self {
+            LeaseService::Issue => "issue",
+            LeaseService::UnlockPin => "unlock_pin",
+            LeaseService::Renew => "renew",
+            LeaseService::Reissue => "reissue",
+        }
+    }
+
+    /// The service of a storage code.
+    pub fn from_code(code: &str) -> Option<LeaseService> {
+        Some(match code {
+            "issue" => LeaseService::Issue,
+            "unlock_pin" => LeaseService::UnlockPin,
+            "renew" => LeaseService::Renew,
+            "reissue" => LeaseService::Reissue,
+            _ => return None,
+        })
+    }
+}
+
+/// One key being worked on for one order at a station.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct LeaseRecord {
     /// Lease id (`LS…`).
     pub id: String,
     /// The station holding it.
     pub station_id: String,
-    /// The batch the order was taken from.
-    pub batch_id: String,
+    /// What it does.
+    pub service: LeaseService,
+    /// The batch the order was taken from (personalisation only).
+    pub batch_id: Option<String>,
     /// The order.
     pub order: OrderId,
     /// The key's hardware serial.
@@ -111,7 +149,7 @@ macro_rules! station_columns {
 
 macro_rules! lease_columns {
     () => {
-        "id, station_id, batch_id, order_id, token_serial, so_pin_sealed, user_pin_sealed, state, \
+        "id, station_id, service, batch_id, order_id, token_serial, so_pin_sealed, user_pin_sealed, state, \
          certificate_serial, outcome, expires_at, created_at, updated_at"
     };
 }
@@ -135,6 +173,10 @@ fn lease_from_row(row: &AnyRow) -> Result<LeaseRecord, StoreError> {
     Ok(LeaseRecord {
         id: row.try_get("id")?,
         station_id: row.try_get("station_id")?,
+        service: {
+            let code: String = row.try_get("service")?;
+            LeaseService::from_code(&code).ok_or_else(|| StoreError::Corrupt(format!("lease service {code:?}")))?
+        },
         batch_id: row.try_get("batch_id")?,
         order: OrderId::parse(&order).ok_or_else(|| StoreError::Corrupt(format!("lease order {order:?}")))?,
         token_serial: row.try_get("token_serial")?,
@@ -233,12 +275,13 @@ impl Tx {
     /// Records a claim; [`StoreError::Duplicate`] when the order or the key has a live lease.
     pub async fn insert_lease(&mut self, l: &LeaseRecord) -> Result<(), StoreError> {
         sqlx::query(
-            "INSERT INTO station_leases (id, station_id, batch_id, order_id, token_serial, so_pin_sealed, \
+            "INSERT INTO station_leases (id, station_id, service, batch_id, order_id, token_serial, so_pin_sealed, \
              user_pin_sealed, state, certificate_serial, outcome, expires_at, created_at, updated_at) \
-             VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, $13)",
+             VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, $13, $14)",
         )
         .bind(&l.id)
         .bind(&l.station_id)
+        .bind(l.service.code())
         .bind(&l.batch_id)
         .bind(l.order.as_str())
         .bind(&l.token_serial)

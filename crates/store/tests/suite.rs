@@ -1103,7 +1103,7 @@ async fn a_unit_of_work_that_carried_on_after_a_failure_never_half_commits() {
 async fn stations_and_leases() {
     use yiqian_domain::staff::{Role, StaffName};
     use yiqian_store::staff::NewStaff;
-    use yiqian_store::stations::{LeaseRecord, LeaseState, NewStation};
+    use yiqian_store::stations::{LeaseRecord, LeaseService, LeaseState, NewStation};
     on_each_backend(|ts| async move {
         let store = &ts.store;
         one_order(store, "YQ20260101AAAAAAAA").await;
@@ -1127,7 +1127,8 @@ async fn stations_and_leases() {
         let lease = |id: &str, serial: &str| LeaseRecord {
             id: id.into(),
             station_id: "WS1".into(),
-            batch_id: "BT1".into(),
+            service: LeaseService::Issue,
+            batch_id: Some("BT1".into()),
             order: order_id("YQ20260101AAAAAAAA"),
             token_serial: serial.into(),
             so_pin_sealed: "hpke1:so".into(),

@@ -51,12 +51,14 @@ pub fn routes() -> Router<WebState> {
         .route("/api/v1/activation/{code}/video", post(api_activation::video))
         .route("/api/v1/station/enrolment", post(api_station::enrol))
         .route("/api/v1/station/start", post(api_station::start))
+        .route("/api/v1/station/info", get(api_station::info))
         .route("/api/v1/station/batches/{batch}", get(api_station::batch))
         .route("/api/v1/station/batches/{batch}/claims", post(api_station::claim))
         .route("/api/v1/station/leases/{lease}/certificate", post(api_station::certify))
         .route("/api/v1/station/leases/{lease}/complete", post(api_station::complete))
         .route("/api/v1/station/leases/{lease}/abandon", post(api_station::abandon))
         .route("/api/v1/station/keys/{serial}/recovery", post(api_station::recover))
+        .route("/api/v1/station/counter/{order}/{service}", post(api_station::counter_start))
 }
 
 /// A JSON body whose parse errors are answered as typed API errors in Chinese.

@@ -17,9 +17,12 @@ use base64::engine::general_purpose::STANDARD as B64;
 use serde_json::json;
 use std::net::SocketAddr;
 use yiqian_app::AppError;
+use yiqian_app::counter::IdentityCheck;
 use yiqian_app::issuance::BatchItemState;
-use yiqian_app::station::Station;
+use yiqian_app::station::{Completion, Station};
+use yiqian_app::station_counter::CounterStart;
 use yiqian_station::wire;
+use yiqian_store::stations::LeaseService;
 use yiqian_token::escrow::EscrowPublicKey;
 
 /// An authenticated station (401 JSON otherwise).
@@ -58,7 +61,15 @@ pub async fn enrol(
 
 /// `POST /api/v1/station/start`: a run starts.
 pub async fn start(State(s): State<WebState>, ApiStation(station): ApiStation) -> ApiResult {
-    let start = s.app.station_start(&station).await?;
+    started(s.app.station_start(&station).await?)
+}
+
+/// `GET /api/v1/station/info`: what the station is, without starting a run.
+pub async fn info(State(s): State<WebState>, ApiStation(station): ApiStation) -> ApiResult {
+    started(s.app.station_info(&station).await?)
+}
+
+fn started(start: yiqian_app::station::StationStart) -> ApiResult {
     Ok(Json(wire::StartResponse {
         station_id: start.station.id,
         station_name: start.station.name,
@@ -135,8 +146,48 @@ pub async fn complete(
     Path(lease): Path<String>,
     Body(b): Body<wire::CompleteRequest>,
 ) -> ApiResult {
-    let order = s.app.station_complete(&station, &lease, &b.key_id, &b.reader).await?;
+    let identity = b.identity.as_ref().map(identity_check);
+    let completion = Completion { key_id: b.key_id.as_deref(), reader: &b.reader, identity: identity.as_ref() };
+    let order = s.app.station_complete(&station, &lease, &completion).await?;
     Ok(Json(wire::CompleteResponse { order: order.to_string() }).into_response())
+}
+
+fn identity_check(i: &wire::IdentityCheck) -> IdentityCheck {
+    IdentityCheck { id_number: i.id_number.clone(), document: i.document.clone(), note: i.note.clone() }
+}
+
+/// `POST /api/v1/station/counter/{order}/{service}`: a counter service with the key in hand.
+pub async fn counter_start(
+    State(s): State<WebState>,
+    ApiStation(station): ApiStation,
+    Path((order, service)): Path<(String, String)>,
+    Body(b): Body<wire::CounterStartRequest>,
+) -> ApiResult {
+    let service = match service.as_str() {
+        "unlock-pin" => LeaseService::UnlockPin,
+        "renew" => LeaseService::Renew,
+        "reissue" => LeaseService::Reissue,
+        _ => return Err(ApiError(AppError::NotFound("柜台业务"))),
+    };
+    let station_key = EscrowPublicKey::from_base64(&b.station_key)
+        .map_err(|_| ApiError::invalid("invalid_station_key", "工作站公钥格式不正确"))?;
+    let identity = identity_check(&b.identity);
+    let start = CounterStart {
+        service,
+        identity: &identity,
+        key_serial: &b.key_serial,
+        so_pin_sealed: b.so_pin_sealed.as_deref(),
+        user_pin_sealed: &b.user_pin_sealed,
+        station_key: &station_key,
+    };
+    let started = s.app.station_counter_start(&station, &order, &start).await?;
+    Ok(Json(wire::CounterStartResponse {
+        lease: started.lease,
+        algorithm: started.algorithm.to_string(),
+        so_pin_sealed: started.so_pin_sealed,
+        key_id: started.key_id,
+    })
+    .into_response())
 }
 
 /// `POST /api/v1/station/leases/{lease}/abandon`: the station gives the key up.

@@ -5,15 +5,19 @@
 //! - `enrol --server URL --name NAME`: a member of staff signs the station in (name, password,
 //!   one-time code); the credential goes to a file only the station's user can read;
 //! - `keys`: the keys present in the hub;
-//! - `run --batch ID`: personalises every key present for the batch's orders, in parallel.
+//! - `run --batch ID`: personalises every key present for the batch's orders, in parallel;
+//! - `counter --order ID --service unlock-pin|renew|reissue`: a counter service with the key
+//!   in hand, after the identity check (the ID number read off the original card, asked for).
 
 use crate::config::Config;
 use std::path::PathBuf;
 use std::process::ExitCode;
 use std::sync::Arc;
 use yiqian_station::client::StationClient;
+use yiqian_station::counter::{CounterJob, CounterService, counter};
 use yiqian_station::credential::{self, Answers};
 use yiqian_station::run::{KeyOutcome, RunOptions, run};
+use yiqian_station::wire::IdentityCheck;
 
 /// The station's commands.
 #[derive(clap::Subcommand)]
@@ -44,6 +48,31 @@ pub enum StationCommand {
         /// Only this key (repeatable); default: every key present.
         #[arg(long = "key")]
         keys: Vec<String>,
+        /// The credential file (default ~/.config/yiqian/station.json).
+        #[arg(long)]
+        credential: Option<PathBuf>,
+        #[command(flatten)]
+        reader: ReaderFlags,
+    },
+    /// A counter service with the key in hand: `unlock-pin` (解锁), `renew` (续期) or
+    /// `reissue` (补办, onto a new blank key). The ID number read off the holder's original card
+    /// is asked for on the terminal (or read as the first line of standard input).
+    Counter {
+        /// The order number.
+        #[arg(long)]
+        order: String,
+        /// `unlock-pin`, `renew` or `reissue`.
+        #[arg(long)]
+        service: String,
+        /// The key in hand (default: the only key present).
+        #[arg(long)]
+        key: Option<String>,
+        /// What was checked (default 居民身份证原件).
+        #[arg(long, default_value = "居民身份证原件")]
+        document: String,
+        /// A note for the record (no other personal data).
+        #[arg(long, default_value = "")]
+        note: String,
         /// The credential file (default ~/.config/yiqian/station.json).
         #[arg(long)]
         credential: Option<PathBuf>,
@@ -138,6 +167,39 @@ pub async fn station(command: &StationCommand, config: &mut Config) -> Result<Ex
                 }
             }
             Ok(if report.failed() > 0 { ExitCode::FAILURE } else { ExitCode::SUCCESS })
+        }
+        StationCommand::Counter { order, service, key, document, note, credential, reader } => {
+            let Some(service) = CounterService::from_code(service) else {
+                return Err(format!("--service must be unlock-pin, renew or reissue, not {service:?}").into());
+            };
+            reader.apply(config);
+            let path = credential.clone().unwrap_or_else(credential::default_path);
+            let file = credential::load(&path)?;
+            let client = StationClient::new(&file.server, Some(file.credential.clone()))?;
+            let token_reader = crate::ukey::token_reader(config, &config.data_dir)?;
+            let key_serial = match key {
+                Some(k) => k.clone(),
+                None => {
+                    let r = token_reader.clone();
+                    let present = tokio::task::spawn_blocking(move || r.present()).await??;
+                    match present.as_slice() {
+                        [only] => only.serial.clone(),
+                        [] => return Err("没有发现UKEY:请插入申请人的UKEY(补办时插入新的空白UKEY)".into()),
+                        _ => return Err("插着多个UKEY:请用 --key 指定要办理的UKEY序列号".into()),
+                    }
+                }
+            };
+            let id_number = credential::ask_line("身份证号码(读取原件): ")?;
+            let job = CounterJob {
+                order: order.clone(),
+                service,
+                key_serial,
+                identity: IdentityCheck { id_number, document: document.clone(), note: note.clone() },
+                reader_kind: reader_kind(config),
+            };
+            let done = counter(&client, token_reader, &job, Arc::new(|line| println!("{line}"))).await?;
+            println!("{done}");
+            Ok(ExitCode::SUCCESS)
         }
     }
 }

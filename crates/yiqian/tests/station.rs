@@ -92,6 +92,19 @@ impl Station {
     }
 
     /// Runs the station on a batch to the end; returns success and its output.
+    async fn counter(&self, order: &str, service: &str, key: &str, id_number: &str) -> (bool, String) {
+        let args =
+            ["counter", "--order", order, "--service", service, "--key", key, "--reader", "pkcs11", "--module", MODULE];
+        let mut child =
+            self.command(&args).stdin(Stdio::piped()).stdout(Stdio::piped()).stderr(Stdio::piped()).spawn().unwrap();
+        writeln!(child.stdin.take().unwrap(), "{id_number}").unwrap();
+        let out = tokio::task::spawn_blocking(move || child.wait_with_output().unwrap()).await.unwrap();
+        (
+            out.status.success(),
+            format!("{}{}", String::from_utf8_lossy(&out.stdout), String::from_utf8_lossy(&out.stderr)),
+        )
+    }
+
     async fn run(&self, batch: &str, keys: &[String]) -> (bool, String) {
         let args = Self::run_args(batch, keys);
         let mut command = self.command(&args.iter().map(String::as_str).collect::<Vec<_>>());
@@ -185,25 +198,9 @@ async fn a_station_personalises_keys_in_parallel_survives_a_kill_and_is_revocabl
         StaffMember { id: me.id.clone(), ..member }
     };
 
-    // Enrolment: name, password and a code of the next time step (the login used this one).
+    // Enrolment: name, password and one-time code.
     let station = Station { credential: hub_dir.path().join("station.json"), hub_conf: hub.conf().to_owned() };
-    let code =
-        yiqian_app::staff::totp_code(&fulfilment.totp_secret, h.server.app.now() + chrono::Duration::seconds(30))
-            .unwrap();
-    let mut enrol = station
-        .command(&["enrol", "--server", &h.base, "--name", "制证室-1"])
-        .stdin(Stdio::piped())
-        .stdout(Stdio::piped())
-        .stderr(Stdio::piped())
-        .spawn()
-        .unwrap();
-    write!(enrol.stdin.take().unwrap(), "zhao.min\n{}\n{code}\n", fulfilment.password).unwrap();
-    let out = tokio::task::spawn_blocking(move || enrol.wait_with_output().unwrap()).await.unwrap();
-    let text = format!("{}{}", String::from_utf8_lossy(&out.stdout), String::from_utf8_lossy(&out.stderr));
-    assert!(out.status.success(), "{text}");
-    assert!(text.contains("工作站 制证室-1 已登记"), "{text}");
-    let file = std::fs::read_to_string(&station.credential).unwrap();
-    assert!(!file.contains(&fulfilment.password), "no password in the credential file");
+    enrol(&h, &station, "zhao.min", &fulfilment.password, &fulfilment.totp_secret, "制证室-1").await;
 
     // The keys in the hub, as the station lists them. (This process opens the hub only at
     // the end: SoftHSM2 keeps a key's PIN state from when a process first loads it.)
@@ -301,14 +298,109 @@ async fn a_station_personalises_keys_in_parallel_survives_a_kill_and_is_revocabl
     assert!(ok, "{out}");
     assert!(out.contains("本批次已没有待制证的订单"), "{out}");
 
-    // 3. The journey to 已激活 with a key made at the station.
-    let (token, id, phone) = &first[0];
-    h.server.app.ship_order(&member, id, "顺丰速运", "SF1234567890").await.unwrap();
+    // 3. The journey to 已激活 with keys made at the station; the PIN sealed there is sent once.
+    let (_, a_id, a_phone) = &first[0];
+    let (_, b_id, b_phone) = &first[1];
+    for (token, id, phone) in &first[0..2] {
+        activate(&h, &member, token, id).await;
+        let pins = pin_messages(&h, phone, 1).await;
+        tokio::time::sleep(Duration::from_millis(300)).await;
+        assert_eq!(pin_messages(&h, phone, 1).await.len(), 1, "sent once");
+        drop(pins);
+    }
+    let a_first_pin = pin_messages(&h, a_phone, 1).await.remove(0);
+    let a_key = token_of(&h, a_id).await;
+    let a_cert = h.server.app.store().certificate(&a_key.certificate_serial).await.unwrap().unwrap();
+    assert_eq!(a_cert.status, CertificateStatus::Active, "released at activation");
+
+    // 4. Counter services with the key in hand, by a counter member of staff's station.
+    let clerk = console_login(&h, "sun.li", "counter").await;
+    let counter = Station { credential: hub_dir.path().join("counter.json"), hub_conf: hub.conf().to_owned() };
+    enrol(&h, &counter, &clerk.name, &clerk.password, &clerk.totp_secret, "柜台-1").await;
+    let b_holder = id_number(2);
+    let (ok, out) = counter.counter(b_id, "unlock-pin", &token_of(&h, b_id).await.serial, "110101199003070000").await;
+    assert!(!ok && out.contains("身份证号码与订单申请人不一致"), "a wrong ID number is refused: {out}");
+    let (ok, out) = counter.counter(a_id, "unlock-pin", &a_key.serial, &id_number(1)).await;
+    assert!(ok && out.contains("PIN码解锁已完成"), "{out}");
+    let a_pin = pin_messages(&h, a_phone, 2).await.remove(1);
+    assert_ne!(a_pin, a_first_pin, "a new PIN");
+    let b_before = token_of(&h, b_id).await;
+    let (ok, out) = counter.counter(b_id, "renew", &b_before.serial, &b_holder).await;
+    assert!(ok && out.contains("证书续期已完成"), "{out}");
+    let b_renew_pin = pin_messages(&h, b_phone, 2).await.remove(1);
+    let b_renewed = token_of(&h, b_id).await;
+    assert_eq!(b_renewed.serial, b_before.serial, "the same key");
+    assert_ne!(b_renewed.key_id, b_before.key_id, "a new key pair");
+    let old = h.server.app.store().certificate(&b_before.certificate_serial).await.unwrap().unwrap();
+    assert_eq!(
+        (old.status, old.reason.clone()),
+        (CertificateStatus::Revoked, Some(yiqian_pki::RevocationReason::Superseded.to_string()))
+    );
+    let renewed = h.server.app.store().certificate(&b_renewed.certificate_serial).await.unwrap().unwrap();
+    assert_eq!(renewed.status, CertificateStatus::Active, "active at once: the holder is at the counter");
+    let (ok, out) = counter.counter(b_id, "reissue", &serials[6], &b_holder).await;
+    assert!(ok && out.contains("证书补办(新UKEY)已完成"), "{out}");
+    let b_reissue_pin = pin_messages(&h, b_phone, 3).await.remove(2);
+    let b_new = token_of(&h, b_id).await;
+    assert_eq!((b_new.serial.as_str(), b_new.state), (serials[6].as_str(), TokenState::Active));
+    let order_b = OrderId::parse(b_id).unwrap();
+    let b_tokens = h.server.app.store().read().await.unwrap().tokens_of(&order_b).await.unwrap();
+    assert_eq!(b_tokens.iter().find(|t| t.serial == b_before.serial).unwrap().state, TokenState::Retired);
+    let superseded = h.server.app.store().certificate(&b_renewed.certificate_serial).await.unwrap().unwrap();
+    assert_eq!(superseded.status, CertificateStatus::Revoked, "the renewed certificate went with the old key");
+    let services = h.server.app.store().read().await.unwrap().counter_services_of(&order_b).await.unwrap();
+    let kinds: Vec<&str> = services.iter().map(|c| c.kind.as_str()).collect();
+    assert_eq!(kinds, ["renew", "reissue"], "recorded, the refused attempt not");
+    assert!(services.iter().all(|c| c.staff == "staff:sun.li" && c.record["station"] == "柜台-1"), "{services:?}");
+    let (ok, out) = counter.run(&batch2, &serials[6..7]).await;
+    assert!(!ok && out.contains("您的角色无权"), "a counter station cannot take orders of a batch: {out}");
+
+    // The keys in the hub (opened only now by this process): every key carries its order's
+    // certificate and chain, and each PIN sent by SMS opens its key, which signs under the
+    // certificate.
+    let reader = hub_reader();
+    assert_on_keys(&h, &reader, &ids[..1]).await;
+    assert_on_keys(&h, &reader, &ids[2..]).await;
+    assert_on_keys(&h, &reader, &ids2).await;
+    signs(&h, &reader, &a_key.serial, &a_key.key_id, &a_key.certificate_serial, &a_pin).await;
+    assert!(
+        reader
+            .open(&a_key.serial)
+            .unwrap()
+            .signer(&Pin::parse(&a_first_pin).unwrap(), &hex::decode(&a_key.key_id).unwrap())
+            .is_err(),
+        "the PIN before the unlock no longer opens the key"
+    );
+    signs(&h, &reader, &b_renewed.serial, &b_renewed.key_id, &b_renewed.certificate_serial, &b_renew_pin).await;
+    signs(&h, &reader, &b_new.serial, &b_new.key_id, &b_new.certificate_serial, &b_reissue_pin).await;
+    assert_eq!(
+        reader.open(&b_renewed.serial).unwrap().certificates().unwrap().len(),
+        3,
+        "renewal left one holder certificate and the chain"
+    );
+
+    // 5. Revoked by an administrator: the station can do nothing more.
+    let admin = staff(Role::Admin, "admin");
+    let stations = h.server.app.list_stations(&admin).await.unwrap();
+    assert_eq!(stations.len(), 2);
+    let fulfilment_station = stations.iter().find(|s| s.record.name == "制证室-1").unwrap();
+    assert_eq!(fulfilment_station.staff_name, "zhao.min");
+    h.server.app.revoke_station(&admin, &fulfilment_station.record.id).await.unwrap();
+    let (ok, out) = station.run(&batch2, &serials[6..7]).await;
+    assert!(!ok, "{out}");
+    assert!(out.contains("已被管理员吊销"), "{out}");
+    assert!(console_page_lists_revoked_station(&h).await);
+    match h.server.app.store().verify_audit().await.unwrap() {
+        AuditVerdict::Intact { .. } => {}
+        broken => panic!("{broken:?}"),
+    }
+}
+
+/// Ships an issued order and activates it as its applicant (the sandbox passes the face).
+async fn activate(h: &Harness, member: &StaffMember, token: &str, id: &str) {
+    h.server.app.ship_order(member, id, "顺丰速运", "SF1234567890").await.unwrap();
     let order = OrderId::parse(id).unwrap();
-    let code = {
-        let mut tx = h.server.app.store().read().await.unwrap();
-        tx.fulfilment(&order).await.unwrap().unwrap().activation_code
-    };
+    let code = h.server.app.store().read().await.unwrap().fulfilment(&order).await.unwrap().unwrap().activation_code;
     let base = format!("/api/v1/activation/{code}");
     h.post(Some(token), &format!("{base}/consent"), json!({"agreed": true})).await.ok();
     let challenge = h.post(Some(token), &format!("{base}/challenge"), json!({})).await.ok();
@@ -317,44 +409,68 @@ async fn a_station_personalises_keys_in_parallel_survives_a_kill_and_is_revocabl
         .part("video", reqwest::multipart::Part::bytes(mp4()).file_name("activation.mp4"));
     h.post_form(token, &format!("{base}/video"), video).await.ok();
     h.wait_for_state(token, id, "activated").await;
+}
+
+/// The PINs sent to `phone` by SMS, oldest first, once there are at least `n`.
+async fn pin_messages(h: &Harness, phone: &str, n: usize) -> Vec<String> {
     let deadline = Instant::now() + Duration::from_secs(30);
-    let sms = loop {
-        if let Some(sms) = h.sms_containing(phone, "PIN码为").await {
-            break sms;
+    loop {
+        h.server.app.deliver_due().await.unwrap();
+        let mut inbox = h.server.app.store().sandbox_sms(Some(phone), 1000).await.unwrap();
+        inbox.reverse();
+        let pins: Vec<String> = inbox
+            .iter()
+            .filter_map(|m| m.text.split("PIN码为").nth(1))
+            .map(|rest| rest.chars().take_while(char::is_ascii_digit).collect())
+            .collect();
+        if pins.len() >= n {
+            assert!(pins.iter().all(|p| p.len() == 8), "{pins:?}");
+            return pins;
         }
-        assert!(Instant::now() < deadline, "no PIN SMS");
+        assert!(Instant::now() < deadline, "{n} PIN messages to {phone}: {pins:?}");
         tokio::time::sleep(Duration::from_millis(100)).await;
-    };
-    tokio::time::sleep(Duration::from_millis(500)).await;
-    assert_eq!(h.inbox(phone).await.iter().filter(|(_, t)| t.contains("PIN码为")).count(), 1, "sent once");
-    let digits: String = sms.split("PIN码为").nth(1).unwrap().chars().take_while(char::is_ascii_digit).collect();
-    let pin = Pin::parse(&digits).unwrap();
-    let record = h.server.app.store().read().await.unwrap().tokens_of(&order).await.unwrap().remove(0);
-    let stored = h.server.app.store().certificate(&record.certificate_serial).await.unwrap().unwrap();
-    assert_eq!(stored.status, CertificateStatus::Active, "released at activation");
-    let key_id = hex::decode(&record.key_id).unwrap();
-    let reader = hub_reader();
-    assert_on_keys(&h, &reader, &ids).await;
-    assert_on_keys(&h, &reader, &ids2).await;
-    let blank = reader.present().unwrap().into_iter().find(|k| k.serial == serials[6]).unwrap();
-    assert_eq!(blank.label, MODEL, "a key with nothing left to do is left blank");
-    let ukey = reader.open(&record.serial).unwrap();
-    let signer = ukey.signer(&pin, &key_id).expect("the PIN from the SMS opens the key");
+    }
+}
+
+/// The order's current key.
+async fn token_of(h: &Harness, id: &str) -> yiqian_store::fulfilment::TokenRecord {
+    let order = OrderId::parse(id).unwrap();
+    let f = h.server.app.store().read().await.unwrap().fulfilment(&order).await.unwrap().unwrap();
+    let serial = f.token_serial.unwrap();
+    h.server.app.store().read().await.unwrap().token(&serial).await.unwrap().unwrap()
+}
+
+/// The PIN opens the key, whose key pair signs under the certificate.
+async fn signs(h: &Harness, reader: &Pkcs11TokenReader, serial: &str, key_id: &str, certificate: &str, pin: &str) {
+    let stored = h.server.app.store().certificate(certificate).await.unwrap().unwrap();
     let certificate = Certificate::from_der(&stored.der).unwrap();
     let spki = certificate.tbs_certificate().subject_public_key_info();
+    let ukey = reader.open(serial).unwrap();
+    let signer = ukey
+        .signer(&Pin::parse(pin).unwrap(), &hex::decode(key_id).unwrap())
+        .expect("the PIN from the SMS opens the key");
     assert_eq!(signer.public_key(), spki);
-    verify(spki, Algorithm::P256, b"activated", &signer.sign(b"activated").unwrap(), "").unwrap();
+    verify(spki, Algorithm::P256, b"signed", &signer.sign(b"signed").unwrap(), "").unwrap();
+}
 
-    // 4. Revoked by an administrator: the station can do nothing more.
-    let admin = staff(Role::Admin, "admin");
-    let stations = h.server.app.list_stations(&admin).await.unwrap();
-    assert_eq!(stations.len(), 1);
-    assert_eq!((stations[0].record.name.as_str(), stations[0].staff_name.as_str()), ("制证室-1", "zhao.min"));
-    h.server.app.revoke_station(&admin, &stations[0].record.id).await.unwrap();
-    let (ok, out) = station.run(&batch2, &serials[6..7]).await;
-    assert!(!ok, "{out}");
-    assert!(out.contains("已被管理员吊销"), "{out}");
-    assert!(console_page_lists_revoked_station(&h).await);
+/// Enrols a station as `name` (password, and a code of the next time step: the console login
+/// used this one).
+async fn enrol(h: &Harness, station: &Station, staff_name: &str, password: &str, secret: &str, name: &str) {
+    let code = yiqian_app::staff::totp_code(secret, h.server.app.now() + chrono::Duration::seconds(30)).unwrap();
+    let mut enrol = station
+        .command(&["enrol", "--server", &h.base, "--name", name])
+        .stdin(Stdio::piped())
+        .stdout(Stdio::piped())
+        .stderr(Stdio::piped())
+        .spawn()
+        .unwrap();
+    write!(enrol.stdin.take().unwrap(), "{staff_name}\n{password}\n{code}\n").unwrap();
+    let out = tokio::task::spawn_blocking(move || enrol.wait_with_output().unwrap()).await.unwrap();
+    let text = format!("{}{}", String::from_utf8_lossy(&out.stdout), String::from_utf8_lossy(&out.stderr));
+    assert!(out.status.success(), "{text}");
+    assert!(text.contains(&format!("工作站 {name} 已登记")), "{text}");
+    let file = std::fs::read_to_string(&station.credential).unwrap();
+    assert!(!file.contains(password), "no password in the credential file");
 }
 
 /// The console's station list, as an administrator sees it, shows the revoked station.
