@@ -51,6 +51,26 @@ mod state;
 
 pub use device::{CreateError, FACTORY_LABEL, ISSUER, MANUFACTURER, create_device, random_serial};
 
+/// The library's file name on this platform (`libyiqian_softskf.so` on Linux).
+pub fn library_file_name() -> String {
+    format!("{}yiqian_softskf{}", std::env::consts::DLL_PREFIX, std::env::consts::DLL_SUFFIX)
+}
+
+/// The library cargo built beside the running test binary (`target/debug/deps` or
+/// `target/debug`), or a message saying how to build it.
+pub fn library_beside_this_test() -> Result<std::path::PathBuf, String> {
+    let exe = std::env::current_exe().map_err(|e| format!("the test binary's path: {e}"))?;
+    let name = library_file_name();
+    let deps = exe.parent().ok_or("the test binary has no directory")?;
+    [Some(deps), deps.parent()].into_iter().flatten().map(|dir| dir.join(&name)).find(|p| p.exists()).ok_or_else(|| {
+        format!(
+            "the software SKF library {name} is not next to {} nor in its parent directory: build it with \
+             `cargo build -p yiqian-softskf` (cargo test builds it for tests that depend on it)",
+            exe.display()
+        )
+    })
+}
+
 /// The environment variable naming the directory of devices.
 pub const DIR_ENV: &str = "YIQIAN_SOFTSKF_DIR";
 

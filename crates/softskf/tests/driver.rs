@@ -36,22 +36,9 @@ const KEY_ID: &[u8] = &[0x5A, 0x01, 0xC3, 0x7E, 0x00, 0x11, 0x22, 0x33];
 
 // ---- Fixture ----
 
-/// The library cargo built beside this test (`target/debug/deps` or `target/debug`).
+/// The library cargo built beside this test.
 fn library() -> PathBuf {
-    let exe = std::env::current_exe().expect("the test binary's path");
-    let name = format!("{}yiqian_softskf{}", std::env::consts::DLL_PREFIX, std::env::consts::DLL_SUFFIX);
-    let deps = exe.parent().expect("the test binary's directory");
-    for dir in [Some(deps), deps.parent()].into_iter().flatten() {
-        let path = dir.join(&name);
-        if path.exists() {
-            return path;
-        }
-    }
-    panic!(
-        "the software SKF library {name} is not next to {} nor in its parent directory: \
-         build it with `cargo build -p yiqian-softskf` (cargo test builds it for this test)",
-        exe.display()
-    );
+    yiqian_softskf::library_beside_this_test().unwrap_or_else(|e| panic!("{e}"))
 }
 
 /// The test holds the library's directory to itself, empty at the start.

@@ -11,11 +11,12 @@
 
 mod common;
 
+use common::station::*;
+
 use common::*;
 use serde_json::json;
-use std::io::{BufRead, BufReader, Write};
-use std::path::PathBuf;
-use std::process::{Command, Stdio};
+use std::io::{BufRead, BufReader};
+use std::process::Stdio;
 use std::time::{Duration, Instant};
 use yiqian_app::staff::StaffMember;
 use yiqian_domain::staff::Role;
@@ -33,86 +34,6 @@ use yiqian_token::{Pin, TokenReader};
 
 const FACTORY_SO_PIN: &str = "12345678";
 const MODEL: &str = "ePass2003";
-
-/// A valid resident ID number (GB 11643 check digit) of a man (odd sequence) numbered `n`.
-fn id_number(n: u32) -> String {
-    let body = format!("11010119900307{:03}", 2 * n + 1);
-    const WEIGHTS: [u32; 17] = [7, 9, 10, 5, 8, 4, 2, 1, 6, 3, 7, 9, 10, 5, 8, 4, 2];
-    let sum: u32 = body.bytes().zip(WEIGHTS).map(|(b, w)| u32::from(b - b'0') * w).sum();
-    let check = b"10X98765432"[(sum % 11) as usize] as char;
-    format!("{body}{check}")
-}
-
-/// `n` approved orders of different applicants: (applicant token, order number, phone).
-async fn approved_orders(h: &Harness, first: u32, n: u32) -> Vec<(String, String, String)> {
-    let reviewer = staff(Role::Reviewer, "reviewer");
-    let mut out = Vec::new();
-    for i in first..first + n {
-        let phone = format!("1380013{:04}", 8000 + i);
-        let token = h.login(&phone).await;
-        let id = h.create_order(&token).await;
-        h.pay(&token, &id).await;
-        let m = Materials { id_number: id_number(i), ..Materials::default() };
-        assert_eq!(h.complete_materials_with(&token, &id, &phone, m).await["state"], "submitted");
-        h.server.app.approve_application(&reviewer, &id).await.unwrap();
-        out.push((token, id, phone));
-    }
-    out
-}
-
-/// The station on this machine: its credential file and the hub it sees.
-struct Station {
-    credential: PathBuf,
-    hub_conf: PathBuf,
-}
-
-impl Station {
-    fn command(&self, args: &[&str]) -> Command {
-        let mut c = Command::new(env!("CARGO_BIN_EXE_yiqian"));
-        c.arg("station").args(args);
-        if args.first() != Some(&"keys") {
-            c.arg("--credential").arg(&self.credential);
-        }
-        c.env_remove("YIQIAN_CONFIG")
-            .env_remove("YIQIAN_DATABASE_URL")
-            .env("SOFTHSM2_CONF", &self.hub_conf)
-            .env(yiqian::ukey::FACTORY_SO_PIN_VARIABLE, FACTORY_SO_PIN);
-        c
-    }
-
-    fn run_args(batch: &str, keys: &[String]) -> Vec<String> {
-        let mut args: Vec<String> = ["run", "--batch", batch, "--reader", "pkcs11", "--module", MODULE]
-            .iter()
-            .map(|s| (*s).to_owned())
-            .collect();
-        for k in keys {
-            args.extend(["--key".to_owned(), k.clone()]);
-        }
-        args
-    }
-
-    /// Runs the station on a batch to the end; returns success and its output.
-    async fn counter(&self, order: &str, service: &str, key: &str, id_number: &str) -> (bool, String) {
-        let args =
-            ["counter", "--order", order, "--service", service, "--key", key, "--reader", "pkcs11", "--module", MODULE];
-        let mut child =
-            self.command(&args).stdin(Stdio::piped()).stdout(Stdio::piped()).stderr(Stdio::piped()).spawn().unwrap();
-        writeln!(child.stdin.take().unwrap(), "{id_number}").unwrap();
-        let out = tokio::task::spawn_blocking(move || child.wait_with_output().unwrap()).await.unwrap();
-        (
-            out.status.success(),
-            format!("{}{}", String::from_utf8_lossy(&out.stdout), String::from_utf8_lossy(&out.stderr)),
-        )
-    }
-
-    async fn run(&self, batch: &str, keys: &[String]) -> (bool, String) {
-        let args = Self::run_args(batch, keys);
-        let mut command = self.command(&args.iter().map(String::as_str).collect::<Vec<_>>());
-        let out = tokio::task::spawn_blocking(move || command.output().unwrap()).await.unwrap();
-        let text = format!("{}{}", String::from_utf8_lossy(&out.stdout), String::from_utf8_lossy(&out.stderr));
-        (out.status.success(), text)
-    }
-}
 
 async fn order_state(h: &Harness, id: &str) -> OrderState {
     stored_order(h, id).await.order.state
@@ -199,7 +120,7 @@ async fn a_station_personalises_keys_in_parallel_survives_a_kill_and_is_revocabl
     };
 
     // Enrolment: name, password and one-time code.
-    let station = Station { credential: hub_dir.path().join("station.json"), hub_conf: hub.conf().to_owned() };
+    let station = Station::softhsm(hub_dir.path().join("station.json"), &hub.conf(), FACTORY_SO_PIN);
     enrol(&h, &station, "zhao.min", &fulfilment.password, &fulfilment.totp_secret, "制证室-1").await;
 
     // The keys in the hub, as the station lists them. (This process opens the hub only at
@@ -242,7 +163,7 @@ async fn a_station_personalises_keys_in_parallel_survives_a_kill_and_is_revocabl
     let second = approved_orders(&h, 4, 3).await;
     let ids2: Vec<String> = second.iter().map(|(_, id, _)| id.clone()).collect();
     let batch2 = h.server.app.start_issuance_batch(&member, &ids2, PersonalisedAt::Station).await.unwrap();
-    let args = Station::run_args(&batch2, &serials[3..6]);
+    let args = station.run_args(&batch2, &serials[3..6]);
     let mut child = station
         .command(&args.iter().map(String::as_str).collect::<Vec<_>>())
         .stdout(Stdio::piped())
@@ -315,7 +236,7 @@ async fn a_station_personalises_keys_in_parallel_survives_a_kill_and_is_revocabl
 
     // 4. Counter services with the key in hand, by a counter member of staff's station.
     let clerk = console_login(&h, "sun.li", "counter").await;
-    let counter = Station { credential: hub_dir.path().join("counter.json"), hub_conf: hub.conf().to_owned() };
+    let counter = Station::softhsm(hub_dir.path().join("counter.json"), &hub.conf(), FACTORY_SO_PIN);
     enrol(&h, &counter, &clerk.name, &clerk.password, &clerk.totp_secret, "柜台-1").await;
     let b_holder = id_number(2);
     let (ok, out) = counter.counter(b_id, "unlock-pin", &token_of(&h, b_id).await.serial, "110101199003070000").await;
@@ -451,26 +372,6 @@ async fn signs(h: &Harness, reader: &Pkcs11TokenReader, serial: &str, key_id: &s
         .expect("the PIN from the SMS opens the key");
     assert_eq!(signer.public_key(), spki);
     verify(spki, Algorithm::P256, b"signed", &signer.sign(b"signed").unwrap(), "").unwrap();
-}
-
-/// Enrols a station as `name` (password, and a code of the next time step: the console login
-/// used this one).
-async fn enrol(h: &Harness, station: &Station, staff_name: &str, password: &str, secret: &str, name: &str) {
-    let code = yiqian_app::staff::totp_code(secret, h.server.app.now() + chrono::Duration::seconds(30)).unwrap();
-    let mut enrol = station
-        .command(&["enrol", "--server", &h.base, "--name", name])
-        .stdin(Stdio::piped())
-        .stdout(Stdio::piped())
-        .stderr(Stdio::piped())
-        .spawn()
-        .unwrap();
-    write!(enrol.stdin.take().unwrap(), "{staff_name}\n{password}\n{code}\n").unwrap();
-    let out = tokio::task::spawn_blocking(move || enrol.wait_with_output().unwrap()).await.unwrap();
-    let text = format!("{}{}", String::from_utf8_lossy(&out.stdout), String::from_utf8_lossy(&out.stderr));
-    assert!(out.status.success(), "{text}");
-    assert!(text.contains(&format!("工作站 {name} 已登记")), "{text}");
-    let file = std::fs::read_to_string(&station.credential).unwrap();
-    assert!(!file.contains(password), "no password in the credential file");
 }
 
 /// The console's station list, as an administrator sees it, shows the revoked station.

@@ -3,6 +3,8 @@
 
 #![allow(dead_code)]
 
+pub mod station;
+
 use chrono::Utc;
 use reqwest::StatusCode;
 use serde_json::{Value, json};
