@@ -291,7 +291,7 @@ impl Run {
                 self.say(
                     tag,
                     &format!(
-                        "完成 {} 用时 {:.2}s(生成密钥 {:.2}s · 签发证书 {:.2}s · 写入登记 {:.2}s)",
+                        "完成 {} 用时 {:.3}s(生成密钥 {:.3}s · 签发证书 {:.3}s · 写入登记 {:.3}s)",
                         claim.order,
                         timings.total().as_secs_f64(),
                         timings.key.as_secs_f64(),

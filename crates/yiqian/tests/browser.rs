@@ -424,6 +424,117 @@ async fn review(h: &Harness, b: &Browser) -> String {
     id
 }
 
+/// Fulfilment hands a batch to a personalisation station in Chromium (交工作站制证), the batch
+/// page names the command to run and then the station holding an order; an administrator
+/// revokes the station on 制证工作站. Screenshots at desktop and phone size.
+#[tokio::test(flavor = "multi_thread", worker_threads = 4)]
+async fn a_batch_goes_to_a_station_and_an_administrator_revokes_it_in_a_real_browser() {
+    if !browser_installed() {
+        return;
+    }
+    let h = start(Backend::Sqlite).await;
+    let work = tempfile::tempdir().unwrap();
+    let driver = Driver::start(work.path());
+    let client = driver.desktop_session(&work.path().join("profile")).await;
+    let b = Browser { c: client.clone(), base: h.base.clone(), shots: screenshot_dir().join("console") };
+    if tokio::time::timeout(Duration::from_secs(60), stations(&h, &b)).await.is_err() {
+        b.fail("the station pages took longer than 60 s").await;
+    }
+    let _ = client.close().await;
+    drop(driver);
+    h.server.stop().await;
+}
+
+/// Logs in to the console in the browser as a new account (first login: enrolment); returns
+/// the authenticator's secret.
+async fn first_console_login(h: &Harness, b: &Browser, name: &str, role: yiqian_app::staff::Role, to: &str) -> String {
+    h.server.app.add_staff(name, role, CONSOLE_PASSWORD).await.unwrap();
+    b.goto(to).await;
+    b.wait_path("the console login", |p| p.starts_with("/console/login")).await;
+    b.type_into("input[name=name]", name).await;
+    b.type_into("input[name=password]", CONSOLE_PASSWORD).await;
+    b.click("button[type=submit]").await;
+    b.wait_path("the enrolment page", |p| p.starts_with("/console/enrol")).await;
+    let secret = b.visible("#totp-secret").await.text().await.unwrap().trim().to_owned();
+    b.type_into("input[name=code]", &h.totp_now(&secret)).await;
+    b.click("button[type=submit]").await;
+    b.wait_path("the page asked for", |p| p == to).await;
+    secret
+}
+
+async fn stations(h: &Harness, b: &Browser) {
+    use yiqian_app::staff::Role;
+    use yiqian_token::Pin;
+    use yiqian_token::escrow::PinRole;
+    let orders = common::station::approved_orders(h, 1, 2).await;
+    let secret = first_console_login(h, b, "zhao.min", Role::Fulfilment, "/console/fulfilment").await;
+    // 全选, then 交工作站制证.
+    b.click("#select-all").await;
+    b.wait_path("every box ticked", |p| p.contains("all=1")).await;
+    b.screenshot("fulfilment-desk.png").await;
+    b.c.set_window_size(390, 844).await.unwrap();
+    b.screenshot("fulfilment-desk-phone.png").await;
+    b.c.set_window_size(1440, 900).await.unwrap();
+    b.click("button[name=at][value=station]").await;
+    b.wait_path("the batch page", |p| p.starts_with("/console/fulfilment/batches/")).await;
+    let batch = b.path().await.rsplit('/').next().unwrap().to_owned();
+    let command = b.visible("#station-command").await.text().await.unwrap();
+    assert_eq!(command, format!("yiqian station run --batch {batch}"));
+    b.screenshot("station-batch.png").await;
+    b.c.set_window_size(390, 844).await.unwrap();
+    b.screenshot("station-batch-phone.png").await;
+    b.c.set_window_size(1440, 900).await.unwrap();
+
+    // A station enrolled by the same member of staff (the next time step's code) takes an order.
+    let app = &h.server.app;
+    let pending = app.station_enrol_password("zhao.min", CONSOLE_PASSWORD, "127.0.0.1").await.unwrap();
+    let code = yiqian_app::staff::totp_code(&secret, app.now() + chrono::Duration::seconds(30)).unwrap();
+    let credential = app.station_enrol_code(&pending, &code, "127.0.0.1", "制证室-1").await.unwrap();
+    let station = app.station_authenticate(&credential.token).await.unwrap();
+    let seal = |digits: usize, role| app.escrow_public_key().seal(&Pin::random(digits), "KEY0001", role).unwrap();
+    let claim = app
+        .station_claim(&station, &batch, "KEY0001", &seal(16, PinRole::So), &seal(8, PinRole::User))
+        .await
+        .unwrap()
+        .expect("an order to take");
+    assert_eq!(claim.order.as_str(), orders[0].1);
+    b.goto(&format!("/console/fulfilment/batches/{batch}")).await;
+    let row = b.visible(&format!("#batch-items tr[data-order='{}']", orders[0].1)).await.text().await.unwrap();
+    assert!(row.contains("制证中(制证室-1)"), "{row}");
+    b.screenshot("station-batch-at-station.png").await;
+
+    // An administrator revokes the station; its order goes back to the queue.
+    b.c.delete_all_cookies().await.unwrap();
+    first_console_login(h, b, "qian.li", Role::Admin, "/console/stations").await;
+    let list = b.visible("#station-list").await.text().await.unwrap();
+    assert!(list.contains("制证室-1") && list.contains("zhao.min") && list.contains("可用"), "{list}");
+    b.screenshot("stations.png").await;
+    b.c.set_window_size(390, 844).await.unwrap();
+    b.screenshot("stations-phone.png").await;
+    b.c.set_window_size(1440, 900).await.unwrap();
+    b.click(&format!("tr[data-station='{}'] button", station.id)).await;
+    b.wait_path("the list after 吊销", |p| p == "/console/stations?ok=revoked").await;
+    let list = b.visible("#station-list").await.text().await.unwrap();
+    assert!(list.contains("已吊销"), "{list}");
+    b.screenshot("stations-revoked.png").await;
+    assert!(matches!(app.station_authenticate(&credential.token).await, Err(yiqian_app::AppError::Unauthorized)));
+    let progress = app
+        .batch_progress(
+            &yiqian_app::staff::StaffMember {
+                id: String::new(),
+                name: station.member.name.clone(),
+                role: Role::Fulfilment,
+            },
+            &batch,
+        )
+        .await
+        .unwrap();
+    assert!(
+        progress.items.iter().all(|(_, s)| *s == yiqian_app::issuance::BatchItemState::Queued),
+        "back in the queue"
+    );
+}
+
 /// chromedriver on a free port, in its own process group with the browsers it starts, all
 /// killed when this is dropped (also when the test panics).
 struct Driver {
