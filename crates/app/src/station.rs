@@ -36,6 +36,8 @@ use yiqian_token::escrow::{EscrowKeyPair, EscrowPublicKey, PinRole};
 
 /// Longest station name, in characters.
 pub const MAX_STATION_NAME_CHARS: usize = 40;
+/// The duties a station serves: a member of staff with neither cannot enrol or use one.
+const STATION_DUTIES: [Permission; 2] = [Permission::IssueTokens, Permission::CounterService];
 /// The key readers a station may report.
 pub const STATION_READERS: &[&str] = &["pkcs11", "skf", "software"];
 
@@ -201,7 +203,7 @@ impl App {
         let stage = self.staff_login_password(name, password, client_ip).await?;
         let pending = stage.pending_token().to_owned();
         let record = self.pending_staff_member(&pending).await?;
-        if !record.can(Permission::IssueTokens) && !record.can(Permission::CounterService) {
+        if record.require_any(&STATION_DUTIES).is_err() {
             self.staff_logout(&pending).await?;
             return Err(AppError::Forbidden);
         }
@@ -222,6 +224,8 @@ impl App {
         name: &str,
     ) -> Result<StationCredential, AppError> {
         let name = station_name(name)?;
+        let member = self.pending_staff_member(pending_token).await?;
+        member.require_any(&STATION_DUTIES)?;
         self.staff_enrol_station(pending_token, code, client_ip, &name).await
     }
 
@@ -316,7 +320,7 @@ impl App {
     /// A station starts a run: the leases of its earlier run are abandoned (a station keeps
     /// no lease across a restart), and it learns what to seal PINs to.
     pub async fn station_start(&self, station: &Station) -> Result<StationStart, AppError> {
-        station.member.require_any(&[Permission::IssueTokens, Permission::CounterService])?;
+        station.member.require_any(&STATION_DUTIES)?;
         let actor = station.actor();
         let abandoned = in_tx!(self, |tx| {
             let now = self.now();
@@ -340,7 +344,7 @@ impl App {
 
     /// What a station is and seals PINs to, without starting a run (counter services).
     pub async fn station_info(&self, station: &Station) -> Result<StationStart, AppError> {
-        station.member.require_any(&[Permission::IssueTokens, Permission::CounterService])?;
+        station.member.require_any(&STATION_DUTIES)?;
         Ok(StationStart {
             station: station.clone(),
             escrow_public_key: self.escrow_public_key().clone(),

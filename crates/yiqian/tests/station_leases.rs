@@ -3,7 +3,8 @@
 //! loses its order after the lease time, and the certificate issued for it is revoked; the
 //! silent station's late completion is refused; the order is issued once, by the station that
 //! took it next. Also the API's refusals: a batch the server personalises, another station's
-//! lease, PINs not sealed at the station, a CSR that does not name the order.
+//! lease, PINs not sealed at the station, a CSR that does not name the order, a role that
+//! does not work at a station.
 
 mod common;
 
@@ -50,6 +51,9 @@ fn csr_naming(cn: &str) -> Vec<u8> {
 async fn a_silent_station_loses_its_order_and_its_certificate() {
     let h = start_with(Backend::Sqlite, true).await;
     let app = &h.server.app;
+    app.add_staff("li.wei", Role::Reviewer, CONSOLE_PASSWORD).await.unwrap();
+    let reviewer = app.station_enrol_password("li.wei", CONSOLE_PASSWORD, "127.0.0.1").await;
+    assert!(matches!(reviewer, Err(AppError::Forbidden)), "a reviewer does not work at a station");
     let first = station(&h, "zhao.min", Role::Fulfilment).await;
     let second = station(&h, "qian.li", Role::Fulfilment).await;
     let orders: Vec<String> = approved_orders(&h, 1, 1).await.into_iter().map(|(_, id, _)| id).collect();
