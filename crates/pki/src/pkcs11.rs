@@ -64,7 +64,7 @@ pub const SOFTHSM2_MODULE: &str = "/usr/lib/softhsm/libsofthsm2.so";
 
 /// DER DigestInfo prefix for SHA-256 (RFC 8017 §9.2, note 1): followed by the 32-byte hash,
 /// it is what `CKM_RSA_PKCS` signs when the token has no `CKM_SHA256_RSA_PKCS`.
-pub const SHA256_DIGEST_INFO_PREFIX: [u8; 19] =
+const SHA256_DIGEST_INFO_PREFIX: [u8; 19] =
     [0x30, 0x31, 0x30, 0x0d, 0x06, 0x09, 0x60, 0x86, 0x48, 0x01, 0x65, 0x03, 0x04, 0x02, 0x01, 0x05, 0x00, 0x04, 0x20];
 
 /// Signed once by `generate` and `open` and checked against the public key, so a public key
@@ -112,9 +112,10 @@ pub struct Pkcs11Key {
     connection: Mutex<Option<Connection>>,
 }
 
-/// How signatures are made in the token.
+/// How signatures are made in a token (an HSM or a UKEY): the one place that says what the
+/// token is given and what is made of its answer.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
-enum SignMechanism {
+pub enum SignMechanism {
     /// SHA-256 in software, `CKM_ECDSA` in the token, raw r‖s converted to DER.
     Ecdsa,
     /// `CKM_SHA256_RSA_PKCS` over the message.
@@ -124,11 +125,30 @@ enum SignMechanism {
 }
 
 impl SignMechanism {
-    fn name(self) -> &'static str {
+    /// The mechanism's PKCS#11 name, for messages.
+    pub fn name(self) -> &'static str {
         match self {
             SignMechanism::Ecdsa => "CKM_ECDSA",
             SignMechanism::Sha256RsaPkcs => "CKM_SHA256_RSA_PKCS",
             SignMechanism::RsaPkcs => "CKM_RSA_PKCS",
+        }
+    }
+
+    /// The `C_Sign` mechanism and the data to give it for `message`.
+    pub fn prepare(self, message: &[u8]) -> (Mechanism<'static>, Vec<u8>) {
+        let sha256 = || digest::digest(&digest::SHA256, message).as_ref().to_vec();
+        match self {
+            SignMechanism::Ecdsa => (Mechanism::Ecdsa, sha256()),
+            SignMechanism::Sha256RsaPkcs => (Mechanism::Sha256RsaPkcs, message.to_vec()),
+            SignMechanism::RsaPkcs => (Mechanism::RsaPkcs, [&SHA256_DIGEST_INFO_PREFIX[..], &sha256()].concat()),
+        }
+    }
+
+    /// The X.509 signature made of the token's answer (ECDSA's raw r‖s as DER).
+    pub fn finish(self, signature: Vec<u8>) -> Result<Vec<u8>, PkiError> {
+        match self {
+            SignMechanism::Ecdsa => ecdsa_raw_to_der(&signature),
+            SignMechanism::Sha256RsaPkcs | SignMechanism::RsaPkcs => Ok(signature),
         }
     }
 }
@@ -450,19 +470,8 @@ impl Signer for Pkcs11Key {
     }
 
     fn sign(&self, message: &[u8]) -> Result<Vec<u8>, PkiError> {
-        match self.mechanism {
-            SignMechanism::Ecdsa => {
-                let hash = digest::digest(&digest::SHA256, message);
-                let raw = self.token_sign(&Mechanism::Ecdsa, hash.as_ref())?;
-                ecdsa_raw_to_der(&raw)
-            }
-            SignMechanism::Sha256RsaPkcs => self.token_sign(&Mechanism::Sha256RsaPkcs, message),
-            SignMechanism::RsaPkcs => {
-                let hash = digest::digest(&digest::SHA256, message);
-                let digest_info = [&SHA256_DIGEST_INFO_PREFIX[..], hash.as_ref()].concat();
-                self.token_sign(&Mechanism::RsaPkcs, &digest_info)
-            }
-        }
+        let (mechanism, data) = self.mechanism.prepare(message);
+        self.mechanism.finish(self.token_sign(&mechanism, &data)?)
     }
 }
 
@@ -679,7 +688,7 @@ fn rsa_public_key_der(modulus: &[u8], exponent: &[u8]) -> Result<Vec<u8>, PkiErr
 
 /// Converts a raw PKCS#11 ECDSA P-256 signature `r‖s` (32 + 32 bytes) to the DER
 /// `SEQUENCE { r INTEGER, s INTEGER }` X.509 carries.
-pub fn ecdsa_raw_to_der(raw: &[u8]) -> Result<Vec<u8>, PkiError> {
+fn ecdsa_raw_to_der(raw: &[u8]) -> Result<Vec<u8>, PkiError> {
     if raw.len() != 64 {
         return Err(PkiError::Signing(format!(
             "the token returned a {}-byte ECDSA signature; a P-256 r‖s is 64 bytes",

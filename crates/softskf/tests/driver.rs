@@ -10,27 +10,26 @@
 //! The library reads its directory from `YIQIAN_SOFTSKF_DIR`, one value per process, so the
 //! tests share one directory and take turns ([`fixture`]), each starting from an empty one.
 
+// The token tests' test CA and openssl runner.
+#[path = "../../token/tests/common/mod.rs"]
+mod common;
+
+use common::{HOLDER, TestCa, openssl};
 use std::ffi::{CString, c_void};
 use std::path::{Path, PathBuf};
 use std::process::Command;
 use std::ptr;
 use std::sync::{Mutex, MutexGuard, OnceLock, PoisonError};
-use std::time::{Duration, SystemTime};
 use yiqian_pki::der::{Decode, Encode};
 use yiqian_pki::spki::SubjectPublicKeyInfoOwned;
-use yiqian_pki::x509_cert::Certificate;
 use yiqian_pki::{
-    Algorithm, CertificateRequest, DEFAULT_SM2_DISTID, IdNumberPolicy, IssuanceOptions, Profile, SerialNumber, Signer,
-    SoftwareKey, build_csr, issue, key_algorithm, personal_subject, to_pem, verify, verify_csr,
+    Algorithm, DEFAULT_SM2_DISTID, build_csr, key_algorithm, personal_subject, to_pem, verify, verify_csr,
 };
 use yiqian_softskf::{DIR_ENV, FACTORY_DEVICE_AUTH_KEY, create_device};
 use yiqian_token::skf::ffi::{self, DEVINFO, ECCSIGNATUREBLOB, HANDLE, ULONG, sar};
 use yiqian_token::skf::{DeviceAuthKey, SkfConfig, SkfTokenReader};
 use yiqian_token::{Pin, Token, TokenError, TokenReader};
 
-const HOLDER: &str = "张三";
-const ID_NUMBER: &str = "110101199003074477";
-const YEAR: Duration = Duration::from_secs(365 * 24 * 3600);
 const ORDER: &str = "YQ20260101K7M2Q9XW";
 const KEY_ID: &[u8] = &[0x5A, 0x01, 0xC3, 0x7E, 0x00, 0x11, 0x22, 0x33];
 
@@ -106,58 +105,6 @@ fn signs(token: &dyn Token, user: &Pin, spki: &[u8]) {
     verify(&spki, Algorithm::Sm2, b"hello", &signature, DEFAULT_SM2_DISTID).unwrap();
 }
 
-/// A self-signed SM2 test CA that issues personal certificates.
-struct TestCa {
-    key: SoftwareKey,
-    cert: Certificate,
-}
-
-impl TestCa {
-    fn new() -> TestCa {
-        let key = SoftwareKey::generate(Algorithm::Sm2).unwrap();
-        let now = SystemTime::now();
-        let request = CertificateRequest {
-            profile: Profile::Root,
-            subject: "CN=yiqian SKF Test CA,O=yiqian,C=CN".parse().unwrap(),
-            public_key: key.public_key().clone(),
-            serial: SerialNumber::random(),
-            not_before: now - Duration::from_secs(60),
-            not_after: now + 10 * YEAR,
-            issuer: None,
-            options: &IssuanceOptions::default(),
-        };
-        let cert = issue(&request, &key).unwrap();
-        TestCa { key, cert }
-    }
-
-    fn issue_personal(&self, csr: &[u8]) -> Vec<u8> {
-        let csr = verify_csr(csr, DEFAULT_SM2_DISTID).unwrap();
-        let now = SystemTime::now();
-        let request = CertificateRequest {
-            profile: Profile::Personal {
-                name: HOLDER.to_owned(),
-                id_number: ID_NUMBER.to_owned(),
-                id_policy: IdNumberPolicy::Masked,
-            },
-            subject: personal_subject(HOLDER).unwrap(),
-            public_key: csr.public_key,
-            serial: SerialNumber::random(),
-            not_before: now - Duration::from_secs(60),
-            not_after: now + 2 * YEAR,
-            issuer: Some(&self.cert),
-            options: &IssuanceOptions::default(),
-        };
-        issue(&request, &self.key).unwrap().to_der().unwrap()
-    }
-}
-
-/// Runs `openssl` in `dir`: whether it exited 0, and everything it printed.
-fn openssl(dir: &Path, args: &[&str]) -> (bool, String) {
-    let out = Command::new("openssl").current_dir(dir).args(args).output().expect("the system openssl runs");
-    let text = format!("{}{}", String::from_utf8_lossy(&out.stdout), String::from_utf8_lossy(&out.stderr));
-    (out.status.success(), text)
-}
-
 // ---- Through the driver ----
 
 #[test]
@@ -203,7 +150,7 @@ fn personalisation_through_the_skf_driver_is_checked_by_openssl() {
     drop(signer);
     assert_eq!(verify_csr(&csr, DEFAULT_SM2_DISTID).unwrap().public_key.to_der().unwrap(), spki);
 
-    let ca = TestCa::new();
+    let ca = TestCa::new(Algorithm::Sm2);
     let cert = ca.issue_personal(&csr);
     let ca_der = ca.cert.to_der().unwrap();
     match token.write_certificate(&user, KEY_ID, &ca_der) {

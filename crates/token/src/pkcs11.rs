@@ -49,11 +49,10 @@ use cryptoki::object::{Attribute, AttributeType, CertificateType, KeyType, Objec
 use cryptoki::session::{Session, UserType};
 use cryptoki::slot::Slot;
 use cryptoki::types::AuthPin;
-use sha2::{Digest, Sha256};
 use std::path::PathBuf;
 use std::sync::Mutex;
 use yiqian_pki::der::{Decode, Encode};
-use yiqian_pki::pkcs11::{SHA256_DIGEST_INFO_PREFIX, ck_describe, ecdsa_raw_to_der, p256_params, public_key};
+use yiqian_pki::pkcs11::{SignMechanism, ck_describe, p256_params, public_key};
 use yiqian_pki::spki::SubjectPublicKeyInfoOwned;
 use yiqian_pki::x509_cert::Certificate;
 use yiqian_pki::{Algorithm, PkiError, Signer, verify};
@@ -502,14 +501,14 @@ impl Token for Pkcs11Token {
         let session = self.login(UserType::User, user_pin)?;
         let (key, algorithm, spki) = self.key_pair(&session, key_id)?;
         let mechanism = match algorithm {
-            Algorithm::P256 => UkeyMechanism::Ecdsa,
+            Algorithm::P256 => SignMechanism::Ecdsa,
             _ => {
                 let slot = self.slot()?;
                 let list = self.context.get_mechanism_list(slot).map_err(|e| self.error("C_GetMechanismList", &e))?;
                 if list.contains(&MechanismType::SHA256_RSA_PKCS) {
-                    UkeyMechanism::Sha256RsaPkcs
+                    SignMechanism::Sha256RsaPkcs
                 } else if list.contains(&MechanismType::RSA_PKCS) {
-                    UkeyMechanism::RsaPkcs
+                    SignMechanism::RsaPkcs
                 } else {
                     return Err(TokenError::Refused(format!(
                         "key {} offers neither CKM_SHA256_RSA_PKCS nor CKM_RSA_PKCS",
@@ -518,7 +517,7 @@ impl Token for Pkcs11Token {
                 }
             }
         };
-        if mechanism == UkeyMechanism::Ecdsa {
+        if mechanism == SignMechanism::Ecdsa {
             let slot = self.slot()?;
             self.require_mechanism(slot, MechanismType::ECDSA, "CKM_ECDSA")?;
         }
@@ -671,24 +670,13 @@ impl Pkcs11Token {
     }
 }
 
-/// How the UKEY signs.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-enum UkeyMechanism {
-    /// SHA-256 in software, `CKM_ECDSA` on the key, raw r‖s re-encoded as DER.
-    Ecdsa,
-    /// `CKM_SHA256_RSA_PKCS` over the message.
-    Sha256RsaPkcs,
-    /// SHA-256 in software, `CKM_RSA_PKCS` over DigestInfo ‖ hash.
-    RsaPkcs,
-}
-
 /// A key on the UKEY as a PKI signer, for the length of one logged-in session (the CSR,
 /// the self-test). Dropping it closes the session.
 struct UkeySigner {
     serial: String,
     algorithm: Algorithm,
     spki: SubjectPublicKeyInfoOwned,
-    mechanism: UkeyMechanism,
+    mechanism: SignMechanism,
     session: Mutex<(Session, ObjectHandle)>,
 }
 
@@ -704,22 +692,11 @@ impl Signer for UkeySigner {
     fn sign(&self, message: &[u8]) -> Result<Vec<u8>, PkiError> {
         let guard = self.session.lock().unwrap_or_else(std::sync::PoisonError::into_inner);
         let (session, key) = (&guard.0, guard.1);
-        let failed =
-            |name: &str, e: CkError| PkiError::Signing(format!("{} on key {} ({name})", ck_describe(&e), self.serial));
-        match self.mechanism {
-            UkeyMechanism::Ecdsa => {
-                let hash = Sha256::digest(message);
-                let raw = session.sign(&Mechanism::Ecdsa, key, &hash).map_err(|e| failed("CKM_ECDSA", e))?;
-                ecdsa_raw_to_der(&raw)
-            }
-            UkeyMechanism::Sha256RsaPkcs => {
-                session.sign(&Mechanism::Sha256RsaPkcs, key, message).map_err(|e| failed("CKM_SHA256_RSA_PKCS", e))
-            }
-            UkeyMechanism::RsaPkcs => {
-                let digest_info = [&SHA256_DIGEST_INFO_PREFIX[..], &Sha256::digest(message)].concat();
-                session.sign(&Mechanism::RsaPkcs, key, &digest_info).map_err(|e| failed("CKM_RSA_PKCS", e))
-            }
-        }
+        let (mechanism, data) = self.mechanism.prepare(message);
+        let raw = session.sign(&mechanism, key, &data).map_err(|e| {
+            PkiError::Signing(format!("{} on key {} ({})", ck_describe(&e), self.serial, self.mechanism.name()))
+        })?;
+        self.mechanism.finish(raw)
     }
 }
 

@@ -12,7 +12,7 @@ use std::path::{Path, PathBuf};
 use std::process::Command;
 
 /// Debian's path of the SoftHSM2 module (package `softhsm2`).
-pub const MODULE: &str = "/usr/lib/softhsm/libsofthsm2.so";
+pub const MODULE: &str = yiqian_pki::pkcs11::SOFTHSM2_MODULE;
 
 /// A SoftHSM2 token directory and its configuration file.
 #[derive(Debug, Clone)]

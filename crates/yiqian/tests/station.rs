@@ -108,16 +108,7 @@ async fn a_station_personalises_keys_in_parallel_survives_a_kill_and_is_revocabl
     })
     .await;
     let fulfilment = console_login(&h, "zhao.min", "fulfilment").await;
-    let member = StaffMember {
-        id: String::new(),
-        name: yiqian_domain::staff::StaffName::parse("zhao.min").unwrap(),
-        role: Role::Fulfilment,
-    };
-    let member = {
-        let list = h.server.app.operator_list_staff().await.unwrap();
-        let me = list.iter().find(|s| s.name == member.name).unwrap();
-        StaffMember { id: me.id.clone(), ..member }
-    };
+    let member = member(&h, "zhao.min").await;
 
     // Enrolment: name, password and one-time code.
     let station = Station::softhsm(hub_dir.path().join("station.json"), &hub.conf(), FACTORY_SO_PIN);

@@ -16,7 +16,6 @@ mod common;
 use common::station::*;
 use common::*;
 use std::time::Instant;
-use yiqian_domain::staff::{Role, StaffName};
 use yiqian_store::Backend;
 use yiqian_store::fulfilment::PersonalisedAt;
 use yiqian_token::softhsm::{MODULE, SoftHsmHub};
@@ -69,15 +68,7 @@ async fn keys_per_minute_with_one_two_and_four_slots() {
                 FACTORY_SO_PIN,
             );
             enrol(&h, &station, &maker.name, &maker.password, &maker.totp_secret, "bench").await;
-            let member = {
-                let list = h.server.app.operator_list_staff().await.unwrap();
-                let me = list.into_iter().find(|s| s.name.as_str() == "zhao.min").unwrap();
-                yiqian_app::staff::StaffMember {
-                    id: me.id,
-                    name: StaffName::parse("zhao.min").unwrap(),
-                    role: Role::Fulfilment,
-                }
-            };
+            let member = member(&h, "zhao.min").await;
             let mine = &serials[i * per_config..(i + 1) * per_config];
             let orders: Vec<String> =
                 approved_orders(&h, 1, per_config as u32).await.into_iter().map(|(_, id, _)| id).collect();

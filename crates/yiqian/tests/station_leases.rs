@@ -2,7 +2,7 @@
 //! CSR is made by openssl): a station that goes silent — killed, or cut off from the server —
 //! loses its order after the lease time, and the certificate issued for it is revoked; the
 //! silent station's late completion is refused; the order is issued once, by the station that
-//! took it next. Also the API's refusals: a batch the server personalises, another station's
+//! took it next; a key given up goes back to the queue. Also the API's refusals: a batch the server personalises, another station's
 //! lease, PINs not sealed at the station, a CSR that does not name the order, a role that
 //! does not work at a station.
 
@@ -109,6 +109,24 @@ async fn a_silent_station_loses_its_order_and_its_certificate() {
     let tokens = app.store().read().await.unwrap().tokens_of(&again.order).await.unwrap();
     assert_eq!(tokens.len(), 1, "issued once");
     assert_eq!(tokens[0].serial, "K2");
+    // A station that gives a key up (pulled out, failed): the order goes back, the certificate
+    // is revoked; giving it up again changes nothing.
+    let orders2: Vec<String> = approved_orders(&h, 2, 1).await.into_iter().map(|(_, id, _)| id).collect();
+    let batch2 = app.start_issuance_batch(&maker, &orders2, PersonalisedAt::Station).await.unwrap();
+    let pulled = app
+        .station_claim(&first, &batch2, "K3", &sealed(&h, "K3", PinRole::So), &sealed(&h, "K3", PinRole::User))
+        .await
+        .unwrap()
+        .unwrap();
+    let issued = app.station_certify(&first, &pulled.lease, &csr_naming(pulled.order.as_str())).await.unwrap();
+    app.station_abandon(&first, &pulled.lease, "UKEY已拔出").await.unwrap();
+    app.station_abandon(&first, &pulled.lease, "again").await.unwrap();
+    let revoked = app.store().certificate(&issued.serial).await.unwrap().unwrap();
+    assert_eq!(revoked.status, CertificateStatus::Revoked);
+    assert_eq!(stored_order(&h, pulled.order.as_str()).await.order.state, OrderState::Approved, "back to 待制证");
+    let progress = app.batch_progress(&maker, &batch2).await.unwrap();
+    assert_eq!(progress.items[0].1, yiqian_app::issuance::BatchItemState::Queued);
+
     // The key the first station left half-done can be initialised again; the finished one not.
     let one_time = yiqian_token::escrow::EscrowKeyPair::derive(&[7; 32]);
     let so = app.station_recover_key(&second, "K1", one_time.public_key()).await.unwrap();

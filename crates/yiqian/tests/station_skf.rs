@@ -11,7 +11,6 @@ mod common;
 use common::station::*;
 use common::*;
 use yiqian_domain::OrderId;
-use yiqian_domain::staff::{Role, StaffName};
 use yiqian_pki::der::Decode;
 use yiqian_pki::x509_cert::Certificate;
 use yiqian_softskf::{DIR_ENV, FACTORY_DEVICE_AUTH_KEY, create_device, library_beside_this_test};
@@ -42,15 +41,7 @@ async fn a_station_personalises_sm2_keys_through_an_skf_library() {
     enrol(&h, &station, &maker.name, &maker.password, &maker.totp_secret, "制证室-SM2").await;
 
     let orders: Vec<String> = approved_orders(&h, 1, 2).await.into_iter().map(|(_, id, _)| id).collect();
-    let member = {
-        let list = h.server.app.operator_list_staff().await.unwrap();
-        let me = list.into_iter().find(|s| s.name.as_str() == "zhao.min").unwrap();
-        yiqian_app::staff::StaffMember {
-            id: me.id,
-            name: StaffName::parse("zhao.min").unwrap(),
-            role: Role::Fulfilment,
-        }
-    };
+    let member = member(&h, "zhao.min").await;
     let batch = h.server.app.start_issuance_batch(&member, &orders, PersonalisedAt::Station).await.unwrap();
     let (ok, out) = station.run(&batch, &[]).await;
     assert!(ok, "{out}");

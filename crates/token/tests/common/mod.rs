@@ -1,4 +1,5 @@
-//! Shared by the token tests: a test CA that issues personal certificates for CSRs made on a
+//! Shared by the token tests (and the software SKF library's driver test, which includes this
+//! file by path): a test CA that issues personal certificates for CSRs made on a
 //! token, and `openssl` run in a work directory.
 
 #![allow(dead_code)]

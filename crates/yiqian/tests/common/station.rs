@@ -121,3 +121,10 @@ pub async fn enrol(h: &Harness, station: &Station, staff_name: &str, password: &
     let file = std::fs::read_to_string(&station.credential).unwrap();
     assert!(!file.contains(password), "no password in the credential file");
 }
+
+/// The member of staff of the account `name` (made by `console_login`), as services take them.
+pub async fn member(h: &Harness, name: &str) -> yiqian_app::staff::StaffMember {
+    let list = h.server.app.operator_list_staff().await.unwrap();
+    let me = list.into_iter().find(|s| s.name.as_str() == name).unwrap_or_else(|| panic!("no account {name}"));
+    yiqian_app::staff::StaffMember { id: me.id, name: me.name, role: me.role }
+}
