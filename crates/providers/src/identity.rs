@@ -76,8 +76,11 @@ pub enum IdPhotoProblem {
     Edited,
     /// Glare hides part of the card.
     Glare,
-    /// The card has expired (or its dates are invalid).
-    Expired,
+    /// The validity dates on the back are not a valid pattern (Tencent's 有效日期不合法): often
+    /// a blurred or covered 有效期限 line, sometimes an expired or altered card. (Stored as
+    /// `expired` before it was named for what it is.)
+    #[serde(alias = "expired")]
+    InvalidValidity,
     /// Not the physical card (an electronic ID, a watermark).
     NotOriginal,
     /// Not an ID card side at all, or the wrong side.
@@ -95,7 +98,9 @@ impl IdPhotoProblem {
             IdPhotoProblem::Occluded => "证件有遮挡,请移开手指或物品后重拍",
             IdPhotoProblem::Edited => "照片疑似经过编辑,请直接拍摄身份证原件",
             IdPhotoProblem::Glare => "证件反光,请避开灯光后重拍",
-            IdPhotoProblem::Expired => "身份证已过有效期,请使用有效期内的身份证",
+            IdPhotoProblem::InvalidValidity => {
+                "国徽面的有效期限未能识别为有效日期,请将有效期限一栏拍清楚后重拍;如证件已过期,请使用有效期内的身份证"
+            }
             IdPhotoProblem::NotOriginal => "请拍摄实体身份证原件",
             IdPhotoProblem::NotRecognised => "未能识别身份证,请确认拍摄的是对应的一面并重拍",
         }
@@ -145,4 +150,17 @@ pub trait IdentityVerifier: Send + Sync {
         digits: &str,
         id_photo: &[u8],
     ) -> Result<LivenessVerdict, ProviderError>;
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn problems_stored_under_their_old_name_still_read() {
+        let old: IdPhotoProblem = serde_json::from_str("\"expired\"").unwrap();
+        assert_eq!(old, IdPhotoProblem::InvalidValidity);
+        assert_eq!(serde_json::to_string(&old).unwrap(), "\"invalid_validity\"");
+        assert!(old.retake_message().contains("有效期限"), "it says which line to retake");
+    }
 }

@@ -305,7 +305,7 @@ async fn ocr_warnings_become_problems_of_the_right_side() {
         w(CardSide::Front, IdPhotoProblem::Photocopy),
         w(CardSide::Front, IdPhotoProblem::Occluded),
         w(CardSide::Back, IdPhotoProblem::Glare),
-        w(CardSide::Back, IdPhotoProblem::Expired),
+        w(CardSide::Back, IdPhotoProblem::InvalidValidity),
         w(CardSide::Back, IdPhotoProblem::NotOriginal),
     ];
     assert_eq!(reading.warnings, expected);

@@ -108,7 +108,8 @@ pub fn warning_problem(code: i64) -> Option<IdPhotoProblem> {
         -9105 => IdPhotoProblem::Occluded,
         -9106 => IdPhotoProblem::Edited,
         -9107 => IdPhotoProblem::Glare,
-        -9109 => IdPhotoProblem::Expired,
+        // 有效日期不合法; -9100 is the code older SDK versions document for the same warning.
+        -9100 | -9109 => IdPhotoProblem::InvalidValidity,
         -9110 | -9111 => IdPhotoProblem::NotOriginal,
         _ => return None,
     })
@@ -362,14 +363,15 @@ mod tests {
             (-9106, Edited),
             (-9107, Glare),
             (-9108, Photocopy),
-            (-9109, Expired),
+            (-9100, InvalidValidity),
+            (-9109, InvalidValidity),
             (-9110, NotOriginal),
             (-9111, NotOriginal),
         ];
         for (code, problem) in expected {
             assert_eq!(warning_problem(code), Some(problem), "{code}");
         }
-        assert_eq!(warning_problem(-9100), None);
+        assert_eq!(warning_problem(-9112), None);
         assert_eq!(warning_problem(0), None);
     }
 
