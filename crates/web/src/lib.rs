@@ -59,6 +59,9 @@ pub fn router(state: WebState) -> Router {
                 ([(header::CONTENT_TYPE, "text/javascript; charset=utf-8"), CACHE], include_str!("../static/app.js"))
             }),
         )
+        // The icon browsers ask for on their own (`/favicon.ico`) and the one the pages name.
+        .route("/favicon.ico", get(favicon))
+        .route("/static/favicon.svg", get(favicon))
         .route(
             "/static/regions.json",
             get(|| async {
@@ -77,6 +80,11 @@ pub fn router(state: WebState) -> Router {
 }
 
 const CACHE: (header::HeaderName, &str) = (header::CACHE_CONTROL, "public, max-age=300");
+
+/// The site's icon (SVG, which browsers take at any path).
+async fn favicon() -> impl axum::response::IntoResponse {
+    ([(header::CONTENT_TYPE, "image/svg+xml"), CACHE], include_str!("../static/favicon.svg"))
+}
 
 async fn healthz(axum::extract::State(state): axum::extract::State<WebState>) -> impl IntoResponse {
     match state.app.store().ping().await {

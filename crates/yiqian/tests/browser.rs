@@ -88,6 +88,12 @@ async fn walk(h: &Harness, b: &Browser, work: &Path) {
 
     // Login with an SMS code.
     b.wait_path("the login page", |p| p.starts_with("/login")).await;
+    let label =
+        b.c.execute("return document.querySelector('label[for=code]').getBoundingClientRect().width;", vec![])
+            .await
+            .unwrap();
+    assert!(label.as_f64().unwrap() > 40.0, "验证码 on one line, not a character per line: {label}");
+    b.screenshot("login.png").await;
     let seen = h.sms_ids(PHONE).await;
     b.type_into("#phone", PHONE).await;
     b.click("#send-code").await;
@@ -112,6 +118,7 @@ async fn walk(h: &Harness, b: &Browser, work: &Path) {
     // The paying page polls until the payment is confirmed, then goes to the first step.
     let phone_page = order("phone");
     b.wait_path("the phone step after paying", |p| p == phone_page).await;
+    b.screenshot("step-phone.png").await;
     let seen = h.sms_ids(PHONE).await;
     b.type_into("#phone", PHONE).await;
     b.click("#send-code").await;
@@ -121,11 +128,13 @@ async fn walk(h: &Harness, b: &Browser, work: &Path) {
 
     let prepare = order("prepare");
     b.wait_path("the prepare page", |p| p == prepare).await;
+    b.screenshot("step-prepare.png").await;
     b.click("#start").await;
 
     // ID card: choose both photos, 识别证件, check the fields, 确认上传.
     let id_card = order("id-card");
     b.wait_path("the ID card page", |p| p == id_card).await;
+    b.screenshot("step-id-card.png").await;
     b.find("#photo-front").await.send_keys(front.to_str().unwrap()).await.unwrap();
     b.find("#photo-back").await.send_keys(back.to_str().unwrap()).await.unwrap();
     b.click("#photos-upload").await;
@@ -143,6 +152,7 @@ async fn walk(h: &Harness, b: &Browser, work: &Path) {
     // Liveness: the four digits, then a recording from the fake camera that stops by itself.
     let liveness = order("liveness");
     b.wait_path("the liveness page", |p| p == liveness).await;
+    b.screenshot("step-liveness.png").await;
     b.click("#liveness-start").await;
     let digits = b
         .poll("four digits in #digits", || async move {
@@ -157,6 +167,7 @@ async fn walk(h: &Harness, b: &Browser, work: &Path) {
     b.screenshot("liveness-recording.png").await;
     let signature = order("signature");
     b.wait_path_within("the signature page after the recording uploads", LIVENESS_WAIT, |p| p == signature).await;
+    b.screenshot("step-signature.png").await;
 
     // Signature: a finger stroke across the pad.
     let canvas = b.visible("#signature-canvas").await;
@@ -187,6 +198,7 @@ async fn walk(h: &Harness, b: &Browser, work: &Path) {
     // Address: cascading pickers, then 确定 submits the application.
     let address = order("address");
     b.wait_path("the address page", |p| p == address).await;
+    b.screenshot("step-address.png").await;
     b.type_into("#recipient", "张三").await;
     b.type_into("#addr-phone", PHONE).await;
     b.choose("#province", "440000").await;
@@ -237,6 +249,25 @@ async fn walk(h: &Harness, b: &Browser, work: &Path) {
     let points = strokes[0].as_array().unwrap();
     assert!(strokes.len() == 1 && points.len() >= 20, "one finger stroke: {strokes:?}");
     assert!(points.windows(2).all(|p| p[1]["x"].as_f64() > p[0]["x"].as_f64()), "left to right: {points:?}");
+
+    // 已购记录: each order a full-width card with its status.
+    b.goto("/orders").await;
+    let card = b.visible(&format!("a.order-link[href='/orders/{id}']")).await;
+    assert!(card.text().await.unwrap().contains("已支付"));
+    let width =
+        b.c.execute(
+            &format!(
+                "return document.querySelector(\"a.order-link[href='/orders/{id}']\").getBoundingClientRect().width;"
+            ),
+            vec![],
+        )
+        .await
+        .unwrap();
+    assert!(width.as_f64().unwrap() > 300.0, "the card spans the phone's width, not a sliver: {width}");
+    b.screenshot("orders.png").await;
+    let icon = h.http.get(h.url("/favicon.ico")).send().await.unwrap();
+    assert_eq!(icon.status(), 200, "the icon browsers ask for");
+    assert_eq!(icon.headers()["content-type"], "image/svg+xml");
 }
 
 /// After the key arrived: the applicant scans the QR code (not logged in yet), is sent to log

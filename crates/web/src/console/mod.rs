@@ -253,6 +253,7 @@ pub(crate) fn console_layout_with_head(
                 meta name="viewport" content="width=device-width, initial-scale=1";
                 meta name="referrer" content="same-origin";
                 title { (title) " - 宜签管理控制台" }
+                link rel="icon" type="image/svg+xml" href="/static/favicon.svg";
                 link rel="stylesheet" href="/static/console.css";
                 (head)
             }
@@ -296,6 +297,7 @@ pub(crate) fn bare_layout(title: &str, body: Markup) -> Markup {
                 meta name="viewport" content="width=device-width, initial-scale=1";
                 meta name="referrer" content="same-origin";
                 title { (title) " - 宜签管理控制台" }
+                link rel="icon" type="image/svg+xml" href="/static/favicon.svg";
                 link rel="stylesheet" href="/static/console.css";
             }
             body.console.c-bare {

@@ -38,6 +38,7 @@ pub fn layout(state: &WebState, title: &str, back: Option<&str>, body: Markup) -
                 meta name="viewport" content="width=device-width, initial-scale=1, viewport-fit=cover";
                 meta name="format-detection" content="telephone=no";
                 title { (title) " - 宜签" }
+                link rel="icon" type="image/svg+xml" href="/static/favicon.svg";
                 link rel="stylesheet" href="/static/app.css";
             }
             body {

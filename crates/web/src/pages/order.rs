@@ -75,7 +75,7 @@ async fn list(State(s): State<WebState>, PageApplicant(a): PageApplicant) -> Res
         }
         @for r in &orders {
             a.card.order-link href={ "/orders/" (r.order.id) } {
-                p { (s.app.config().product.name) " " (status_pill(r.order.state)) }
+                p.order-title { span { (s.app.config().product.name) } (status_pill(r.order.state)) }
                 p.muted { "订单号 " (r.order.id) " · " (r.created_at.with_timezone(&chrono::FixedOffset::east_opt(8 * 3600).expect("UTC+8")).format("%Y-%m-%d %H:%M")) }
             }
         }

@@ -37,9 +37,10 @@ async fn step_view(s: &WebState, a: &yiqian_domain::ApplicantId, id: &str, step:
     Ok(v)
 }
 
+/// The materials steps as the compact bar the activation pages use, `current` highlighted.
 fn progress(v: &OrderView, current: Step) -> Markup {
     html! {
-        ol.steps.steps-inline {
+        ol.steps.steps-bar {
             @for st in Step::ALL {
                 @let class = if st == current { "current" } else if v.record.order.checklist.is_done(st) { "done" } else { "todo" };
                 li class=(class) { (st.title()) }
