@@ -83,6 +83,13 @@ async fn walk(h: &Harness, b: &Browser, work: &Path) {
     // 首页 → 办理 → the agreement.
     b.click("#apply").await;
     b.wait_path("the agreement page", |p| p == "/apply").await;
+    let row = b
+        .c
+        .execute("return document.querySelector('#accepted').closest('.check').getBoundingClientRect().height;", vec![])
+        .await
+        .unwrap();
+    assert!(row.as_f64().unwrap() >= 44.0, "the consent row is a 44 px tap target: {row}");
+    b.screenshot("apply.png").await;
     b.click("#accepted").await;
     b.click("#apply-submit").await;
 
@@ -265,6 +272,14 @@ async fn walk(h: &Harness, b: &Browser, work: &Path) {
         .unwrap();
     assert!(width.as_f64().unwrap() > 300.0, "the card spans the phone's width, not a sliver: {width}");
     b.screenshot("orders.png").await;
+    // 常见问题 explains every status word an applicant can see.
+    b.goto("/faq").await;
+    let faq = b.visible("body").await.text().await.unwrap();
+    for word in ["待支付", "待提交资料", "已支付", "待补正", "待发货", "已发货", "已激活", "退款中", "已退款", "已取消"]
+    {
+        assert!(faq.contains(word), "常见问题 explains {word}");
+    }
+    b.screenshot("faq.png").await;
     let icon = h.http.get(h.url("/favicon.ico")).send().await.unwrap();
     assert_eq!(icon.status(), 200, "the icon browsers ask for");
     assert_eq!(icon.headers()["content-type"], "image/svg+xml");

@@ -9,6 +9,7 @@ use axum::response::{IntoResponse, Response};
 use axum::routing::get;
 use maud::html;
 use serde::Deserialize;
+use yiqian_domain::OrderState;
 
 /// Routes of the entry pages.
 pub fn routes() -> Router<WebState> {
@@ -147,12 +148,22 @@ async fn faq(State(s): State<WebState>) -> Response {
         ("可以退款吗?", "在订单显示“已发货”之前,可随时在订单详情中申请退款,款项原路退回;已发货后不接受退款。"),
         ("需要解锁、补发、更新、注销等售后业务怎么办?", "售后业务需到线下网点办理,请携带本人有效身份证件。"),
     ];
-    let words: [(&str, &str); 4] = [
+    // Every status word an applicant can see, in the order's life, once each: the guide's own
+    // explanation where it has one, the domain's otherwise.
+    let guide: [(&str, &str); 4] = [
         ("已支付", "已完成资料提交、验证和支付,等待CA受理员审核。"),
         ("待发货", "审核已通过,正在签发证书并安排快递。"),
         ("已发货", "证书UKEY已通过快递寄出。"),
         ("已激活", "已完成证书激活;如需人工审核,审核通过后即收到PIN码短信。"),
     ];
+    let mut words: Vec<(&str, &str)> = Vec::new();
+    for state in OrderState::ALL {
+        let word = state.applicant_word();
+        if words.iter().all(|(w, _)| *w != word) {
+            let text = guide.iter().find(|(w, _)| *w == word).map(|(_, t)| *t).unwrap_or(state.applicant_hint());
+            words.push((word, text));
+        }
+    }
     let body = html! {
         dl.card.faq {
             @for (q, a) in qa { dt { (q) } dd { (a) } }
