@@ -667,11 +667,13 @@
       });
     });
 
+    // Fills the form from the reading; returns how many values it had.
     function fillFields(ocr) {
-      if (!fieldsForm || !ocr || typeof ocr !== 'object') return;
+      var filled = 0;
+      if (!fieldsForm || !ocr || typeof ocr !== 'object') return filled;
       Object.keys(ocr).forEach(function (key) {
         var val = ocr[key];
-        if (val === null || val === undefined) return;
+        if (val === null || val === undefined || val === '' || typeof val === 'object') return;
         val = String(val);
         qsa('[name]', fieldsForm).forEach(function (el) {
           if (el.name !== key) return;
@@ -682,6 +684,7 @@
           } else {
             el.value = val;
           }
+          filled += 1;
           try {
             el.dispatchEvent(new Event('input', { bubbles: true }));
             el.dispatchEvent(new Event('change', { bubbles: true }));
@@ -690,6 +693,7 @@
           }
         });
       });
+      return filled;
     }
 
     if (uploadBtn) {
@@ -713,8 +717,15 @@
             setBusy(uploadBtn, false);
             if (retakeBtn) retakeBtn.disabled = false;
             prog.set(100, '识别完成');
-            fillFields(resp && resp.ocr);
+            var filled = fillFields(resp && resp.ocr);
             if (fieldsForm) {
+              // Nothing read (no OCR configured, or an unreadable card): say plainly that the
+              // applicant types what is on the card, instead of "check" over empty fields.
+              var check = qs('[data-idcard-check]', fieldsForm);
+              var manual = qs('[data-idcard-manual]', fieldsForm);
+              if (check && manual) {
+                if (filled) { show(check); hide(manual); } else { hide(check); show(manual); }
+              }
               show(fieldsForm);
               try {
                 fieldsForm.scrollIntoView({ behavior: 'smooth', block: 'start' });

@@ -146,6 +146,11 @@ async fn walk(h: &Harness, b: &Browser, work: &Path) {
     b.find("#photo-back").await.send_keys(back.to_str().unwrap()).await.unwrap();
     b.click("#photos-upload").await;
     b.visible("#idcard-fields").await;
+    // The sandbox reads nothing: the page says the applicant types what is on the card.
+    let manual = b.visible("[data-idcard-manual]").await.text().await.unwrap();
+    assert!(manual.contains("对照身份证原件"), "{manual}");
+    b.c.execute("document.querySelector('#idcard-fields').scrollIntoView();", vec![]).await.unwrap();
+    b.screenshot("step-id-card-fields.png").await;
     b.type_into("#name", "张三").await;
     b.visible("#sex").await.select_by_value("男").await.unwrap();
     b.type_into("#ethnicity", "汉").await;

@@ -127,7 +127,8 @@ async fn id_card(
             button.btn.btn-secondary type="button" data-photos-retake { "重拍" }
         }
         form.card.hidden data-idcard-fields data-api-form data-action=(api(&v, "id-card")) id="idcard-fields" {
-            p.muted { "请核对身份信息,如有误请修改或重拍。" }
+            p.muted data-idcard-check { "请核对身份信息,如有误请修改或重拍。" }
+            p.notice.hidden data-idcard-manual { "未能自动识别证件信息,请对照身份证原件逐项填写以下信息。" }
             (field("name", "姓名", ""))
             div.field { label for="sex" { "性别" } select id="sex" name="sex" required { option value="" { "请选择" } option value="男" { "男" } option value="女" { "女" } } }
             (field("ethnicity", "民族", "如:汉"))
@@ -135,7 +136,11 @@ async fn id_card(
             (field("address", "住址", ""))
             (field("id_number", "公民身份号码", "18位"))
             (field("authority", "签发机关", ""))
-            (field("validity", "有效期限", "如:2020.01.01-2040.01.01 或 2020.01.01-长期"))
+            div.field {
+                label for="validity" { "有效期限" }
+                input id="validity" name="validity" placeholder="如:2020.01.01-2040.01.01" required;
+                small { "长期有效的证件请填写“起始日期-长期”,如:2020.01.01-长期" }
+            }
             p.form-error {}
             button.btn.btn-primary type="submit" id="idcard-confirm" { "确认上传" }
         }
