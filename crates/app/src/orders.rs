@@ -43,6 +43,15 @@ impl OrderView {
     }
 }
 
+/// An order in 已购记录: the order, and where its e-invoice is (none requested yet: `None`).
+#[derive(Debug, Clone)]
+pub struct PurchasedOrder {
+    /// The order.
+    pub record: OrderRecord,
+    /// Its invoice's state, once one was requested.
+    pub invoice: Option<yiqian_domain::invoice::InvoiceState>,
+}
+
 impl App {
     /// Loads an order of `applicant` inside a unit of work; someone else's order is
     /// "not found", never "forbidden", so order numbers cannot be probed.
@@ -128,10 +137,15 @@ impl App {
         Ok(OrderView { record, history, payments, refunds, next_step, returned_reason, shipment, invoice })
     }
 
-    /// The applicant's orders, newest first (已购记录).
-    pub async fn list_orders(&self, applicant: &ApplicantId) -> Result<Vec<OrderRecord>, AppError> {
+    /// The applicant's orders, newest first (已购记录), each with its e-invoice's state.
+    pub async fn list_orders(&self, applicant: &ApplicantId) -> Result<Vec<PurchasedOrder>, AppError> {
         let mut tx = self.store().read().await?;
-        Ok(tx.orders_of(applicant).await?)
+        let mut out = Vec::new();
+        for record in tx.orders_of(applicant).await? {
+            let invoice = tx.invoice(&record.order.id).await?.map(|i| i.state);
+            out.push(PurchasedOrder { record, invoice });
+        }
+        Ok(out)
     }
 
     /// Closes an unpaid order at the applicant's request.

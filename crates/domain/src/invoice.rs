@@ -90,9 +90,14 @@ pub enum InvoiceError {
     AlreadyRequested,
 }
 
+/// Whether an order in `state` may have an e-invoice requested: once it is activated.
+pub fn invoice_allowed(state: OrderState) -> bool {
+    matches!(state, OrderState::Activated | OrderState::ActivationReview)
+}
+
 /// Checks an invoice request for an order in `state`.
 pub fn check_invoice(state: OrderState, form: &InvoiceForm) -> Result<InvoiceRequest, InvoiceError> {
-    if !matches!(state, OrderState::Activated | OrderState::ActivationReview) {
+    if !invoice_allowed(state) {
         return Err(InvoiceError::NotActivated);
     }
     let name = form.name.trim().to_owned();

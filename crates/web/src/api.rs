@@ -149,7 +149,7 @@ async fn logout(State(s): State<WebState>, req: Request) -> ApiResult {
 
 async fn list_orders(State(s): State<WebState>, ApiApplicant(a): ApiApplicant) -> ApiResult {
     let orders = s.app.list_orders(&a).await?;
-    Ok(Json(json!({"orders": orders.iter().map(order_summary).collect::<Vec<_>>()})).into_response())
+    Ok(Json(json!({"orders": orders.iter().map(|o| order_summary(&o.record)).collect::<Vec<_>>()})).into_response())
 }
 
 #[derive(Deserialize)]

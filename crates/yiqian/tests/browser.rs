@@ -380,6 +380,12 @@ async fn activate(b: &Browser, token: &str, code: &str) {
     b.click("#invoice-submit").await;
     b.wait_path("the order page after 提交", |p| p.starts_with("/orders/") && !p.ends_with("/invoice")).await;
     assert_eq!(b.visible("#invoice-status").await.text().await.unwrap(), "开票中");
+
+    // 已购记录 shows the order's status and its invoice's.
+    b.goto("/orders").await;
+    let card = b.visible("a.order-link").await.text().await.unwrap();
+    assert!(card.contains("已激活") && card.contains("发票:开票中"), "{card}");
+    b.screenshot("orders-invoice.png").await;
 }
 
 /// A reviewer at a desktop in Chromium: first login (password, then the authenticator's code

@@ -73,14 +73,26 @@ async fn list(State(s): State<WebState>, PageApplicant(a): PageApplicant) -> Res
         @if orders.is_empty() {
             div.card { p.muted { "暂无订单" } a.btn.btn-primary href="/apply" { "办理" } }
         }
-        @for r in &orders {
+        @for o in &orders {
+            @let r = &o.record;
             a.card.order-link href={ "/orders/" (r.order.id) } {
                 p.order-title { span { (s.app.config().product.name) } (status_pill(r.order.state)) }
+                @if let Some(word) = invoice_word(o) { p.invoice-word data-invoice=(r.order.id) { "发票:" (word) } }
                 p.muted { "订单号 " (r.order.id) " · " (r.created_at.with_timezone(&chrono::FixedOffset::east_opt(8 * 3600).expect("UTC+8")).format("%Y-%m-%d %H:%M")) }
             }
         }
     };
     layout(&s, "已购记录", Some("/"), body).into_response()
+}
+
+/// What 已购记录 says of an order's e-invoice: its state, or that one can be requested once the
+/// order is activated; nothing before.
+fn invoice_word(o: &yiqian_app::orders::PurchasedOrder) -> Option<&'static str> {
+    match o.invoice {
+        Some(state) => Some(state.applicant_word()),
+        None if yiqian_domain::invoice::invoice_allowed(o.record.order.state) => Some("未申请(可在订单详情中申请开票)"),
+        None => None,
+    }
 }
 
 /// A time as Beijing time, month to minute.
