@@ -395,6 +395,21 @@ impl App {
         })
     }
 
+    /// Who the key goes to, as the address form starts: a saved address's recipient and phone
+    /// (a redo), else the name on the confirmed ID card and the phone bound to the order — so
+    /// the applicant does not type again what the order already knows.
+    pub async fn address_prefill(&self, applicant: &ApplicantId, order_id: &str) -> Result<(String, String), AppError> {
+        let mut tx = self.store().read().await?;
+        let rec = self.own_order(&mut tx, applicant, order_id).await?;
+        let text = |v: &serde_json::Value| v.as_str().unwrap_or_default().to_owned();
+        if let Some(saved) = tx.material(&rec.order.id, Step::Address.code()).await? {
+            return Ok((text(&saved["recipient"]), text(&saved["phone"])));
+        }
+        let name = tx.material(&rec.order.id, Step::IdCard.code()).await?.map(|c| text(&c["card"]["name"]));
+        let phone = tx.material(&rec.order.id, Step::Phone.code()).await?.map(|p| text(&p["phone"]));
+        Ok((name.unwrap_or_default(), phone.unwrap_or_default()))
+    }
+
     /// The evidence saved for a step of the applicant's own order (to prefill a redo).
     pub async fn saved_material(
         &self,

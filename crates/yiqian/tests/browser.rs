@@ -211,8 +211,11 @@ async fn walk(h: &Harness, b: &Browser, work: &Path) {
     let address = order("address");
     b.wait_path("the address page", |p| p == address).await;
     b.screenshot("step-address.png").await;
-    b.type_into("#recipient", "张三").await;
-    b.type_into("#addr-phone", PHONE).await;
+    // Recipient and phone come prefilled from the ID card and the bound phone.
+    let prefilled =
+        |css: &'static str| async move { b.visible(css).await.prop("value").await.unwrap().unwrap_or_default() };
+    assert_eq!(prefilled("#recipient").await, "张三");
+    assert_eq!(prefilled("#addr-phone").await, PHONE);
     b.choose("#province", "440000").await;
     b.choose("#city", "440300").await;
     b.choose("#district", "440305").await;

@@ -191,11 +191,12 @@ async fn address(
     Path(id): Path<String>,
 ) -> Result<Response, Response> {
     let v = step_view(&s, &a, &id, Step::Address).await?;
+    let (recipient, phone) = s.app.address_prefill(&a, &id).await.unwrap_or_default();
     let body = html! {
         (progress(&v, Step::Address))
         form.card data-address data-api-form data-action=(api(&v, "address")) data-then=(api(&v, "submit")) {
-            div.field { label for="recipient" { "收件人" } input id="recipient" name="recipient" required maxlength="30"; }
-            div.field { label for="addr-phone" { "联系电话" } input id="addr-phone" name="phone" type="tel" inputmode="numeric" required maxlength="13"; }
+            div.field { label for="recipient" { "收件人" } input id="recipient" name="recipient" value=(recipient) required maxlength="30"; }
+            div.field { label for="addr-phone" { "联系电话" } input id="addr-phone" name="phone" value=(phone) type="tel" inputmode="numeric" required maxlength="13"; }
             div.field { label for="province" { "省份" } select id="province" name="province_code" required { option value="" { "请选择省份" } } }
             div.field { label for="city" { "城市" } select id="city" name="city_code" required { option value="" { "请选择城市" } } }
             div.field { label for="district" { "区县" } select id="district" name="district_code" required { option value="" { "请选择区县" } } }
