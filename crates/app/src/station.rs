@@ -450,6 +450,20 @@ impl App {
         lease_id: &str,
         csr: &[u8],
     ) -> Result<StationCertificate, AppError> {
+        // Issuing and recording run to the end even when the station hangs up (it may be
+        // killed mid-request): a certificate is never left issued but unrecorded.
+        let (app, station, lease_id, csr) = (self.clone(), station.clone(), lease_id.to_owned(), csr.to_vec());
+        tokio::spawn(async move { app.certify_lease(&station, &lease_id, &csr).await })
+            .await
+            .map_err(|e| AppError::Internal(format!("certificate task: {e}")))?
+    }
+
+    async fn certify_lease(
+        &self,
+        station: &Station,
+        lease_id: &str,
+        csr: &[u8],
+    ) -> Result<StationCertificate, AppError> {
         let (lease, name, id_number) = {
             let mut tx = self.store().read().await?;
             let lease = self.own_lease(&mut tx, station, lease_id).await?;
@@ -676,18 +690,20 @@ impl App {
         if !tx.advance_lease(&lease.id, lease.state, LeaseState::Abandoned, None, Some(outcome), now, now).await? {
             return Err(AppError::Retry);
         }
-        if let Some(serial) = &lease.certificate_serial
-            && tx.certificate_in_tx(serial).await? != Some(CertificateStatus::Revoked)
-        {
-            self.set_certificate_status(
-                tx,
-                serial,
-                CertificateStatus::Revoked,
-                Some(RevocationReason::Superseded),
-                actor,
-                now,
-            )
-            .await?;
+        let mut orphans: Vec<String> = lease.certificate_serial.iter().cloned().collect();
+        if lease.service == LeaseService::Issue {
+            // A certificate issued for the lease whose recording was cut short (the server
+            // stopped between issuing and recording it): the order has no key yet, so every
+            // certificate of it since the claim names a key nobody will receive.
+            orphans.extend(tx.unrevoked_certificates_of_order_since(lease.order.as_str(), lease.created_at).await?);
+        }
+        orphans.sort();
+        orphans.dedup();
+        for serial in &orphans {
+            if tx.certificate_in_tx(serial).await?.is_some_and(|s| s != CertificateStatus::Revoked) {
+                let reason = Some(RevocationReason::Superseded);
+                self.set_certificate_status(tx, serial, CertificateStatus::Revoked, reason, actor, now).await?;
+            }
         }
         let detail = json!({"lease": lease.id, "key": lease.token_serial, "why": outcome, "certificate": lease.certificate_serial});
         let subject = format!("order:{}", lease.order);

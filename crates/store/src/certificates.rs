@@ -193,6 +193,22 @@ impl Tx {
         .transpose()
     }
 
+    /// The serials of an order's certificates that are not revoked, issued at or after `since`.
+    pub async fn unrevoked_certificates_of_order_since(
+        &mut self,
+        order: &str,
+        since: chrono::DateTime<chrono::Utc>,
+    ) -> Result<Vec<String>, StoreError> {
+        let rows = sqlx::query(
+            "SELECT serial FROM certificates WHERE order_id = $1 AND created_at >= $2 AND status <> 'revoked'",
+        )
+        .bind(order)
+        .bind(crate::millis(since))
+        .fetch_all(self.conn())
+        .await?;
+        rows.iter().map(|r| Ok(r.try_get("serial")?)).collect()
+    }
+
     /// Moves a certificate from `from` to `to` (with a reason), once; `Conflict` if it was
     /// not in `from` any more.
     pub async fn change_certificate_status(

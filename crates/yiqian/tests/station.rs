@@ -95,7 +95,8 @@ async fn a_station_personalises_keys_in_parallel_survives_a_kill_and_is_revocabl
     }
     let hub_dir = tempfile::tempdir().unwrap();
     let hub = SoftHsmHub::create(hub_dir.path()).unwrap();
-    for _ in 0..7 {
+    // Six keys for two batches, a spare for a key a kill may leave unusable, and a blank one.
+    for _ in 0..8 {
         hub.add_key(MODEL, FACTORY_SO_PIN, "11111111").unwrap();
     }
     // SAFETY: the only test in this binary; SoftHSM2 reads the variable at C_Initialize.
@@ -119,10 +120,10 @@ async fn a_station_personalises_keys_in_parallel_survives_a_kill_and_is_revocabl
     let mut keys = station.command(&["keys", "--reader", "pkcs11", "--module", MODULE]);
     let out = tokio::task::spawn_blocking(move || keys.output().unwrap()).await.unwrap();
     let listing = String::from_utf8_lossy(&out.stdout).into_owned();
-    assert!(out.status.success() && listing.contains("共 7 个UKEY"), "{listing}");
+    assert!(out.status.success() && listing.contains("共 8 个UKEY"), "{listing}");
     let serials: Vec<String> =
         listing.lines().filter(|l| l.contains(MODEL)).map(|l| l.split('\t').next().unwrap().to_owned()).collect();
-    assert_eq!(serials.len(), 7, "{listing}");
+    assert_eq!(serials.len(), 8, "{listing}");
     assert!(listing.lines().filter(|l| l.contains(MODEL)).all(|l| l.ends_with("空白")), "{listing}");
 
     // 1. Three keys in parallel from one batch.
@@ -189,6 +190,12 @@ async fn a_station_personalises_keys_in_parallel_survives_a_kill_and_is_revocabl
     let (ok, out) = station.run(&batch2, &serials[3..6]).await;
     assert!(ok, "{out}");
     assert!(out.contains("已退回待制证"), "the restart gave the old leases up: {out}");
+    if out.contains("现在未被识别") {
+        // Killed in the middle of C_InitToken, SoftHSM2 drops the token (a real key may need
+        // its vendor's tool then): the station named it, and its order waits for another key.
+        let (ok, spare) = station.run(&batch2, &serials[6..7]).await;
+        assert!(ok && spare.contains("完成 YQ"), "{spare}");
+    }
     assert_issued_once(&h, &ids2).await;
     let audit = h.server.app.store().audit_entries(1, 100_000).await.unwrap();
     let count = |action: &str| audit.iter().filter(|e| e.action == action).count();
@@ -205,8 +212,8 @@ async fn a_station_personalises_keys_in_parallel_survives_a_kill_and_is_revocabl
         AuditVerdict::Intact { .. } => {}
         broken => panic!("{broken:?}"),
     }
-    // The seventh key is still blank: a run with nothing left says so and touches nothing.
-    let (ok, out) = station.run(&batch2, &serials[6..7]).await;
+    // The last key is still blank: a run with nothing left says so and touches nothing.
+    let (ok, out) = station.run(&batch2, &serials[7..8]).await;
     assert!(ok, "{out}");
     assert!(out.contains("本批次已没有待制证的订单"), "{out}");
 
@@ -250,11 +257,11 @@ async fn a_station_personalises_keys_in_parallel_survives_a_kill_and_is_revocabl
     );
     let renewed = h.server.app.store().certificate(&b_renewed.certificate_serial).await.unwrap().unwrap();
     assert_eq!(renewed.status, CertificateStatus::Active, "active at once: the holder is at the counter");
-    let (ok, out) = counter.counter(b_id, "reissue", &serials[6], &b_holder).await;
+    let (ok, out) = counter.counter(b_id, "reissue", &serials[7], &b_holder).await;
     assert!(ok && out.contains("证书补办(新UKEY)已完成"), "{out}");
     let b_reissue_pin = pin_messages(&h, b_phone, 3).await.remove(2);
     let b_new = token_of(&h, b_id).await;
-    assert_eq!((b_new.serial.as_str(), b_new.state), (serials[6].as_str(), TokenState::Active));
+    assert_eq!((b_new.serial.as_str(), b_new.state), (serials[7].as_str(), TokenState::Active));
     let order_b = OrderId::parse(b_id).unwrap();
     let b_tokens = h.server.app.store().read().await.unwrap().tokens_of(&order_b).await.unwrap();
     assert_eq!(b_tokens.iter().find(|t| t.serial == b_before.serial).unwrap().state, TokenState::Retired);
@@ -264,7 +271,7 @@ async fn a_station_personalises_keys_in_parallel_survives_a_kill_and_is_revocabl
     let kinds: Vec<&str> = services.iter().map(|c| c.kind.as_str()).collect();
     assert_eq!(kinds, ["renew", "reissue"], "recorded, the refused attempt not");
     assert!(services.iter().all(|c| c.staff == "staff:sun.li" && c.record["station"] == "柜台-1"), "{services:?}");
-    let (ok, out) = counter.run(&batch2, &serials[6..7]).await;
+    let (ok, out) = counter.run(&batch2, &serials[7..8]).await;
     assert!(!ok && out.contains("您的角色无权"), "a counter station cannot take orders of a batch: {out}");
 
     // The keys in the hub (opened only now by this process): every key carries its order's
@@ -298,7 +305,7 @@ async fn a_station_personalises_keys_in_parallel_survives_a_kill_and_is_revocabl
     let fulfilment_station = stations.iter().find(|s| s.record.name == "制证室-1").unwrap();
     assert_eq!(fulfilment_station.staff_name, "zhao.min");
     h.server.app.revoke_station(&admin, &fulfilment_station.record.id).await.unwrap();
-    let (ok, out) = station.run(&batch2, &serials[6..7]).await;
+    let (ok, out) = station.run(&batch2, &serials[7..8]).await;
     assert!(!ok, "{out}");
     assert!(out.contains("已被管理员吊销"), "{out}");
     assert!(console_page_lists_revoked_station(&h).await);

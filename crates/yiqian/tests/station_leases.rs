@@ -119,7 +119,22 @@ async fn a_silent_station_loses_its_order_and_its_certificate() {
         .unwrap()
         .unwrap();
     let issued = app.station_certify(&first, &pulled.lease, &csr_naming(pulled.order.as_str())).await.unwrap();
+    // As if the server had stopped between issuing a certificate and recording it on the lease.
+    let unrecorded = app
+        .issue_certificate(&yiqian_app::authority::IssueRequest {
+            csr: csr_naming(pulled.order.as_str()),
+            csr_common_name: Some(pulled.order.to_string()),
+            name: Some("张三".into()),
+            id_number: common::station::id_number(2),
+            hold: true,
+            order: Some(pulled.order.to_string()),
+            actor: "system".into(),
+        })
+        .await
+        .unwrap();
     app.station_abandon(&first, &pulled.lease, "UKEY已拔出").await.unwrap();
+    let status = app.store().certificate(&unrecorded.serial).await.unwrap().unwrap().status;
+    assert_eq!(status, CertificateStatus::Revoked, "nor an unrecorded one");
     app.station_abandon(&first, &pulled.lease, "again").await.unwrap();
     let revoked = app.store().certificate(&issued.serial).await.unwrap().unwrap();
     assert_eq!(revoked.status, CertificateStatus::Revoked);
