@@ -1,7 +1,8 @@
-//! Shipping (发货): the business confirmation forms (业务确认单, two copies per applicant,
-//! printable one order or a batch at a time), the courier hand-over that makes an order
-//! 已发货 — booked with the connected courier (SF Express), or a waybill entered by hand —, the
-//! parcel's route for the order page, and the return of the signed copy.
+//! Shipping (发货): the parcel papers (per applicant, the business confirmation form 业务确认单
+//! in two copies and the user guide 《个人数字证书使用说明》; printable one order or a batch at a
+//! time), the courier hand-over that makes an order 已发货 — booked with the connected courier
+//! (SF Express), or a waybill entered by hand —, the parcel's route for the order page, and the
+//! return of the signed copy.
 
 use crate::review::{parse_order_id, staff_order};
 use crate::staff::StaffMember;
@@ -61,13 +62,15 @@ impl App {
         Ok(self.inner.documents.get_or_init(|| renderer).clone())
     }
 
-    /// The activation link printed as a QR code on the confirmation form.
+    /// The activation link printed as a QR code on the confirmation form (and in full in the
+    /// user guide).
     pub fn activation_url(&self, code: &str) -> String {
         format!("{}/activate/{code}", self.config().public_url.trim_end_matches('/'))
     }
 
-    /// Renders the confirmation forms of issued orders (two copies each) as one PDF, and
-    /// records that they were printed.
+    /// Renders the parcel papers of issued orders as one PDF, applicant after applicant: the
+    /// confirmation form's two copies, then the user guide (three A4 pages per order, to print
+    /// single-sided); and records that the forms were printed.
     pub async fn confirmation_forms(&self, staff: &StaffMember, orders: &[String]) -> Result<Vec<u8>, AppError> {
         staff.require(Permission::PrintForms)?;
         if orders.is_empty() {
@@ -113,10 +116,10 @@ impl App {
             ids.push(id);
         }
         let renderer = self.documents()?;
-        let pdf = tokio::task::spawn_blocking(move || renderer.confirmation_forms(&forms))
+        let pdf = tokio::task::spawn_blocking(move || renderer.shipping_documents(&forms))
             .await
             .map_err(|e| AppError::Internal(format!("rendering task: {e}")))?
-            .map_err(|e| AppError::Internal(format!("rendering confirmation forms: {e}")))?;
+            .map_err(|e| AppError::Internal(format!("rendering the confirmation forms and user guides: {e}")))?;
         let actor = staff.actor().label();
         in_tx!(self, |tx| {
             let now = self.now();

@@ -1,28 +1,32 @@
 //! Writes a sample business confirmation form (业务确认单) PDF, to look at the layout:
 //!
 //! ```text
-//! cargo run -p yiqian-documents --example confirmation_form -- /tmp/form.pdf [forms] [--long]
+//! cargo run -p yiqian-documents --example confirmation_form -- /tmp/form.pdf [forms] [--long] [--guide | --package]
 //! pdftoppm -r 60 -png /tmp/form.pdf /tmp/form
 //! ```
 //!
 //! A number renders that many forms in one batch (default 1). `--long` fills every field with
-//! the longest text it should still hold, to check nothing overflows. The signature is a
-//! scribble drawn here as a PNG.
+//! the longest text it should still hold, to check nothing overflows. `--guide` renders the
+//! user guides (《个人数字证书使用说明》) of the forms instead, `--package` what is printed for the
+//! parcels (each form's two copies, then its guide). The signature is a scribble drawn here as
+//! a PNG.
 
 use std::time::Instant;
-use yiqian_documents::{ConfirmationForm, DocumentRenderer};
+use yiqian_documents::{ConfirmationForm, DocumentRenderer, UserGuide};
 
 fn main() {
     let mut args = std::env::args().skip(1);
     let Some(path) = args.next() else {
-        eprintln!("usage: confirmation_form <output.pdf> [number of forms] [--long]");
+        eprintln!("usage: confirmation_form <output.pdf> [number of forms] [--long] [--guide | --package]");
         std::process::exit(2);
     };
-    let (mut count, mut long) = (1, false);
+    let (mut count, mut long, mut what) = (1, false, "forms");
     for arg in args {
         match arg.as_str() {
             "--long" => long = true,
-            n => count = n.parse().expect("the number of forms, or --long"),
+            "--guide" => what = "guides",
+            "--package" => what = "packages",
+            n => count = n.parse().expect("the number of forms, --long, --guide or --package"),
         }
     }
 
@@ -31,12 +35,19 @@ fn main() {
     let loaded = started.elapsed();
     let forms: Vec<ConfirmationForm> = (0..count).map(|n| if long { long_form(n) } else { sample_form(n) }).collect();
     let started = Instant::now();
-    let pdf = renderer.confirmation_forms(&forms).expect("render");
+    let (pdf, pages_each) = match what {
+        "guides" => {
+            let guides: Vec<UserGuide> = forms.iter().map(UserGuide::from).collect();
+            (renderer.user_guides(&guides).expect("render"), 1)
+        }
+        "packages" => (renderer.shipping_documents(&forms).expect("render"), 3),
+        _ => (renderer.confirmation_forms(&forms).expect("render"), 2),
+    };
     let rendered = started.elapsed();
     std::fs::write(&path, &pdf).expect("write the PDF");
     println!(
-        "{path}: {count} form(s), {} pages, {} bytes; font load {:.1} ms, render {:.1} ms",
-        count * 2,
+        "{path}: {count} {what}, {} pages, {} bytes; font load {:.1} ms, render {:.1} ms",
+        count * pages_each,
         pdf.len(),
         loaded.as_secs_f64() * 1e3,
         rendered.as_secs_f64() * 1e3

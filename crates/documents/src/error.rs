@@ -7,7 +7,7 @@ use typst_as_lib::TypstAsLibError;
 #[derive(Debug, thiserror::Error)]
 pub enum DocumentError {
     /// A batch render was asked for zero documents; an empty PDF is never what the caller wants.
-    #[error("nothing to render: the batch of confirmation forms is empty")]
+    #[error("nothing to render: the batch is empty")]
     EmptyBatch,
     /// An applicant's handwritten signature is not a PNG image that decodes cleanly.
     #[error("confirmation form {index} (order {order_no}): the signature is not a usable PNG image: {reason}")]
@@ -31,18 +31,22 @@ pub enum DocumentError {
         /// The encoder's explanation.
         reason: String,
     },
-    /// The forms did not come out as exactly one A4 page per copy, because some field is far too
-    /// long; printing such a batch would mix up the copies.
+    /// The documents did not come out as exactly one A4 page per copy of a confirmation form and
+    /// one per user guide, because some field is far too long; printing such a batch would mix
+    /// up the applicants' papers.
     #[error(
-        "the confirmation forms came out as {pages} pages instead of {expected} (one A4 page per copy): \
-         {culprit} does not fit on one page, some field is far too long"
+        "the {document} came out as {pages} pages instead of {expected} (one A4 page per copy of a form, \
+         one per user guide): {culprit} does not fit on its page, some field is far too long"
     )]
     Overflow {
+        /// Which documents were being rendered.
+        document: &'static str,
         /// How many pages typst laid out.
         pages: usize,
-        /// Two per form.
+        /// Two per form, one per guide.
         expected: usize,
-        /// Which form overflows, e.g. `form 1 (order YQ…)` (counting from 0).
+        /// Which document overflows, e.g. `form 1 (order YQ…)` or `user guide 0 (order YQ…)`
+        /// (counting from 0).
         culprit: String,
     },
     /// The embedded font could not be parsed (a broken build, not bad input).

@@ -1,6 +1,8 @@
-//! The business confirmation form (业务确认单) end to end: render PDFs and read them back with
-//! poppler (`pdfinfo`, `pdftotext`, `pdftoppm`): page count, the printed text, one raster per
-//! page, and the activation QR code decoded from the raster.
+//! The business confirmation form (业务确认单) and the user guide (《个人数字证书使用说明》) end to
+//! end: render PDFs — the forms alone, the guides alone, and each applicant's parcel papers
+//! (two copies of the form, then the guide) — and read them back with poppler (`pdfinfo`,
+//! `pdftotext`, `pdftoppm`): page count, the printed text, one raster per page, and the
+//! activation QR code decoded from the raster.
 //!
 //! The poppler tools come from Debian `poppler-utils`. Without them the poppler checks say so and
 //! pass, unless `YIQIAN_REQUIRE_POPPLER=1` (CI) makes that a failure. The error-path tests need
@@ -9,7 +11,7 @@
 use std::path::{Path, PathBuf};
 use std::process::Command;
 use std::sync::{Arc, OnceLock};
-use yiqian_documents::{ConfirmationForm, DocumentError, DocumentRenderer};
+use yiqian_documents::{ConfirmationForm, DocumentError, DocumentRenderer, UserGuide};
 
 const POPPLER_TOOLS: [&str; 3] = ["pdfinfo", "pdftotext", "pdftoppm"];
 
@@ -319,4 +321,161 @@ fn the_renderer_can_be_shared_between_threads() {
     for thread in threads {
         assert!(thread.join().unwrap().starts_with(b"%PDF-"));
     }
+}
+
+// ---------------------------------------------------------------------------------------------
+// The user guide (《个人数字证书使用说明》), alone and in the parcel papers
+// ---------------------------------------------------------------------------------------------
+
+/// What every guide says, whoever it is for: the title, how to activate, PIN safety, validity
+/// and after-sales.
+const GUIDE_TEXT: [&str; 19] = [
+    "个人数字证书使用说明",
+    "一、数字证书和UKEY是什么",
+    "二、激活证书（须申请人本人操作）",
+    "用微信扫描业务确认单上的激活二维码，或用手机浏览器打开激活链接：",
+    "使用申请时绑定的手机号登录",
+    "勾选“本人已阅读并同意申请”，点击“下一步”。",
+    "用普通话大声读出屏幕上的数字，录制视频并上传。",
+    "验证通过后证书自动激活，订单显示“已激活”，PIN码随即以短信发送到您绑定的手机。",
+    "三、PIN码安全",
+    "不会随包裹寄出",
+    "工作人员不会通过电话、短信或微信向您索要PIN码或验证码。",
+    "请用UKEY配套的管理工具修改PIN码",
+    "连续多次输错PIN码，UKEY将被锁定；锁定后请携带本人身份证和UKEY到服务网点解锁。",
+    "切勿将UKEY借给他人，切勿把PIN码告诉任何人。",
+    "四、有效期与续期",
+    "请在证书到期前，携带本人身份证和UKEY到服务网点办理续期。",
+    "五、售后服务",
+    "PIN码解锁",
+    "以上业务须本人携带有效身份证原件（和UKEY）到服务网点办理，暂不支持在线办理。",
+];
+
+/// Checks a guide's page: the fixed text, and this guide's order, product, validity, link, CA
+/// and hotline.
+#[track_caller]
+fn assert_guide_page(pdf: &str, guide: &UserGuide, page: usize) {
+    let text = page_text(pdf, page);
+    for expected in GUIDE_TEXT {
+        assert_printed(&text, expected);
+    }
+    for expected in [
+        format!("订单号：{}", guide.order_no),
+        format!("由{}核实您的身份后签发（{}，有效期{}）", guide.ca_name, guide.product, guide.validity),
+        guide.activation_url.clone(),
+        format!("证书有效期为{}，自签发之日起计算", guide.validity),
+        format!("UKEY遗失或被盗，请立即拨打客服电话{}挂失", guide.customer_service),
+        format!("如有疑问，请拨打{}客服电话{}", guide.ca_name, guide.customer_service),
+    ] {
+        assert_printed(&text, &expected);
+    }
+}
+
+#[test]
+fn the_parcel_papers_are_each_applicants_two_copies_then_their_user_guide() {
+    let forms: Vec<ConfirmationForm> = (0..3).map(form).collect();
+    let pdf = renderer().shipping_documents(&forms).unwrap();
+    if !poppler_available("the_parcel_papers_are_each_applicants_two_copies_then_their_user_guide") {
+        return;
+    }
+    let dir = tempfile::tempdir().unwrap();
+    let path = write_pdf(dir.path(), "parcels.pdf", &pdf);
+    assert_eq!(page_count(&path), 9, "three pages per applicant");
+    for (i, form) in forms.iter().enumerate() {
+        let first = 3 * i + 1;
+        assert_form_pages(&path, form, first);
+        assert!(!page_text(&path, first).contains("个人数字证书使用说明"));
+        let guide_page = first + 2;
+        assert_guide_page(&path, &UserGuide::from(form), guide_page);
+        // The guide carries the order number and nothing personal.
+        let text = page_text(&path, guide_page);
+        for personal in [&form.applicant_name, &form.id_number_masked, &form.mobile_masked, &form.address] {
+            assert!(!text.contains(&squash(personal)), "{personal:?} is on the guide:\n{text}");
+        }
+        for other in forms.iter().filter(|f| f.order_no != form.order_no) {
+            assert!(!text.contains(&other.order_no), "{} is on the guide of {}", other.order_no, form.order_no);
+        }
+    }
+    assert_rasterises(dir.path(), &path, 9);
+    // The forms' QR codes survive in the combined document; the guide has none.
+    assert_qr_code(dir.path(), &path, 7, &forms[2].activation_url);
+    let prefix = dir.path().join("guide");
+    run(
+        "pdftoppm",
+        &["-r", "150", "-gray", "-png", "-f", "3", "-l", "3", "-singlefile", &path, prefix.to_str().unwrap()],
+    );
+    assert!(decode_qr_codes(&prefix.with_extension("png")).is_empty());
+}
+
+#[test]
+fn a_user_guide_renders_alone_on_one_page() {
+    let guides: Vec<UserGuide> = (0..2).map(|n| UserGuide::from(&form(n))).collect();
+    let one = renderer().user_guides(&guides[..1]).unwrap();
+    let two = renderer().user_guides(&guides).unwrap();
+    if !poppler_available("a_user_guide_renders_alone_on_one_page") {
+        return;
+    }
+    let dir = tempfile::tempdir().unwrap();
+    let path = write_pdf(dir.path(), "guide.pdf", &one);
+    assert_eq!(page_count(&path), 1);
+    assert_guide_page(&path, &guides[0], 1);
+    assert_rasterises(dir.path(), &path, 1);
+    let info = run("pdfinfo", &[&path]);
+    assert!(info.lines().any(|l| l.starts_with("Title:") && l.contains("个人数字证书使用说明")), "{info}");
+
+    let path = write_pdf(dir.path(), "guides.pdf", &two);
+    assert_eq!(page_count(&path), 2);
+    assert_guide_page(&path, &guides[0], 1);
+    assert_guide_page(&path, &guides[1], 2);
+}
+
+#[test]
+fn markup_characters_in_a_guide_print_literally() {
+    let guide = UserGuide {
+        order_no: "#pagebreak()".into(),
+        ca_name: "#set text(red) *某某* 认证中心".into(),
+        customer_service: r#"400 #panic("boom") $1$"#.into(),
+        ..UserGuide::from(&form(0))
+    };
+    let pdf = renderer().user_guides(std::slice::from_ref(&guide)).unwrap();
+    if !poppler_available("markup_characters_in_a_guide_print_literally") {
+        return;
+    }
+    let dir = tempfile::tempdir().unwrap();
+    let path = write_pdf(dir.path(), "markup-guide.pdf", &pdf);
+    assert_eq!(page_count(&path), 1, "an injected #pagebreak() would add a page");
+    assert_guide_page(&path, &guide, 1);
+}
+
+#[test]
+fn empty_batches_of_guides_and_parcels_are_errors() {
+    for error in [renderer().user_guides(&[]).unwrap_err(), renderer().shipping_documents(&[]).unwrap_err()] {
+        assert!(matches!(error, DocumentError::EmptyBatch), "{error:?}");
+    }
+}
+
+#[test]
+fn a_guide_that_does_not_fit_its_page_is_an_error_naming_it() {
+    let mut guides: Vec<UserGuide> = (0..2).map(|n| UserGuide::from(&form(n))).collect();
+    guides[1].customer_service = "400-800-1234 转 2（工作日 9:00-18:00）".repeat(60);
+    let error = renderer().user_guides(&guides).unwrap_err();
+    let DocumentError::Overflow { expected, culprit, .. } = &error else { panic!("{error:?}") };
+    assert_eq!((*expected, culprit.as_str()), (2, format!("user guide 1 (order {})", guides[1].order_no).as_str()));
+
+    // In the parcel papers the same hotline overflows the guide but not the form (which prints
+    // it only in the page footer, never a reason for another page): the guide is named.
+    let mut forms: Vec<ConfirmationForm> = (0..2).map(form).collect();
+    forms[1].customer_service = guides[1].customer_service.clone();
+    let error = renderer().shipping_documents(&forms).unwrap_err();
+    let DocumentError::Overflow { expected, culprit, .. } = &error else { panic!("{error:?}") };
+    assert_eq!((*expected, culprit.as_str()), (6, format!("user guide 1 (order {})", forms[1].order_no).as_str()));
+    assert!(error.to_string().contains("shipping documents"), "{error}");
+}
+
+#[test]
+fn a_bad_form_in_the_parcel_papers_is_an_error_naming_it() {
+    let mut forms: Vec<ConfirmationForm> = (0..2).map(form).collect();
+    forms[1].signature_png = b"not a PNG".to_vec();
+    let error = renderer().shipping_documents(&forms).unwrap_err();
+    assert!(matches!(error, DocumentError::BadSignature { index: 1, .. }), "{error:?}");
 }

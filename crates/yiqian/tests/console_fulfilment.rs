@@ -1,9 +1,10 @@
 //! The fulfilment desk (制证发货) and the invoice desk (发票) of the staff console, over HTTP
 //! on SQLite and (when configured) PostgreSQL: two approved applications issued in one batch
-//! whose page counts up to 已完成 2 / 2, their confirmation forms printed as one PDF, one
-//! shipped (the applicant gets the waybill by SMS) and its signed form recorded as returned,
-//! refusals shown in Chinese on the page, each desk closed to other roles; then an invoice
-//! requested by the applicant, issued by finance with an uploaded PDF, and downloaded.
+//! whose page counts up to 已完成 2 / 2, their parcel papers (confirmation forms and user
+//! guides) printed as one PDF, one shipped (the applicant gets the waybill by SMS) and its
+//! signed form recorded as returned, refusals shown in Chinese on the page, each desk closed to
+//! other roles; then an invoice requested by the applicant, issued by finance with an uploaded
+//! PDF, and downloaded.
 
 mod common;
 
@@ -129,7 +130,8 @@ async fn fulfilment_staff_issue_print_ship_and_record_returns_on_the_console() {
             assert!(page.body.contains(needle), "{needle:?} not on the page: {}", page.body);
         }
 
-        // The confirmation forms of both in one PDF, shown in the browser.
+        // The parcel papers of both in one PDF, shown in the browser: each order's two
+        // confirmation-form copies, then its user guide.
         let url = format!("{}/console/fulfilment/forms", h.base);
         let fields = [("csrf", desk.csrf.as_str()), ("orders", zhang.as_str()), ("orders", other.as_str())];
         let (status, headers, pdf) = console_bytes(&desk, desk.http.post(&url).form(&fields)).await;
@@ -140,11 +142,11 @@ async fn fulfilment_staff_issue_print_ship_and_record_returns_on_the_console() {
         assert!(disposition.starts_with("inline;") && disposition.contains(&today.to_string()), "{disposition}");
         assert!(pdf.starts_with(b"%PDF-"));
         let dir = tempfile::tempdir().unwrap();
-        check_pdf(dir.path(), &pdf, &["张三", &zhang, &other], 4);
-        // A row's 打印 link: that order's two pages.
+        check_pdf(dir.path(), &pdf, &["张三", &zhang, &other, "个人数字证书使用说明"], 6);
+        // A row's 打印 link: that order's three pages.
         let (status, headers, one) = console_bytes(&desk, desk.http.get(format!("{url}?order={zhang}"))).await;
         assert_eq!((status, header(&headers, "content-type")), (StatusCode::OK, "application/pdf"));
-        check_pdf(dir.path(), &one, &[&zhang], 2);
+        check_pdf(dir.path(), &one, &[&zhang, "个人数字证书使用说明"], 3);
         // Printing is recorded; a form without the CSRF token is refused.
         assert!(desk.get("/console/fulfilment?tab=issued").await.body.contains("已打印"));
         let forged = desk.post_form_raw("/console/fulfilment/forms", &[("orders", &zhang)]).await;

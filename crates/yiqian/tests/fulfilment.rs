@@ -1,8 +1,8 @@
 //! The life of an order after 受理成功, on SQLite and PostgreSQL: review (approve, send back,
-//! reject), issuance onto a software UKEY in a batch, the confirmation form PDF, shipping,
-//! activation over the applicant API (automatic pass and reviewer decision), the PIN sent by
-//! SMS exactly once, the certificate's OCSP status before and after, the e-invoice, counter
-//! services, and each staff role kept to its own work.
+//! reject), issuance onto a software UKEY in a batch, the parcel papers PDF (confirmation form
+//! and user guide), shipping, activation over the applicant API (automatic pass and reviewer
+//! decision), the PIN sent by SMS exactly once, the certificate's OCSP status before and after,
+//! the e-invoice, counter services, and each staff role kept to its own work.
 
 mod common;
 
@@ -155,9 +155,10 @@ async fn an_order_goes_from_accepted_to_activated_with_its_pin_and_invoice() {
         let before = wait_ocsp(&h, dir.path(), &key.certificate_serial, "revoked").await;
         assert!(before.contains("certificateHold"), "{before}");
 
-        // The confirmation form: two pages, the applicant's name and the order number.
+        // The parcel papers: the confirmation form's two pages (the applicant's name, the order
+        // number, the certificate serial), then the one-page user guide.
         let pdf = h.server.app.confirmation_forms(&t.fulfilment, std::slice::from_ref(&id)).await.unwrap();
-        check_pdf(dir.path(), &pdf, &["张三", &id, &key.certificate_serial], 2);
+        check_pdf(dir.path(), &pdf, &["张三", &id, &key.certificate_serial, "个人数字证书使用说明"], 3);
 
         // Refund is still possible before shipping, but not after.
         h.server.app.ship_order(&t.fulfilment, &id, "顺丰速运", "SF1234567890").await.unwrap();

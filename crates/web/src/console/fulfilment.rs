@@ -1,7 +1,8 @@
 //! 制证发货 (`/console/fulfilment`, fulfilment staff): three tabs — 待制证 (approved orders,
-//! started in batches), 待发货 (keys made: print the business confirmation forms, hand over to
-//! the courier) and 已发货 (courier, waybill, and the return of the signed form) — and the
-//! page of a batch, which refreshes itself until the outbox worker has personalised every key.
+//! started in batches), 待发货 (keys made: print the parcel papers, i.e. two copies of the
+//! business confirmation form and the user guide per applicant; hand over to the courier) and
+//! 已发货 (courier, waybill, and the return of the signed form) — and the page of a batch, which
+//! refreshes itself until the outbox worker has personalised every key.
 
 use super::{
     ConsoleStaff, CsrfForm, beijing_time, console_error, console_layout, console_layout_with_head, csrf_field,
@@ -226,7 +227,10 @@ fn issued_tab(
                     button.c-btn.c-primary type="submit" disabled[orders.is_empty()] { "打印业务确认单" }
                 }
                 (select_all(Tab::Issued, all))
-                span.c-muted { "每个订单两页(申请人留存一份、签字寄回一份),与UKEY一同装入快递。" }
+                span.c-muted {
+                    "每个订单打印三页:业务确认单×2(申请人留存一份、签字寄回一份)和《个人数字证书使用说明》×1。"
+                    "请单面打印,按顺序与UKEY一同装入快递。"
+                }
             }
             table.c-table.c-rows id="issued-list" {
                 thead {
@@ -467,14 +471,15 @@ fn refresh(p: &BatchProgress) -> Markup {
     html! { @if !p.is_complete() { meta http-equiv="refresh" content=(REFRESH_SECONDS); } }
 }
 
-/// The confirmation forms as a PDF shown in the browser, named with today's date.
+/// The parcel papers (each order's two confirmation-form copies, then its user guide) as a PDF
+/// shown in the browser, named with today's date.
 async fn forms_pdf(s: &WebState, staff: &ConsoleStaff, orders: &[String]) -> Result<Response, AppError> {
     let pdf = s.app.confirmation_forms(&staff.member, orders).await?;
     let beijing = FixedOffset::east_opt(8 * 3600).expect("UTC+8 is a valid offset");
     let date = s.app.now().with_timezone(&beijing).format("%Y%m%d");
     let disposition = format!(
-        "inline; filename=\"confirmation-forms-{date}.pdf\"; filename*=UTF-8''{}",
-        urlencode(&format!("业务确认单-{date}.pdf"))
+        "inline; filename=\"confirmation-forms-and-guides-{date}.pdf\"; filename*=UTF-8''{}",
+        urlencode(&format!("业务确认单及使用说明-{date}.pdf"))
     );
     let headers = [(header::CONTENT_TYPE, "application/pdf".to_owned()), (header::CONTENT_DISPOSITION, disposition)];
     Ok((headers, pdf).into_response())
@@ -486,7 +491,7 @@ struct OneOrder {
     order: String,
 }
 
-/// `GET /console/fulfilment/forms?order=…`: one order's forms (the 打印 link of a row). Safe
+/// `GET /console/fulfilment/forms?order=…`: one order's papers (the 打印 link of a row). Safe
 /// as a link: the session cookie is SameSite=Strict and printing only records the time.
 async fn print_one(State(s): State<WebState>, staff: ConsoleStaff, Query(q): Query<OneOrder>) -> Response {
     match forms_pdf(&s, &staff, &[q.order]).await {
@@ -495,7 +500,7 @@ async fn print_one(State(s): State<WebState>, staff: ConsoleStaff, Query(q): Que
     }
 }
 
-/// `POST /console/fulfilment/forms`: the forms of every ticked order in one PDF.
+/// `POST /console/fulfilment/forms`: the papers of every ticked order in one PDF.
 async fn print_selected(
     State(s): State<WebState>,
     staff: ConsoleStaff,
