@@ -167,7 +167,7 @@ pub struct IssueRequest {
 }
 
 fn pki(code: &'static str) -> impl Fn(PkiError) -> AppError {
-    move |e| AppError::Invalid { code, message: e.to_string() }
+    move |e| AppError::invalid(code, e.to_string())
 }
 
 fn internal(e: impl std::fmt::Display) -> AppError {

@@ -20,6 +20,9 @@ pub enum AppError {
         code: &'static str,
         /// What to fix, in Chinese.
         message: String,
+        /// The input to fix, by its form name (`id_number`, `street`, the photo `front` …),
+        /// where one input is at fault; pages show the message beside it.
+        field: Option<&'static str>,
     },
     /// Not logged in, or the session ended.
     #[error("请先登录")]
@@ -80,8 +83,22 @@ impl AppError {
         matches!(self, AppError::Retry)
     }
 
-    pub(crate) fn invalid(code: &'static str, message: impl Into<String>) -> AppError {
-        AppError::Invalid { code, message: message.into() }
+    /// Bad input, not tied to one field.
+    pub fn invalid(code: &'static str, message: impl Into<String>) -> AppError {
+        AppError::Invalid { code, message: message.into(), field: None }
+    }
+
+    /// Bad input in one named field.
+    pub fn invalid_field(code: &'static str, field: &'static str, message: impl Into<String>) -> AppError {
+        AppError::Invalid { code, message: message.into(), field: Some(field) }
+    }
+
+    /// The input at fault, where one is (see [`AppError::Invalid`]).
+    pub fn field(&self) -> Option<&'static str> {
+        match self {
+            AppError::Invalid { field, .. } => *field,
+            _ => None,
+        }
     }
 }
 
@@ -133,10 +150,25 @@ macro_rules! invalid_from {
     };
 }
 
+impl From<IdCardError> for AppError {
+    fn from(e: IdCardError) -> Self {
+        AppError::invalid_field("invalid_id_card", e.field(), e.to_string())
+    }
+}
+
+impl From<AddressError> for AppError {
+    fn from(e: AddressError) -> Self {
+        AppError::invalid_field("invalid_address", e.field(), e.to_string())
+    }
+}
+
+impl From<MobileNumberError> for AppError {
+    fn from(e: MobileNumberError) -> Self {
+        AppError::invalid_field("invalid_phone", "phone", e.to_string())
+    }
+}
+
 invalid_from!(
-    IdCardError => "invalid_id_card",
-    AddressError => "invalid_address",
-    MobileNumberError => "invalid_phone",
     UploadError => "invalid_upload",
     DivisionError => "invalid_region",
 );

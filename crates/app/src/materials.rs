@@ -13,7 +13,7 @@ use yiqian_domain::applicant::{AddressForm, IdCardForm, check_address, confirm_i
 use yiqian_domain::identity::MobileNumber;
 use yiqian_domain::media::{check_photo, check_signature, check_video};
 use yiqian_domain::{ApplicantId, Command, Step};
-use yiqian_providers::identity::{IdCardReading, LivenessVerdict};
+use yiqian_providers::identity::{CardSide, IdCardReading, LivenessVerdict};
 use yiqian_store::blobs::BlobInfo;
 use yiqian_store::orders::{Challenge, OrderRecord};
 
@@ -133,15 +133,43 @@ impl App {
         self.order_for_step(applicant, order_id, Step::Phone).await?;
         let matched = self.check_code(&phone, CodePurpose::BindPhone, code).await?;
         in_tx!(self, |tx| {
-            let now = self.now();
-            let rec = self.own_order(&mut tx, applicant, order_id).await?;
             self.use_code(&mut tx, &matched).await?;
-            tx.save_material(&rec.order.id, Step::Phone.code(), &json!({"phone": phone.as_str()}), now).await?;
-            let (rec, _) = self
-                .apply(&mut tx, &rec, &Actor::Applicant(applicant.clone()), Command::CompleteStep(Step::Phone))
-                .await?;
-            Ok(rec)
+            self.save_bound_phone(&mut tx, applicant, order_id, &phone, "sms_code").await
         })
+    }
+
+    /// The phone number the applicant logged in with (proven by the login's SMS code).
+    pub async fn login_phone(&self, applicant: &ApplicantId) -> Result<MobileNumber, AppError> {
+        let mut tx = self.store().read().await?;
+        Ok(tx.applicant_phone(applicant).await?)
+    }
+
+    /// Binds the phone the applicant logged in with (使用此号码): the login's SMS code already
+    /// proved it is theirs, so no second code is sent. The evidence records that proof.
+    pub async fn bind_login_phone(&self, applicant: &ApplicantId, order_id: &str) -> Result<OrderRecord, AppError> {
+        self.order_for_step(applicant, order_id, Step::Phone).await?;
+        in_tx!(self, |tx| {
+            let phone = tx.applicant_phone(applicant).await?;
+            self.save_bound_phone(&mut tx, applicant, order_id, &phone, "login").await
+        })
+    }
+
+    /// Saves the bound phone with how it was proven (`sms_code` or `login`) and completes the step.
+    async fn save_bound_phone(
+        &self,
+        tx: &mut yiqian_store::Tx,
+        applicant: &ApplicantId,
+        order_id: &str,
+        phone: &MobileNumber,
+        proof: &str,
+    ) -> Result<OrderRecord, AppError> {
+        let now = self.now();
+        let rec = self.own_order(tx, applicant, order_id).await?;
+        tx.save_material(&rec.order.id, Step::Phone.code(), &json!({"phone": phone.as_str(), "proof": proof}), now)
+            .await?;
+        let (rec, _) =
+            self.apply(tx, &rec, &Actor::Applicant(applicant.clone()), Command::CompleteStep(Step::Phone)).await?;
+        Ok(rec)
     }
 
     /// Stores the two ID card photos and returns what the OCR read, for the applicant to
@@ -154,13 +182,18 @@ impl App {
         back: &[u8],
     ) -> Result<IdCardReading, AppError> {
         let rec = self.order_for_step(applicant, order_id, Step::IdCard).await?;
-        let front_type = check_photo(front).map_err(|e| AppError::invalid("invalid_upload", format!("人像面:{e}")))?;
-        let back_type = check_photo(back).map_err(|e| AppError::invalid("invalid_upload", format!("国徽面:{e}")))?;
+        let photo = |side: CardSide, bytes: &[u8]| {
+            check_photo(bytes)
+                .map_err(|e| AppError::invalid_field("invalid_upload", side.code(), format!("{}:{e}", side.title())))
+        };
+        let front_type = photo(CardSide::Front, front)?;
+        let back_type = photo(CardSide::Back, back)?;
         let reading = self.providers().identity.read_id_card(front, back).await?;
         if let Some(w) = reading.warnings.first() {
-            // Nothing is stored: the applicant takes the photo again.
-            return Err(AppError::invalid(
+            // Nothing is stored: the applicant takes that side's photo again.
+            return Err(AppError::invalid_field(
                 "id_photo_retake",
+                w.side.code(),
                 format!("{}:{}", w.side.title(), w.problem.retake_message()),
             ));
         }

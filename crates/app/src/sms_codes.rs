@@ -8,6 +8,9 @@ use yiqian_domain::identity::MobileNumber;
 use yiqian_providers::sms::{SmsMessage, SmsTemplate};
 use yiqian_store::sms::SmsCodeRecord;
 
+/// The input a code is typed into, named in code errors so pages show them beside it.
+const CODE_FIELD: &str = "code";
+
 /// What a code proves.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum CodePurpose {
@@ -118,7 +121,7 @@ impl App {
     ) -> Result<MatchedCode, AppError> {
         let code = code.trim();
         if code.len() != 6 || !code.bytes().all(|b| b.is_ascii_digit()) {
-            return Err(AppError::invalid("sms_code_format", "请输入6位数字验证码"));
+            return Err(AppError::invalid_field("sms_code_format", CODE_FIELD, "请输入6位数字验证码"));
         }
         let phone_hash = self.store().vault().lookup_hash("phone", phone.as_str());
         let hash = self.code_hash(phone, purpose, code);
@@ -126,16 +129,16 @@ impl App {
         in_tx!(self, |tx| {
             let now = self.now();
             let Some(last) = tx.latest_sms_code(&phone_hash, purpose.code()).await? else {
-                return Ok(Err(AppError::invalid("sms_code_missing", "请先获取验证码")));
+                return Ok(Err(AppError::invalid_field("sms_code_missing", CODE_FIELD, "请先获取验证码")));
             };
             if last.consumed_at.is_some() {
-                return Ok(Err(AppError::invalid("sms_code_used", "验证码已使用,请重新获取")));
+                return Ok(Err(AppError::invalid_field("sms_code_used", CODE_FIELD, "验证码已使用,请重新获取")));
             }
             if now >= last.expires_at {
-                return Ok(Err(AppError::invalid("sms_code_expired", "验证码已过期,请重新获取")));
+                return Ok(Err(AppError::invalid_field("sms_code_expired", CODE_FIELD, "验证码已过期,请重新获取")));
             }
             if last.attempts >= max_attempts {
-                return Ok(Err(AppError::invalid("sms_code_locked", "验证码错误次数过多,请重新获取")));
+                return Ok(Err(AppError::invalid_field("sms_code_locked", CODE_FIELD, "验证码错误次数过多,请重新获取")));
             }
             if last.code_hash != hash {
                 tx.count_sms_attempt(&last.id).await?;
@@ -145,7 +148,7 @@ impl App {
                 } else {
                     "验证码错误次数过多,请重新获取".into()
                 };
-                return Ok(Err(AppError::invalid("sms_code_wrong", message)));
+                return Ok(Err(AppError::invalid_field("sms_code_wrong", CODE_FIELD, message)));
             }
             Ok(Ok(MatchedCode { id: last.id }))
         })?
@@ -156,7 +159,7 @@ impl App {
         match tx.consume_sms_code(&matched.id, self.now()).await {
             Ok(()) => Ok(()),
             Err(yiqian_store::StoreError::Conflict) => {
-                Err(AppError::invalid("sms_code_used", "验证码已使用,请重新获取"))
+                Err(AppError::invalid_field("sms_code_used", CODE_FIELD, "验证码已使用,请重新获取"))
             }
             Err(e) => Err(e.into()),
         }

@@ -90,6 +90,29 @@ pub enum IdCardError {
     BirthDateMismatch,
 }
 
+impl IdCardError {
+    /// The field of [`IdCardForm`] (its serialised name) that the applicant should correct.
+    pub fn field(&self) -> &'static str {
+        match self {
+            IdCardError::Name => "name",
+            IdCardError::Sex | IdCardError::SexMismatch => "sex",
+            IdCardError::BirthDate | IdCardError::BirthDateMismatch => "birth_date",
+            IdCardError::IdNumber(_) | IdCardError::Eligibility(_) => "id_number",
+            IdCardError::Validity(_) => "validity",
+            IdCardError::Missing(label) => match *label {
+                ETHNICITY => "ethnicity",
+                ADDRESS => "address",
+                _ => "authority",
+            },
+        }
+    }
+}
+
+/// The labels of the free-text fields, as [`IdCardError::Missing`] names them.
+const ETHNICITY: &str = "民族";
+const ADDRESS: &str = "住址";
+const AUTHORITY: &str = "签发机关";
+
 fn parse_date(s: &str) -> Option<NaiveDate> {
     let s = s.trim();
     ["%Y-%m-%d", "%Y.%m.%d", "%Y/%m/%d", "%Y年%m月%d日", "%Y%m%d"]
@@ -119,10 +142,10 @@ pub fn confirm_id_card(form: &IdCardForm, today: NaiveDate) -> Result<ConfirmedI
         "女" => Sex::Female,
         _ => return Err(IdCardError::Sex),
     };
-    let ethnicity = required(&form.ethnicity, "民族", 20)?;
+    let ethnicity = required(&form.ethnicity, ETHNICITY, 20)?;
     let birth_date = parse_date(&form.birth_date).ok_or(IdCardError::BirthDate)?;
-    let address = required(&form.address, "住址", 100)?;
-    let authority = required(&form.authority, "签发机关", 50)?;
+    let address = required(&form.address, ADDRESS, 100)?;
+    let authority = required(&form.authority, AUTHORITY, 50)?;
     let id_number = ResidentId::parse(&form.id_number, today)?;
     check_online_eligibility(DocumentKind::MainlandResidentCard, &id_number)?;
     if id_number.sex() != sex {
@@ -195,6 +218,20 @@ pub enum AddressError {
     Street,
 }
 
+impl AddressError {
+    /// The field of [`AddressForm`] (its serialised name) that the applicant should correct.
+    pub fn field(&self) -> &'static str {
+        match self {
+            AddressError::Recipient => "recipient",
+            AddressError::Phone(_) => "phone",
+            AddressError::Division(DivisionError::Province) => "province_code",
+            AddressError::Division(DivisionError::City) => "city_code",
+            AddressError::Division(DivisionError::District) => "district_code",
+            AddressError::Street => "street",
+        }
+    }
+}
+
 /// Checks an address form.
 pub fn check_address(form: &AddressForm) -> Result<ShippingAddress, AddressError> {
     let recipient = form.recipient.trim();
@@ -247,6 +284,27 @@ mod tests {
         assert!(!format!("{c:?}").contains("张三"));
     }
 
+    /// Each wrong field is named by its form name, so the page marks the right input.
+    #[test]
+    fn an_error_names_the_field_to_correct() {
+        let blank = |f: fn(&mut IdCardForm)| {
+            let mut form = form();
+            f(&mut form);
+            confirm_id_card(&form, today()).unwrap_err().field()
+        };
+        assert_eq!(blank(|f| f.name.clear()), "name");
+        assert_eq!(blank(|f| f.sex.clear()), "sex");
+        assert_eq!(blank(|f| f.sex = "女".into()), "sex");
+        assert_eq!(blank(|f| f.ethnicity.clear()), "ethnicity");
+        assert_eq!(blank(|f| f.birth_date.clear()), "birth_date");
+        assert_eq!(blank(|f| f.birth_date = "1990-03-08".into()), "birth_date");
+        assert_eq!(blank(|f| f.address.clear()), "address");
+        assert_eq!(blank(|f| f.id_number = "110101199003074478".into()), "id_number");
+        assert_eq!(blank(|f| f.authority.clear()), "authority");
+        assert_eq!(blank(|f| f.validity = "2006.01.01-2016.01.01".into()), "validity");
+        assert_eq!(blank(|f| f.validity.clear()), "validity");
+    }
+
     #[test]
     fn refuses_inconsistent_or_expired_cards() {
         let f = IdCardForm { sex: "女".into(), ..form() };
@@ -291,6 +349,13 @@ mod tests {
             check_address(&AddressForm { district_code: "110101".into(), ..f.clone() }),
             Err(AddressError::Division(DivisionError::District))
         );
+        let field = |f: AddressForm| check_address(&f).unwrap_err().field();
+        assert_eq!(field(AddressForm { recipient: " ".into(), ..f.clone() }), "recipient");
+        assert_eq!(field(AddressForm { street: "1号".into(), ..f.clone() }), "street");
+        assert_eq!(field(AddressForm { province_code: "".into(), ..f.clone() }), "province_code");
+        assert_eq!(field(AddressForm { city_code: "110100".into(), ..f.clone() }), "city_code");
+        assert_eq!(field(AddressForm { district_code: "110101".into(), ..f.clone() }), "district_code");
+        assert_eq!(field(AddressForm { phone: "123".into(), ..f.clone() }), "phone");
         assert!(matches!(check_address(&AddressForm { phone: "123".into(), ..f }), Err(AddressError::Phone(_))));
     }
 }

@@ -47,6 +47,14 @@ impl CardSide {
             CardSide::Back => "国徽面",
         }
     }
+
+    /// The side's name in uploads and answers (`front`, `back`).
+    pub fn code(self) -> &'static str {
+        match self {
+            CardSide::Front => "front",
+            CardSide::Back => "back",
+        }
+    }
 }
 
 /// Something wrong with an ID card photo that makes it unusable as evidence.

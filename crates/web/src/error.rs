@@ -1,5 +1,6 @@
 //! How errors leave the service: a typed JSON error for the API
-//! (`{"error":{"code","message"}}`) with the fitting status, and never a bare 500 text.
+//! (`{"error":{"code","message"}}`, with `field` naming the input at fault where one is) with
+//! the fitting status, and never a bare 500 text.
 
 use axum::Json;
 use axum::http::{StatusCode, header};
@@ -19,7 +20,7 @@ impl From<AppError> for ApiError {
 impl ApiError {
     /// A bad-input error raised by the web layer itself (e.g. a missing multipart field).
     pub fn invalid(code: &'static str, message: impl Into<String>) -> ApiError {
-        ApiError(AppError::Invalid { code, message: message.into() })
+        ApiError(AppError::invalid(code, message))
     }
 }
 
@@ -48,6 +49,9 @@ impl IntoResponse for ApiError {
             _ => tracing::debug!(code = e.code(), "request refused"),
         }
         let mut body = serde_json::json!({"error": {"code": e.code(), "message": e.to_string()}});
+        if let Some(field) = e.field() {
+            body["error"]["field"] = field.into();
+        }
         let mut response = if let AppError::RateLimited { retry_after_seconds, .. } = &e {
             body["error"]["retry_after_seconds"] = (*retry_after_seconds).into();
             let mut r = (status, Json(body)).into_response();

@@ -432,7 +432,7 @@ struct ServiceForm {
 }
 
 fn refusal(code: &'static str, message: &str) -> AppError {
-    AppError::Invalid { code, message: message.into() }
+    AppError::invalid(code, message)
 }
 
 async fn serve(

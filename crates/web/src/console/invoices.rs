@@ -265,13 +265,13 @@ async fn issue(
             }
             match f.get("pdf").filter(|b| !b.is_empty()) {
                 None => {
-                    Err(AppError::Invalid { code: "invalid_upload", message: "请选择电子发票PDF文件".into() })
+                    Err(AppError::invalid("invalid_upload", "请选择电子发票PDF文件"))
                 }
                 Some(pdf) => s.app.issue_invoice(&staff.member, &order, &text(f, "invoice_no"), pdf).await,
             }
         }
         // A broken upload may have lost the token too; nothing was done either way.
-        Err(message) => Err(AppError::Invalid { code: "invalid_upload", message: (*message).into() }),
+        Err(message) => Err(AppError::invalid("invalid_upload", *message)),
     };
     match result {
         Ok(invoice) => {

@@ -611,9 +611,7 @@ async fn reject(
 ) -> Response {
     let result = match f.confirm.as_deref() {
         Some("1") => s.app.reject_application(&staff.member, &order, &f.reason).await,
-        _ => Err(AppError::Invalid {
-            code: "confirmation_required", message: "请勾选“确认拒绝并退款”后再提交".into()
-        }),
+        _ => Err(AppError::invalid("confirmation_required", "请勾选“确认拒绝并退款”后再提交")),
     };
     match result {
         Ok(rec) => done(NAV, "rejected", &rec),

@@ -152,9 +152,9 @@ fn done(what: &str, name: &str) -> Response {
 
 async fn add(State(s): State<WebState>, staff: ConsoleStaff, CsrfForm(f): CsrfForm<AddForm>) -> Response {
     let result = match Role::from_code(&f.role) {
-        None => Err(AppError::Invalid { code: "invalid_role", message: "请选择角色".into() }),
+        None => Err(AppError::invalid("invalid_role", "请选择角色")),
         Some(_) if f.password != f.password_again => {
-            Err(AppError::Invalid { code: "password_mismatch", message: "两次输入的密码不一致".into() })
+            Err(AppError::invalid("password_mismatch", "两次输入的密码不一致"))
         }
         Some(role) => s.app.add_staff_as(&staff.member, &f.name, role, &f.password).await,
     };
