@@ -138,7 +138,11 @@ impl App {
                 return Ok(Err(AppError::invalid_field("sms_code_expired", CODE_FIELD, "验证码已过期,请重新获取")));
             }
             if last.attempts >= max_attempts {
-                return Ok(Err(AppError::invalid_field("sms_code_locked", CODE_FIELD, "验证码错误次数过多,请重新获取")));
+                return Ok(Err(AppError::invalid_field(
+                    "sms_code_locked",
+                    CODE_FIELD,
+                    "验证码错误次数过多,请重新获取",
+                )));
             }
             if last.code_hash != hash {
                 tx.count_sms_attempt(&last.id).await?;

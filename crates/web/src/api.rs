@@ -9,8 +9,10 @@ use crate::error::ApiError;
 use crate::views::{next_path, order_detail, order_summary};
 use crate::{OPENAPI_JSON, WebState};
 use crate::{api_activation, api_station};
-use axum::extract::{ConnectInfo, FromRequest, Multipart, Path, Request, State};
-use axum::http::{HeaderMap, header};
+use axum::body::Bytes;
+use axum::extract::rejection::BytesRejection;
+use axum::extract::{ConnectInfo, DefaultBodyLimit, FromRequest, Multipart, Path, Request, State};
+use axum::http::{HeaderMap, StatusCode, header};
 use axum::response::{IntoResponse, Response};
 use axum::routing::{get, post};
 use axum::{Json, Router};
@@ -26,6 +28,10 @@ pub fn routes() -> Router<WebState> {
     Router::new()
         .route("/api/v1/openapi.json", get(|| async { ([(header::CONTENT_TYPE, "application/json")], OPENAPI_JSON) }))
         .route("/api/v1/product", get(product))
+        .route(
+            "/api/v1/network-probe",
+            get(network_probe).post(network_probe_upload).layer(DefaultBodyLimit::max(NETWORK_PROBE_LIMIT)),
+        )
         .route("/api/v1/session/code", post(send_login_code))
         .route("/api/v1/session", post(login).delete(logout))
         .route("/api/v1/orders", get(list_orders).post(create_order))
@@ -36,6 +42,7 @@ pub fn routes() -> Router<WebState> {
         .route("/api/v1/orders/{id}/refund", post(refund))
         .route("/api/v1/orders/{id}/phone/code", post(send_bind_code))
         .route("/api/v1/orders/{id}/phone", post(bind_phone))
+        .route("/api/v1/orders/{id}/phone/login", post(bind_login_phone))
         .route("/api/v1/orders/{id}/id-card/photos", post(id_photos))
         .route("/api/v1/orders/{id}/id-card", post(confirm_id_card))
         .route("/api/v1/orders/{id}/liveness/challenge", post(liveness_challenge))
@@ -96,6 +103,35 @@ async fn product(State(s): State<WebState>) -> Json<Value> {
         "validity_years": p.validity_years, "agreement_version": p.agreement_version,
         "payment_channels": ["wechat", "alipay"],
     }))
+}
+
+/// Largest body the upload-speed probe of the preparation page takes (the page sends 256 KiB).
+pub const NETWORK_PROBE_LIMIT: usize = 512 * 1024;
+
+/// The preparation page's reachability probe: a tiny answer, never cached, so its round trip
+/// is the network's and the server's.
+async fn network_probe(ApiApplicant(_): ApiApplicant) -> Response {
+    ([(header::CACHE_CONTROL, "no-store")], Json(json!({"ok": true}))).into_response()
+}
+
+/// The preparation page's upload-speed probe: reads the body (random bytes, at most
+/// [`NETWORK_PROBE_LIMIT`]), discards it and answers how many bytes arrived. Nothing is stored
+/// or logged.
+async fn network_probe_upload(
+    ApiApplicant(_): ApiApplicant,
+    body: Result<Bytes, BytesRejection>,
+) -> Result<Response, Response> {
+    let no_store = [(header::CACHE_CONTROL, "no-store")];
+    match body {
+        Ok(bytes) => Ok((no_store, Json(json!({"received_bytes": bytes.len()}))).into_response()),
+        Err(e) if e.status() == StatusCode::PAYLOAD_TOO_LARGE => {
+            let message = format!("测速数据过大,最多 {} KB", NETWORK_PROBE_LIMIT / 1024);
+            let mut r = ApiError::invalid("probe_too_large", message).into_response();
+            *r.status_mut() = StatusCode::PAYLOAD_TOO_LARGE;
+            Err(r)
+        }
+        Err(_) => Err(ApiError::invalid("upload_incomplete", "上传中断,请重试").into_response()),
+    }
 }
 
 #[derive(Deserialize)]
@@ -253,6 +289,15 @@ async fn bind_phone(
     Body(b): Body<BindBody>,
 ) -> ApiResult {
     summary(&s.app.bind_phone(&a, &id, &b.phone, &b.code).await?)
+}
+
+/// Binds the phone the applicant logged in with, proven by that login (no second SMS).
+async fn bind_login_phone(
+    State(s): State<WebState>,
+    ApiApplicant(a): ApiApplicant,
+    Path(id): Path<String>,
+) -> ApiResult {
+    summary(&s.app.bind_login_phone(&a, &id).await?)
 }
 
 /// A multipart upload whose rejection (not multipart at all) is a typed API error.

@@ -6,6 +6,7 @@
 mod api;
 mod api_activation;
 mod api_station;
+mod assets;
 mod auth;
 mod console;
 mod error;
@@ -18,9 +19,10 @@ mod wechat;
 
 use axum::Router;
 use axum::extract::DefaultBodyLimit;
-use axum::http::header;
 use axum::response::IntoResponse;
 use axum::routing::get;
+use tower_http::compression::CompressionLayer;
+use tower_http::compression::predicate::{DefaultPredicate, NotForContentType, Predicate};
 use yiqian_app::App;
 use yiqian_providers::sandbox::SandboxGateway;
 
@@ -45,45 +47,27 @@ const UPLOAD_LIMIT: usize = yiqian_domain::media::MAX_VIDEO_BYTES + 1024 * 1024;
 
 /// The whole HTTP surface.
 pub fn router(state: WebState) -> Router {
-    Router::new()
+    // Text answers (pages, scripts, styles, JSON) are compressed for clients that accept it:
+    // applicants are on phone networks. Not the PKI answers (small, binary, cached as they
+    // are by proxies) nor the payment webhooks' answers.
+    let compressed = Router::new()
         .route("/healthz", get(healthz))
-        .route(
-            "/static/app.css",
-            get(|| async {
-                ([(header::CONTENT_TYPE, "text/css; charset=utf-8"), CACHE], include_str!("../static/app.css"))
-            }),
-        )
-        .route(
-            "/static/app.js",
-            get(|| async {
-                ([(header::CONTENT_TYPE, "text/javascript; charset=utf-8"), CACHE], include_str!("../static/app.js"))
-            }),
-        )
-        // The icon browsers ask for on their own (`/favicon.ico`) and the one the pages name.
-        .route("/favicon.ico", get(favicon))
-        .route("/static/favicon.svg", get(favicon))
-        .route(
-            "/static/regions.json",
-            get(|| async {
-                ([(header::CONTENT_TYPE, "application/json"), CACHE], yiqian_domain::regions::REGIONS_JSON)
-            }),
-        )
+        .merge(assets::routes())
         .merge(api::routes())
         .merge(pages::routes())
-        .merge(notify::routes())
         .merge(sandbox::routes())
-        .merge(pki::routes())
         .merge(console::routes())
         .merge(wechat::routes())
-        .layer(DefaultBodyLimit::max(UPLOAD_LIMIT))
-        .with_state(state)
+        .layer(CompressionLayer::new().gzip(true).br(true).compress_when(compressible()));
+    compressed.merge(notify::routes()).merge(pki::routes()).layer(DefaultBodyLimit::max(UPLOAD_LIMIT)).with_state(state)
 }
 
-const CACHE: (header::HeaderName, &str) = (header::CACHE_CONTROL, "public, max-age=300");
-
-/// The site's icon (SVG, which browsers take at any path).
-async fn favicon() -> impl axum::response::IntoResponse {
-    ([(header::CONTENT_TYPE, "image/svg+xml"), CACHE], include_str!("../static/favicon.svg"))
+/// What the compression layer compresses: its defaults (not images, not tiny bodies), and
+/// not videos or PDFs either (already compressed; and the face video is served by ranges).
+fn compressible() -> impl Predicate {
+    DefaultPredicate::new()
+        .and(NotForContentType::const_new("video/"))
+        .and(NotForContentType::const_new("application/pdf"))
 }
 
 async fn healthz(axum::extract::State(state): axum::extract::State<WebState>) -> impl IntoResponse {

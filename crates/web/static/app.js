@@ -15,8 +15,9 @@
         optional). Submits JSON of the named fields: checkbox -> true/false,
         radio -> value of the checked one ("" if none), others -> trimmed string;
         disabled fields and file inputs are skipped. On 2xx: go to resp.next_url,
-        else data-next, else reload. With data-then: after the first 2xx, POST {}
-        to data-then and navigate by that second answer.
+        else data-next, else reload. With data-then: after the first 2xx, POST
+        data-then-body (JSON, default {}) to data-then and navigate by that
+        second answer; with data-then-else, a failed second request goes there.
    2. button[data-sms-send]  data-action (URL), data-phone-input (CSS selector).
         POSTs {"phone": value}; countdown "N秒后重新获取" for
         resp.retry_after_seconds (default 60), then "重新获取验证码". An error
@@ -44,7 +45,7 @@
         [[{x,y,t}...]...], CSS px, t = ms since the first point), width, height
         (CSS px of the pad). On 2xx go to resp.next_url.
    6. form[data-address]  select[name=province_code|city_code|district_code],
-        each with a first empty option. Filled from /static/regions.json
+        each with a first empty option. Filled from the region tree the form's data-regions names
         ([{c,n,s:[{c,n,s:[{c,n}]}]}]). A level without children gets a single
         option "(无)" carrying the parent's code. Optional data-value="<code>"
         (or a pre-rendered selected option) on each select preselects it.
@@ -67,6 +68,14 @@
         are neither validated nor submitted (the server checks regardless).
         Re-evaluated on every change in the form. Used by 申请开票 (纳税人识别号
         only for 单位).
+  11. section[data-network-check]  data-probe-url (GET: round trip; POST: 256 KiB
+        of random bytes, answer {received_bytes}). Contains li[data-check=
+        server|upload|camera|light|battery] (each with .check-state and
+        .check-detail; the script sets data-state idle|running|ok|warn|fail|skip),
+        .check-summary and button[data-network-check-run]. Rendered hidden; shown
+        by the script. Server, upload and battery run on load; the button runs
+        all of them with the camera and light (getUserMedia after the tap). The
+        battery row stays hidden unless navigator.getBattery answers.
    Class "hidden" (display:none) is the show/hide switch used everywhere. */
 (function () {
   'use strict';
@@ -136,7 +145,14 @@
     return box;
   }
 
-  function showError(el, message) {
+  // An error that names its input (error.field) is shown beside that input, which is marked
+  // and focused; any other error goes to the form's .form-error near `el`.
+  function showError(el, message, err) {
+    var field = fieldFor(el, err);
+    if (field) {
+      showFieldError(field, message);
+      return;
+    }
     var box = errorBoxFor(el);
     box.setAttribute('role', 'alert');
     box.textContent = message || NETWORK_ERROR;
@@ -151,6 +167,70 @@
   function clearError(el) {
     var box = findErrorBox(el);
     if (box) box.textContent = '';
+    var scope = el && el.closest ? el.closest('form, section, .card') : null;
+    if (scope) qsa('[aria-invalid=true]', scope).forEach(clearFieldError);
+  }
+
+  // The input named by the error's `field` in the form or section around `el`: a named control,
+  // or the ID card photo of that side (front/back).
+  function fieldFor(el, err) {
+    var name = err && err.detail && err.detail.field;
+    var scope = el && el.closest ? el.closest('form, section, .card') : null;
+    if (!name || !scope || !/^[a-z_]+$/.test(name)) return null;
+    return qs('[name="' + name + '"]', scope) || qs('[data-photo="' + name + '"]', scope);
+  }
+
+  function fieldHolder(field) {
+    return field.closest('.field, .photo-slot') || field;
+  }
+
+  function showFieldError(field, message) {
+    var holder = fieldHolder(field);
+    var box = holder.__yqFieldError;
+    if (!box) {
+      box = document.createElement('p');
+      box.className = 'field-error';
+      box.setAttribute('role', 'alert');
+      box.id = 'error-' + (field.name || field.getAttribute('data-photo') || 'field');
+      // Inside a .field, under its input; after a photo slot (a label), beside it.
+      if (holder.classList.contains('field')) holder.appendChild(box);
+      else holder.parentNode.insertBefore(box, holder.nextSibling);
+      holder.__yqFieldError = box;
+      var clear = function () {
+        clearFieldError(field);
+      };
+      field.addEventListener('input', clear);
+      field.addEventListener('change', clear);
+    }
+    box.textContent = message || NETWORK_ERROR;
+    show(box);
+    field.setAttribute('aria-invalid', 'true');
+    field.setAttribute('aria-describedby', box.id);
+    holder.classList.add('invalid');
+    try {
+      holder.scrollIntoView({ block: 'center', behavior: 'smooth' });
+    } catch (e) {
+      holder.scrollIntoView();
+    }
+    // A file input is hidden inside its slot: the slot is shown, there is nothing to type in.
+    if ((field.type || '').toLowerCase() !== 'file') {
+      try {
+        field.focus({ preventScroll: true });
+      } catch (e) {
+        field.focus();
+      }
+    }
+  }
+
+  function clearFieldError(field) {
+    var holder = fieldHolder(field);
+    field.removeAttribute('aria-invalid');
+    field.removeAttribute('aria-describedby');
+    holder.classList.remove('invalid');
+    if (holder.__yqFieldError) {
+      holder.__yqFieldError.textContent = '';
+      hide(holder.__yqFieldError);
+    }
   }
 
   function errorMessage(err) {
@@ -398,6 +478,8 @@
       var action = form.getAttribute('data-action') || form.getAttribute('action') || window.location.href;
       var method = form.getAttribute('data-method') || 'POST';
       var then = form.getAttribute('data-then');
+      var thenBody = form.getAttribute('data-then-body');
+      var thenElse = form.getAttribute('data-then-else');
       var next = form.getAttribute('data-next');
       clearError(btn || form);
       form.__yqBusy = true;
@@ -405,7 +487,14 @@
       requestJSON(method, action, collectForm(form))
         .then(function (resp) {
           if (!then) return resp;
-          return requestJSON('POST', then, {});
+          var second = requestJSON('POST', then, thenBody ? JSON.parse(thenBody) : {});
+          // Where the first request already changed what the page stands on (a login), a
+          // failed second step continues at data-then-else instead of showing its error here.
+          if (!thenElse) return second;
+          return second.then(null, function () {
+            go(thenElse);
+            return new Promise(function () {});
+          });
         })
         .then(function (resp) {
           navigate(resp, next);
@@ -413,7 +502,7 @@
         .catch(function (err) {
           form.__yqBusy = false;
           setBusy(btn, false);
-          showError(btn || form, errorMessage(err));
+          showError(btn || form, errorMessage(err), err);
         });
     });
   }
@@ -459,8 +548,8 @@
       var phone = input ? String(input.value).replace(/\s+/g, '') : '';
       clearError(btn);
       if (!phone) {
-        showError(btn, '请输入手机号');
-        if (input) input.focus();
+        if (input) showFieldError(input, '请输入手机号');
+        else showError(btn, '请输入手机号');
         return;
       }
       setBusy(btn, true);
@@ -476,7 +565,7 @@
         })
         .catch(function (err) {
           setBusy(btn, false);
-          showError(btn, errorMessage(err));
+          showError(btn, errorMessage(err), err);
           var retry = err && err.detail ? Number(err.detail.retry_after_seconds) : 0;
           if (retry > 0) startCountdown(btn, retry);
         });
@@ -741,7 +830,7 @@
             if (retakeBtn) retakeBtn.disabled = false;
             prog.hide();
             refresh();
-            showError(errorAnchor(), errorMessage(err));
+            showError(errorAnchor(), errorMessage(err), err);
           });
       });
     }
@@ -896,7 +985,10 @@
         setBusy(recordBtn, false);
         recordBtn.disabled = true;
       }
-      if (startBtn) setBusy(startBtn, false);
+      if (startBtn) {
+        setBusy(startBtn, false);
+        show(startBtn);
+      }
     }
 
     function showFallback(message) {
@@ -940,6 +1032,8 @@
         .then(function (s) {
           stream = s;
           if (box) show(box);
+          // The digits, the camera's picture and 开始录制 together on the screen.
+          section.scrollIntoView({ block: 'start' });
           if (video) {
             video.muted = true;
             video.setAttribute('muted', '');
@@ -1072,6 +1166,8 @@
               show(digitsEl);
             }
             startBtn.removeAttribute('aria-busy'); // stays disabled while the challenge lives
+            // and out of the way: 开始录制 / 停止并上传 is the one button while recording.
+            hide(startBtn);
             var ttl = Number(resp.expires_in_seconds) || 300;
             expiryTimer = setTimeout(function () {
               if (recState === 'uploading' || recState === 'done') return;
@@ -1169,6 +1265,17 @@
       if (!w || !h) return false;
       var dpr = window.devicePixelRatio || 1;
       if (w === cssW && h === cssH && canvas.width === Math.round(w * dpr)) return true;
+      // The pad changed size (the phone was turned): keep what was signed, scaled evenly so
+      // its shape stays and it still fits.
+      if (cssW && cssH && (w !== cssW || h !== cssH)) {
+        var k = Math.min(w / cssW, h / cssH);
+        strokes.forEach(function (stroke) {
+          stroke.forEach(function (p) {
+            p.x = round1(p.x * k);
+            p.y = round1(p.y * k);
+          });
+        });
+      }
       cssW = w;
       cssH = h;
       canvas.width = Math.round(w * dpr);
@@ -1431,13 +1538,24 @@
   // 6. Address pickers
   // ---------------------------------------------------------------------
 
-  var REGIONS_URL = '/static/regions.json';
+  // The region tree (about 100 KB) is loaded only on the address step, from the content-hashed
+  // URL the page names, through the browser's cache: a repeat visit reads it from the cache.
   var regionsPromise = null;
 
-  function loadRegions() {
+  function loadRegions(url) {
     if (!regionsPromise) {
-      regionsPromise = requestJSON('GET', REGIONS_URL).then(function (data) {
-        if (!Array.isArray(data)) throw new ApiError('地区数据加载失败,请刷新页面重试', 'regions', 0);
+      var bad = function () {
+        throw new ApiError('地区数据加载失败,请检查网络后刷新页面重试', 'regions', 0);
+      };
+      var request =
+        typeof window.fetch === 'function'
+          ? window.fetch(url, { credentials: 'same-origin' }).then(function (res) {
+              if (!res.ok) bad();
+              return res.json();
+            }, bad)
+          : requestJSON('GET', url);
+      regionsPromise = request.then(function (data) {
+        if (!Array.isArray(data)) bad();
         return data;
       });
       regionsPromise.catch(function () {
@@ -1537,7 +1655,7 @@
       });
     });
 
-    loadRegions()
+    loadRegions(form.getAttribute('data-regions'))
       .then(function (regions) {
         data = regions;
         fill('p', regions, '');
@@ -1735,6 +1853,475 @@
   }
 
   // ---------------------------------------------------------------------
+  // 11. Network and device check (办理前准备)
+  // ---------------------------------------------------------------------
+
+  // When what runs: the checks that need no permission (server, upload speed, battery) run
+  // as soon as the page opens, so the applicant sees whether the network is fine without
+  // doing anything (the guide: 按提示查看网络是否正常). The camera and light checks run only
+  // after a tap on 开始检测: a permission prompt that pops up before the applicant asked for
+  // anything is confusing, and browsers (WeChat's among them) may refuse the camera without a
+  // tap. The button runs every check again (重新检测). The check only advises: the 开始 link
+  // of the page works whatever it found.
+
+  var PROBE_PINGS = 3; // round trips measured; the median counts
+  var PROBE_UPLOAD_BYTES = 256 * 1024; // the upload-speed probe's body (the server takes 512 KiB)
+  var PROBE_PING_TIMEOUT_MS = 10000;
+  var PROBE_UPLOAD_TIMEOUT_MS = 60000;
+  var SLOW_RTT_MS = 1000; // a median round trip above this is worth a warning
+  var FAST_UPLOAD_MBPS = 100; // 256 KiB cannot measure more than this with any precision
+  var FACE_VIDEO_MB = 3; // what a face video weighs, roughly (6 s recorded, or a phone's own)
+  var SLOW_VIDEO_UPLOAD_S = 30; // a face video upload longer than this: advise Wi-Fi
+  // Mean luma (0-255, BT.601) of a camera frame below which the room is too dark. Phone
+  // cameras expose for mid grey (about 110-130) wherever they can, so a frame that stays
+  // under 70 means there is not enough light for a clear face video.
+  var DARK_LUMA = 70;
+  var LIGHT_SETTLE_MS = 700; // let the camera's auto exposure settle before the frame
+  var FRAME_TIMEOUT_MS = 5000; // no frame by then: the light is not measured
+  var LOW_BATTERY = 0.2; // below this, and not charging: advise charging
+
+  function nowMs() {
+    return window.performance && typeof performance.now === 'function' ? performance.now() : Date.now();
+  }
+
+  function median(values) {
+    var v = values.slice().sort(function (a, b) {
+      return a - b;
+    });
+    var mid = Math.floor(v.length / 2);
+    return v.length % 2 ? v[mid] : (v[mid - 1] + v[mid]) / 2;
+  }
+
+  // Random bytes: nothing on the way (a carrier's proxy) can compress them.
+  function randomBytes(n) {
+    var out = new Uint8Array(n);
+    var c = window.crypto || window.msCrypto;
+    if (c && typeof c.getRandomValues === 'function') {
+      for (var i = 0; i < n; i += 65536) c.getRandomValues(out.subarray(i, Math.min(n, i + 65536)));
+    } else {
+      for (var j = 0; j < n; j++) out[j] = Math.floor(Math.random() * 256);
+    }
+    return out;
+  }
+
+  // One probe request, timed: resolves {ms, data} or rejects with an ApiError.
+  function probeRequest(method, url, body, timeoutMs) {
+    return new Promise(function (resolve, reject) {
+      var xhr = new XMLHttpRequest();
+      var started;
+      try {
+        xhr.open(method, url, true);
+      } catch (e) {
+        reject(new ApiError(NETWORK_ERROR, 'network', 0));
+        return;
+      }
+      xhr.setRequestHeader('Accept', 'application/json');
+      if (body) xhr.setRequestHeader('Content-Type', 'application/octet-stream');
+      xhr.timeout = timeoutMs;
+      xhr.onload = function () {
+        var ms = nowMs() - started;
+        try {
+          resolve({ ms: ms, data: parseAnswer(xhr.status, xhr.responseText) });
+        } catch (e) {
+          reject(e);
+        }
+      };
+      xhr.onerror = xhr.onabort = function () {
+        reject(new ApiError(NETWORK_ERROR, 'network', 0));
+      };
+      xhr.ontimeout = function () {
+        reject(new ApiError(NETWORK_ERROR, 'timeout', 0));
+      };
+      started = nowMs();
+      xhr.send(body || null);
+    });
+  }
+
+  function formatSeconds(s) {
+    if (s < 1) return '不到 1 秒';
+    if (s < 90) return '约 ' + Math.round(s) + ' 秒';
+    return '约 ' + Math.round(s / 60) + ' 分钟';
+  }
+
+  function isWechat() {
+    return /MicroMessenger/i.test(navigator.userAgent || '');
+  }
+
+  // What the applicant should do when getUserMedia failed: [state word, instruction].
+  function cameraCheckFix(err) {
+    var name = err && err.name;
+    if (name === 'NotFoundError' || name === 'DevicesNotFoundError' || name === 'OverconstrainedError') {
+      return ['未找到设备', '未找到可用的前置摄像头或麦克风,请换用带前置摄像头的手机办理。'];
+    }
+    if (name === 'NotReadableError' || name === 'TrackStartError' || name === 'AbortError') {
+      return ['被占用', '摄像头或麦克风正被其他应用使用,请关闭其他应用(如视频通话)后点击“重新检测”。'];
+    }
+    // NotAllowedError, PermissionDeniedError, SecurityError and anything else: no permission.
+    if (isWechat()) {
+      return [
+        '未允许',
+        '请在微信的提示中选择“允许”使用摄像头和麦克风;如果没有提示,请在手机“设置”中为微信开启相机和麦克风权限,然后点击“重新检测”。'
+      ];
+    }
+    return [
+      '未允许',
+      '请在浏览器的提示中选择“允许”使用摄像头和麦克风;如果已经拒绝,请在浏览器设置和手机“设置”中开启相机和麦克风权限,然后点击“重新检测”。'
+    ];
+  }
+
+  function stopTracks(stream) {
+    if (!stream) return;
+    try {
+      stream.getTracks().forEach(function (t) {
+        t.stop();
+      });
+    } catch (e) {
+      /* ignore */
+    }
+  }
+
+  // Mean luma (BT.601) of the video's current frame, drawn small.
+  function meanLuma(video) {
+    var w = video.videoWidth;
+    var h = video.videoHeight;
+    if (!w || !h) throw new Error('no frame');
+    var canvas = document.createElement('canvas');
+    canvas.width = 64;
+    canvas.height = Math.max(1, Math.round((64 * h) / w));
+    var g = canvas.getContext('2d');
+    g.drawImage(video, 0, 0, canvas.width, canvas.height);
+    var px = g.getImageData(0, 0, canvas.width, canvas.height).data;
+    var sum = 0;
+    for (var i = 0; i < px.length; i += 4) sum += 0.299 * px[i] + 0.587 * px[i + 1] + 0.114 * px[i + 2];
+    return sum / (px.length / 4);
+  }
+
+  // Plays the stream in an invisible inline video and measures one frame once the camera has
+  // settled; resolves the mean luma, rejects when no frame came.
+  function measureLight(host, stream) {
+    return new Promise(function (resolve, reject) {
+      var video = document.createElement('video');
+      var done = false;
+      var sampling = false;
+      video.className = 'check-video';
+      video.muted = true;
+      video.setAttribute('muted', '');
+      video.setAttribute('playsinline', '');
+      video.setAttribute('webkit-playsinline', '');
+      video.playsInline = true;
+      video.autoplay = true;
+      host.appendChild(video);
+      var timer = setTimeout(function () {
+        finish(null);
+      }, FRAME_TIMEOUT_MS);
+      function finish(luma) {
+        if (done) return;
+        done = true;
+        clearTimeout(timer);
+        try {
+          video.pause();
+          video.srcObject = null;
+        } catch (e) {
+          /* ignore */
+        }
+        if (video.parentNode) video.parentNode.removeChild(video);
+        if (luma === null) reject(new Error('no frame'));
+        else resolve(luma);
+      }
+      function sample() {
+        if (sampling) return;
+        sampling = true;
+        setTimeout(function () {
+          var luma = null;
+          try {
+            luma = meanLuma(video);
+          } catch (e) {
+            luma = null;
+          }
+          finish(luma);
+        }, LIGHT_SETTLE_MS);
+      }
+      video.addEventListener('playing', sample);
+      video.addEventListener('loadeddata', sample);
+      try {
+        video.srcObject = stream;
+      } catch (e) {
+        finish(null);
+        return;
+      }
+      var p = video.play();
+      if (p && p.catch) p.catch(function () { /* muted inline video: frames come anyway */ });
+    });
+  }
+
+  function initNetworkCheck(section) {
+    var probeUrl = section.getAttribute('data-probe-url');
+    var runBtn = qs('[data-network-check-run]', section);
+    var summary = qs('.check-summary', section);
+    var rows = {};
+    each(qsa('[data-check]', section), function (row) {
+      rows[row.getAttribute('data-check')] = row;
+    });
+    var runId = 0;
+    var cameraChecked = false;
+    var stream = null;
+    var initial = {};
+    each(Object.keys(rows), function (key) {
+      var w = qs('.check-state', rows[key]);
+      var d = qs('.check-detail', rows[key]);
+      initial[key] = [w ? w.textContent : '', d ? d.textContent : ''];
+    });
+
+    show(section);
+
+    function set(key, state, word, detail) {
+      var row = rows[key];
+      if (!row) return;
+      row.setAttribute('data-state', state);
+      var w = qs('.check-state', row);
+      var d = qs('.check-detail', row);
+      if (w) w.textContent = word;
+      if (d) d.textContent = detail || '';
+    }
+
+    function stopStream() {
+      stopTracks(stream);
+      stream = null;
+    }
+
+    function bust(url) {
+      return url + (url.indexOf('?') < 0 ? '?' : '&') + '_=' + Date.now().toString(36) + Math.random().toString(36).slice(2, 6);
+    }
+
+    // Resolves the median round trip in ms, or null when the server was not reached.
+    function checkServer(id) {
+      set('server', 'running', '检测中', '');
+      var times = [];
+      function ping(i) {
+        if (i >= PROBE_PINGS) return Promise.resolve();
+        return probeRequest('GET', bust(probeUrl), null, PROBE_PING_TIMEOUT_MS).then(function (r) {
+          times.push(r.ms);
+          return ping(i + 1);
+        });
+      }
+      return ping(0).then(
+        function () {
+          var rtt = median(times);
+          if (id !== runId) return null;
+          var ms = Math.max(1, Math.round(rtt));
+          if (rtt > SLOW_RTT_MS) {
+            set('server', 'warn', '延迟较高', '已连接服务器,但网络延迟较高(约 ' + ms + ' 毫秒),建议连接 Wi-Fi 或移到信号更好的地方。');
+          } else {
+            set('server', 'ok', '正常', '已连接服务器,延迟约 ' + ms + ' 毫秒');
+          }
+          return rtt;
+        },
+        function (err) {
+          if (id !== runId) return null;
+          if (err && err.status === 401) {
+            set('server', 'fail', '未登录', '登录已失效,请刷新页面后重新登录。');
+          } else {
+            set('server', 'fail', '无法连接', '无法连接服务器,请检查手机网络(可切换 Wi-Fi 或移动数据)后点击“重新检测”。');
+          }
+          return null;
+        }
+      );
+    }
+
+    function checkUpload(id, rtt) {
+      if (rtt === null) {
+        set('upload', 'skip', '未检测', '连接服务器后才能测速。');
+        return Promise.resolve();
+      }
+      set('upload', 'running', '检测中', '');
+      var bytes = randomBytes(PROBE_UPLOAD_BYTES);
+      var body = typeof window.Blob === 'function' ? new Blob([bytes], { type: 'application/octet-stream' }) : bytes.buffer;
+      return probeRequest('POST', bust(probeUrl), body, PROBE_UPLOAD_TIMEOUT_MS).then(
+        function (r) {
+          if (id !== runId) return;
+          if (!r.data || r.data.received_bytes !== PROBE_UPLOAD_BYTES) {
+            set('upload', 'warn', '不稳定', '测速数据没有完整送达,网络可能不稳定,建议连接 Wi-Fi 后点击“重新检测”。');
+            return;
+          }
+          // The time includes one round trip for the answer: take it off, but never more than
+          // half, so a jittery round trip cannot make the speed absurd.
+          var secs = Math.max(r.ms - rtt, r.ms / 2) / 1000;
+          var mbps = (PROBE_UPLOAD_BYTES * 8) / Math.max(secs, 0.001) / 1e6;
+          var speed =
+            mbps >= FAST_UPLOAD_MBPS
+              ? '上传速度超过 ' + FAST_UPLOAD_MBPS + ' Mbps'
+              : '上传速度约 ' + (mbps >= 10 ? Math.round(mbps) : Math.max(0.1, Math.round(mbps * 10) / 10)) + ' Mbps';
+          var videoSecs = (FACE_VIDEO_MB * 8) / mbps;
+          var eta = '上传人脸视频(约 ' + FACE_VIDEO_MB + ' MB)预计' + formatSeconds(videoSecs);
+          if (videoSecs > SLOW_VIDEO_UPLOAD_S) {
+            set('upload', 'warn', '网速较慢', speed + ',' + eta + '。建议连接 Wi-Fi,或移到信号更好的地方后点击“重新检测”。');
+          } else {
+            set('upload', 'ok', '正常', speed + ',' + eta + '。');
+          }
+        },
+        function (err) {
+          if (id !== runId) return;
+          var why = err && err.code === 'timeout' ? '测速超时,网速很慢' : '测速中断,网络不稳定';
+          set('upload', 'fail', '上传失败', why + ',上传视频可能失败。建议连接 Wi-Fi 或移到信号更好的地方后点击“重新检测”。');
+        }
+      );
+    }
+
+    function checkBattery(id) {
+      if (!rows.battery || typeof navigator.getBattery !== 'function') return Promise.resolve();
+      var asked;
+      try {
+        asked = navigator.getBattery();
+      } catch (e) {
+        return Promise.resolve();
+      }
+      return Promise.resolve(asked).then(
+        function (b) {
+          if (id !== runId || !b || typeof b.level !== 'number' || !isFinite(b.level)) return;
+          var pct = Math.round(b.level * 100);
+          show(rows.battery);
+          if (!b.charging && b.level < LOW_BATTERY) {
+            set('battery', 'warn', '电量低', '电量约 ' + pct + '%,建议先充电或接上充电器,以免拍摄和录像时手机关机。');
+          } else {
+            set('battery', 'ok', '正常', (b.charging ? '正在充电,' : '') + '电量约 ' + pct + '%');
+          }
+        },
+        function () {
+          /* the browser does not tell: say nothing */
+        }
+      );
+    }
+
+    // Opens the front camera and the microphone, measures the light of one frame, and stops
+    // every track right after.
+    function checkCamera(id) {
+      var md = navigator.mediaDevices;
+      if (!md || typeof md.getUserMedia !== 'function') {
+        set('camera', 'warn', '无法检测', '当前浏览器无法在页面内打开摄像头。人脸验证时可以用手机相机录像后上传。');
+        set('light', 'skip', '未检测', '请在光线充足的地方拍摄和录像。');
+        return Promise.resolve();
+      }
+      set('camera', 'running', '检测中', '请在弹出的提示中允许使用摄像头和麦克风');
+      set('light', 'running', '检测中', '');
+      var asked;
+      try {
+        asked = md.getUserMedia({ video: { facingMode: 'user', width: { ideal: 640 } }, audio: true });
+      } catch (e) {
+        asked = Promise.reject(e);
+      }
+      return Promise.resolve(asked).then(
+        function (s) {
+          if (id !== runId) {
+            stopTracks(s);
+            return;
+          }
+          stream = s;
+          var hasVideo = s.getVideoTracks && s.getVideoTracks().length > 0;
+          var hasAudio = s.getAudioTracks && s.getAudioTracks().length > 0;
+          if (hasVideo && hasAudio) {
+            set('camera', 'ok', '正常', '摄像头和麦克风可以使用');
+          } else {
+            set('camera', 'warn', hasVideo ? '无麦克风' : '无摄像头', (hasVideo ? '未能使用麦克风' : '未能使用摄像头') + ',请检查权限设置后点击“重新检测”。');
+          }
+          if (!hasVideo) {
+            stopStream();
+            set('light', 'skip', '未检测', '需要摄像头才能检测光线。');
+            return;
+          }
+          return measureLight(section, s).then(
+            function (luma) {
+              if (id !== runId) return;
+              if (luma < DARK_LUMA) {
+                set('light', 'warn', '偏暗', '光线较暗,请到明亮处,或打开灯后点击“重新检测”。');
+              } else {
+                set('light', 'ok', '正常', '光线充足');
+              }
+            },
+            function () {
+              if (id !== runId) return;
+              set('light', 'skip', '未检测', '未能读取摄像头画面,请在光线充足的地方拍摄和录像。');
+            }
+          ).then(function () {
+            if (stream === s) stopStream();
+            else stopTracks(s);
+          });
+        },
+        function (err) {
+          if (id !== runId) return;
+          var fix = cameraCheckFix(err);
+          set('camera', 'fail', fix[0], fix[1]);
+          set('light', 'skip', '未检测', '允许使用摄像头后才能检测光线。');
+        }
+      );
+    }
+
+    function summarise() {
+      var problems = 0;
+      for (var key in rows) {
+        if (!rows.hasOwnProperty(key) || rows[key].classList.contains('hidden')) continue;
+        var st = rows[key].getAttribute('data-state');
+        if (st === 'warn' || st === 'fail') problems++;
+      }
+      if (problems) {
+        summary.textContent = '有 ' + problems + ' 项需要注意,请按提示处理后点击“重新检测”。检测结果仅供参考,也可以直接点击“开始”。';
+      } else if (cameraChecked) {
+        summary.textContent = '检测完成,一切正常,请点击“开始”。';
+      } else {
+        summary.textContent = '网络正常。点击“开始检测”检查摄像头和光线。';
+      }
+      section.setAttribute('data-checked', cameraChecked ? 'all' : 'network');
+    }
+
+    // One run of the checks; a newer run makes the results of an older one stale.
+    function run(withCamera) {
+      var id = ++runId;
+      stopStream();
+      section.removeAttribute('data-checked');
+      if (summary) summary.textContent = '';
+      // The camera first, still inside the tap that asked for it.
+      var camera = withCamera ? checkCamera(id) : Promise.resolve();
+      var network = checkServer(id).then(function (rtt) {
+        if (id === runId) return checkUpload(id, rtt);
+      });
+      var all = Promise.all([camera, network, checkBattery(id)]);
+      return all.then(null, function (e) {
+        if (window.console) console.error('yiqian:', e);
+      }).then(function () {
+        if (id !== runId) return;
+        if (withCamera) cameraChecked = true;
+        if (summary) summarise();
+        if (runBtn && cameraChecked) runBtn.textContent = '重新检测';
+      });
+    }
+
+    if (runBtn) {
+      runBtn.addEventListener('click', function () {
+        setBusy(runBtn, true);
+        run(true).then(function () {
+          setBusy(runBtn, false);
+        });
+      });
+    }
+    // Leaving the page never leaves the camera on; coming back to it from the browser's cache
+    // checks the network again (the camera once asked).
+    window.addEventListener('pagehide', function () {
+      runId++;
+      stopStream();
+    });
+    window.addEventListener('pageshow', function (ev) {
+      if (!ev.persisted || !probeUrl) return;
+      each(['camera', 'light'], function (key) {
+        if (rows[key] && rows[key].getAttribute('data-state') === 'running') {
+          set(key, 'idle', initial[key][0], initial[key][1]);
+        }
+      });
+      run(false);
+    });
+
+    if (probeUrl) run(false);
+  }
+
+  // ---------------------------------------------------------------------
   // Boot
   // ---------------------------------------------------------------------
 
@@ -1750,6 +2337,7 @@
     each(qsa('[data-poll]'), initPoll);
     each(qsa('form[data-pay]'), initPay);
     each(qsa('form [data-show-if]'), initShowIf);
+    each(qsa('section[data-network-check]'), initNetworkCheck);
   }
 
   if (document.readyState === 'loading') {

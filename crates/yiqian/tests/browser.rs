@@ -108,14 +108,8 @@ async fn walk(h: &Harness, b: &Browser, work: &Path) {
     b.type_into("#code", &code).await;
     b.click("#login-submit").await;
 
-    // Back on the agreement, already ticked: 办理 creates the order.
-    b.wait_path("the agreement again after login", |p| p == "/apply?agreed=1").await;
-    let ticked = b.visible("#accepted").await.is_selected().await.unwrap();
-    assert!(ticked, "the agreement stays ticked after login");
-    b.click("#apply-submit").await;
-
-    // Pay at the sandbox cashier.
-    let pay = b.wait_path("the pay page", |p| p.starts_with("/orders/") && p.ends_with("/pay")).await;
+    // The agreement was ticked before logging in: the login makes the order, straight to paying.
+    let pay = b.wait_path("the pay page after login", |p| p.starts_with("/orders/") && p.ends_with("/pay")).await;
     let id = pay.trim_start_matches("/orders/").trim_end_matches("/pay").to_owned();
     let order = |tail: &str| format!("/orders/{id}/{tail}");
     b.click("#pay-submit").await;
@@ -126,16 +120,65 @@ async fn walk(h: &Harness, b: &Browser, work: &Path) {
     let phone_page = order("phone");
     b.wait_path("the phone step after paying", |p| p == phone_page).await;
     b.screenshot("step-phone.png").await;
+    // The phone just proven at login is offered: 使用此号码 binds it without a second SMS.
+    assert_eq!(b.visible("#login-phone").await.text().await.unwrap(), "138****8000");
+    assert!(!b.find("#phone").await.is_displayed().await.unwrap(), "the other-number form waits folded");
     let seen = h.sms_ids(PHONE).await;
-    b.type_into("#phone", PHONE).await;
-    b.click("#send-code").await;
-    let code = h.new_code(PHONE, &seen).await;
-    b.type_into("#code", &code).await;
-    b.click("#bind-submit").await;
+    b.click("#use-login-phone").await;
 
     let prepare = order("prepare");
     b.wait_path("the prepare page", |p| p == prepare).await;
+    assert_eq!(h.sms_ids(PHONE).await, seen, "binding the login's phone sent no SMS");
     b.screenshot("step-prepare.png").await;
+    // The network and device check: the server and the upload speed over loopback, the fake
+    // camera and microphone granted, the light of one camera frame measured; 开始 stays there.
+    b.c.execute("document.querySelector('#network-check').scrollIntoView();", vec![]).await.unwrap();
+    b.click("#network-check-run").await;
+    let checks = b
+        .poll("every row of the network check to finish", || async move {
+            let script = r#"
+                var s = document.querySelector('#network-check');
+                if (!s || s.getAttribute('data-checked') !== 'all') return null;
+                var out = {};
+                var rows = s.querySelectorAll('[data-check]');
+                for (var i = 0; i < rows.length; i++) {
+                    var r = rows[i];
+                    if (r.classList.contains('hidden')) continue;
+                    var state = r.getAttribute('data-state');
+                    if (state === 'idle' || state === 'running') return null;
+                    out[r.getAttribute('data-check')] = {
+                        state: state,
+                        word: r.querySelector('.check-state').textContent,
+                        detail: r.querySelector('.check-detail').textContent
+                    };
+                }
+                return out;
+            "#;
+            let v = b.c.execute(script, vec![]).await.ok()?;
+            (!v.is_null()).then_some(v)
+        })
+        .await;
+    println!("network check: {checks}");
+    for row in ["server", "upload", "camera"] {
+        assert_eq!(checks[row]["word"], "正常", "the {row} row: {checks}");
+    }
+    assert!(checks["upload"]["detail"].as_str().unwrap().contains("Mbps"), "the upload speed is shown: {checks}");
+    assert!(matches!(checks["light"]["state"].as_str(), Some("ok" | "warn")), "the light was measured: {checks}");
+    let layout =
+        b.c.execute(
+            "return {overflow: document.documentElement.scrollWidth - window.innerWidth, \
+             video: document.querySelectorAll('#network-check video').length, \
+             rerun: document.querySelector('#network-check-run').textContent, \
+             button: document.querySelector('#network-check-run').getBoundingClientRect().height};",
+            vec![],
+        )
+        .await
+        .unwrap();
+    assert_eq!(layout["overflow"], 0, "nothing wider than the screen: {layout}");
+    assert_eq!(layout["video"], 0, "the camera is closed after the check: {layout}");
+    assert_eq!(layout["rerun"], "重新检测", "{layout}");
+    assert!(layout["button"].as_f64().unwrap() >= 44.0, "重新检测 is a 44 px tap target: {layout}");
+    b.screenshot("step-prepare-check.png").await;
     b.click("#start").await;
 
     // ID card: choose both photos, 识别证件, check the fields, 确认上传.
@@ -156,9 +199,26 @@ async fn walk(h: &Harness, b: &Browser, work: &Path) {
     b.type_into("#ethnicity", "汉").await;
     b.type_into("#birth_date", "1990-03-07").await;
     b.type_into("#address", "北京市东城区景山前街4号").await;
-    b.type_into("#id_number", "110101199003074477").await;
+    // A mistyped ID number (its check digit) is told beside that field, which takes the focus.
+    b.type_into("#id_number", "110101199003074478").await;
     b.type_into("#authority", "北京市公安局东城分局").await;
     b.type_into("#validity", "2020.01.01-2040.01.01").await;
+    b.click("#idcard-confirm").await;
+    let beside = b.visible("#id_number + .field-error, #id_number ~ .field-error").await.text().await.unwrap();
+    assert!(beside.contains("身份证号码"), "the message beside the field: {beside}");
+    let marked = b
+        .c
+        .execute(
+            "var e = document.activeElement; return [e.id, e.getAttribute('aria-invalid'),              Array.prototype.map.call(document.querySelectorAll('#idcard-fields > .form-error'),              function (x) { return x.textContent; }).join('')];",
+            vec![],
+        )
+        .await
+        .unwrap();
+    assert_eq!(marked, json!(["id_number", "true", ""]), "focus on the marked field, nothing under the form");
+    b.screenshot("step-id-card-field-error.png").await;
+    b.type_into("#id_number", "110101199003074477").await;
+    let cleared = b.c.execute("return document.querySelector('#id_number').getAttribute('aria-invalid');", vec![]);
+    assert_eq!(cleared.await.unwrap(), Value::Null, "typing clears the mark");
     b.click("#idcard-confirm").await;
 
     // Liveness: the four digits, then a recording from the fake camera that stops by itself.
@@ -390,6 +450,460 @@ async fn activate(b: &Browser, token: &str, code: &str) {
     assert!(card.contains("已激活") && card.contains("发票:开票中"), "{card}");
     b.screenshot("orders-invoice.png").await;
 }
+
+/// The phone viewports (CSS pixels) every applicant page is checked at: a small Android phone,
+/// an iPhone 12 to 15, an iPhone 11 / XR / Plus.
+const PHONE_SIZES: [(u32, u32); 3] = [(360, 640), (390, 844), (414, 896)];
+
+/// Pages with no primary action, exempt from check (a) only, each with the reason. The check
+/// also makes sure they show no `.btn-primary`, so the list cannot hide a button out of reach.
+const NO_PRIMARY_ACTION: [(&str, &str); 5] = [
+    ("faq", "常见问题 is reading matter: there is nothing to do on it"),
+    ("orders", "已购记录 is a list: each order's card leads on, none comes first"),
+    (
+        "order-submitted",
+        "waiting for the CA's review: nothing to do, and 申请退款 is deliberately not the primary action",
+    ),
+    ("order-shipped", "the next step is scanning the QR code on the form that came with the UKEY, not a button here"),
+    ("order-activated-invoice", "everything is done: 下载发票 is a secondary action"),
+];
+
+/// Elements whose one-character text is there by design, exempt from check (c): CSS selector
+/// and why. (The ✓ of 受理成功 needs no entry: CSS draws it and hides the character.)
+const ONE_CHARACTER_BY_DESIGN: [(&str, &str); 0] = [];
+
+/// Every applicant and activation page, in the states an applicant meets them, at each of
+/// [`PHONE_SIZES`] (a Chromium session per size, one server and one set of orders for all),
+/// with a screenshot of each in `target/browser-screenshots/sizes/{width}x{height}/` (the
+/// first viewport as `{page}.png`, and the end of a longer page as `{page}-end.png`). On each
+/// page:
+///
+/// (a) the primary action, the first visible `.btn-primary`, is the page's intended button and
+///     lies wholly inside the first viewport, unscrolled (in a state reached by a tap, as the
+///     page then stands: its own scrolling counts, the applicant's none) ([`NO_PRIMARY_ACTION`]
+///     lists the pages without one, which must show none);
+/// (b) nothing overflows sideways: the document is no wider than the viewport, else the widest
+///     element sticking out is named;
+/// (c) no element with text of its own (its direct text nodes) is narrower than two of its
+///     characters (2 × its font size), as a label squeezed to one character per line is;
+/// (d) every tap target is at least 44 × 44 px: visible links, buttons, inputs, selects,
+///     text areas, summaries, and labels holding a checkbox, radio button or file input (whose
+///     box is then the target; the input itself is not measured).
+///
+/// Elements not displayed (display none, `.hidden`, invisible, transparent, no size) are not
+/// checked. Every failure of the run names the page, the size and the element (tag, id,
+/// classes, text, box), and all are reported together at the end.
+#[tokio::test(flavor = "multi_thread", worker_threads = 4)]
+async fn applicant_pages_fit_phone_screens_in_a_real_browser() {
+    if !browser_installed() {
+        return;
+    }
+    let started = Instant::now();
+    let h = start(Backend::Sqlite).await;
+    let orders = park_orders(&h).await;
+    let pages = layout_pages(&orders);
+    println!("orders parked in {:.1} s", started.elapsed().as_secs_f64());
+    let work = tempfile::tempdir().unwrap();
+    let camera = work.path().join("camera.y4m");
+    std::fs::write(&camera, fake_camera_y4m()).unwrap();
+    let driver = Driver::start(work.path());
+    let mut failures = Vec::new();
+    for size in PHONE_SIZES {
+        let (width, height) = size;
+        let profile = work.path().join(format!("profile-{width}x{height}"));
+        let client = driver.phone_session(&profile, &camera, size).await;
+        let shots = screenshot_dir().join("sizes").join(format!("{width}x{height}"));
+        let _ = std::fs::remove_dir_all(&shots);
+        let b = Browser { c: client.clone(), base: h.base.clone(), shots };
+        match tokio::time::timeout(Duration::from_secs(120), check_layouts(&b, size, &pages, &orders.token)).await {
+            Ok(found) => failures.extend(found),
+            Err(_) => b.fail(&format!("the pages at {width}×{height} took longer than 120 s")).await,
+        }
+        let _ = client.close().await;
+    }
+    drop(driver);
+    h.server.stop().await;
+    println!(
+        "{} pages at {} sizes checked in {:.1} s",
+        pages.len(),
+        PHONE_SIZES.len(),
+        started.elapsed().as_secs_f64()
+    );
+    assert!(failures.is_empty(), "{} layout failures on phone screens:\n{}", failures.len(), failures.join("\n"));
+}
+
+/// One applicant page in one state, as [`applicant_pages_fit_phone_screens_in_a_real_browser`]
+/// visits it.
+struct LayoutPage {
+    /// The screenshot's name, and the page's name in failures.
+    name: &'static str,
+    path: String,
+    /// Logged in (the pages before the first logged-in one are seen logged out).
+    logged_in: bool,
+    /// The intended primary action (CSS), which must be the first visible `.btn-primary`;
+    /// `None` for the pages of [`NO_PRIMARY_ACTION`].
+    primary: Option<&'static str>,
+    /// A button to tap first, and what must show then (the camera opened on a face video page).
+    tap: Option<(&'static str, &'static str)>,
+}
+
+/// Orders of one applicant parked in each state an applicant page shows, made through the API
+/// and the staff's services.
+struct ParkedOrders {
+    token: String,
+    /// Not paid: the pay page.
+    unpaid: String,
+    /// Paid, no materials: 绑定手机.
+    paid: String,
+    /// Phone bound: the order with its checklist and 开始, 准备, 身份证拍照.
+    phone_bound: String,
+    /// ID card confirmed: 人脸验证.
+    id_card_done: String,
+    /// Face video sent: 签名.
+    liveness_done: String,
+    /// Signed: 填写地址.
+    signed: String,
+    /// Submitted: 受理成功, the order waiting for review.
+    submitted: String,
+    /// Shipped and the risk notice agreed to (order, activation code): the notice (ticked), the
+    /// face video page.
+    shipped: (String, String),
+    /// Activated (PIN under review), no invoice asked for: the result, 申请开票.
+    activated: (String, String),
+    /// Activated, and its invoice issued: the order with 已开票.
+    invoiced: (String, String),
+}
+
+/// Makes the orders of [`ParkedOrders`], each with its own ID card (one live order per card)
+/// and bound phone (one code a minute per number).
+async fn park_orders(h: &Harness) -> ParkedOrders {
+    let token = h.login(PHONE).await;
+    let t = token.as_str();
+    let paid = paid_order(h, t, 1, 0).await;
+    let phone_bound = paid_order(h, t, 2, 1).await;
+    let id_card_done = paid_order(h, t, 3, 2).await;
+    let liveness_done = paid_order(h, t, 4, 3).await;
+    let signed = paid_order(h, t, 5, 4).await;
+    let submitted = submitted_order(h, t, 6).await;
+    let mut shipped = Vec::new();
+    for n in 7..=9 {
+        let id = submitted_order(h, t, n).await;
+        let code = ship_order_as_staff(h, &id).await;
+        shipped.push((id, code));
+    }
+    let [shipped, activated, invoiced]: [(String, String); 3] = shipped.try_into().unwrap();
+    let activation = |code: &str, tail: &str| format!("/api/v1/activation/{code}/{tail}");
+    for (_, code) in [&shipped, &activated, &invoiced] {
+        h.post(Some(t), &activation(code, "consent"), json!({"agreed": true})).await.ok();
+    }
+    for (_, code) in [&activated, &invoiced] {
+        let c = h.post(Some(t), &activation(code, "challenge"), json!({})).await.ok();
+        let video = reqwest::multipart::Form::new()
+            .text("challenge_id", c["challenge_id"].as_str().unwrap().to_owned())
+            .part("video", reqwest::multipart::Part::bytes(mp4()).file_name("liveness.mp4"));
+        let a = h.post_form(t, &activation(code, "video"), video).await.ok();
+        assert_eq!(a["state"], "activation_review", "{a}");
+    }
+    let invoice = format!("/api/v1/orders/{}/invoice", invoiced.0);
+    h.post(Some(t), &invoice, json!({"kind": "personal", "name": "张三"})).await.ok();
+    let finance = staff(yiqian_app::staff::Role::Finance, "finance");
+    let pdf = b"%PDF-1.4\n% yiqian test invoice\n%%EOF\n";
+    h.server.app.issue_invoice(&finance, &invoiced.0, "25442000000012345678", pdf).await.unwrap();
+    // Last: while an order waits for payment, 办理 hands that one out again.
+    let unpaid = h.create_order(t).await;
+    ParkedOrders {
+        token,
+        unpaid,
+        paid,
+        phone_bound,
+        id_card_done,
+        liveness_done,
+        signed,
+        submitted,
+        shipped,
+        activated,
+        invoiced,
+    }
+}
+
+/// A paid order, the `n`th of the test, with its first `steps` materials steps done.
+async fn paid_order(h: &Harness, token: &str, n: u32, steps: usize) -> String {
+    let id = h.create_order(token).await;
+    h.pay(token, &id).await;
+    let m = Materials { id_number: resident_id(n), ..Materials::default() };
+    h.complete_steps(token, &id, &format!("1390000{n:04}"), m, steps).await;
+    id
+}
+
+/// A submitted order, the `n`th of the test.
+async fn submitted_order(h: &Harness, token: &str, n: u32) -> String {
+    let id = paid_order(h, token, n, 5).await;
+    let o = h.post(Some(token), &format!("/api/v1/orders/{id}/submit"), json!({})).await.ok();
+    assert_eq!(o["state"], "submitted", "{o}");
+    id
+}
+
+/// A resident ID number (GB 11643) of the harness's 张三 (male, born 1990-03-07, 东城区),
+/// another for each `n`.
+fn resident_id(n: u32) -> String {
+    const WEIGHTS: [u32; 17] = [7, 9, 10, 5, 8, 4, 2, 1, 6, 3, 7, 9, 10, 5, 8, 4, 2];
+    let body = format!("11010119900307{:03}", 2 * n + 1);
+    let sum: u32 = body.bytes().zip(WEIGHTS).map(|(b, w)| u32::from(b - b'0') * w).sum();
+    format!("{body}{}", b"10X98765432"[(sum % 11) as usize] as char)
+}
+
+/// The pages the layout check visits, logged-out ones first.
+fn layout_pages(o: &ParkedOrders) -> Vec<LayoutPage> {
+    let page = |name, path: String, logged_in, primary| LayoutPage { name, path, logged_in, primary, tap: None };
+    let order = |id: &str, tail: &str| format!("/orders/{id}{tail}");
+    let activation = |(_, code): &(String, String), tail: &str| format!("/activate/{code}{tail}");
+    let camera = Some(("#liveness-start", "#liveness-record"));
+    vec![
+        page("home", "/".into(), false, Some("#apply")),
+        page("apply", "/apply".into(), false, Some("#apply-submit")),
+        page("login", "/login".into(), false, Some("#login-submit")),
+        page("faq", "/faq".into(), false, None),
+        page("apply-logged-in", "/apply".into(), true, Some("#apply-submit")),
+        page("orders", "/orders".into(), true, None),
+        page("pay", order(&o.unpaid, "/pay"), true, Some("#pay-submit")),
+        page("step-phone", order(&o.paid, "/phone"), true, Some("#use-login-phone")),
+        page("order-collecting", order(&o.phone_bound, ""), true, Some("#continue")),
+        page("step-prepare", order(&o.phone_bound, "/prepare"), true, Some("#start")),
+        page("step-id-card", order(&o.phone_bound, "/id-card"), true, Some("#photos-upload")),
+        page("step-liveness", order(&o.id_card_done, "/liveness"), true, Some("#liveness-start")),
+        LayoutPage {
+            name: "step-liveness-camera",
+            path: order(&o.id_card_done, "/liveness"),
+            logged_in: true,
+            primary: Some("#liveness-record"),
+            tap: camera,
+        },
+        page("step-signature", order(&o.liveness_done, "/signature"), true, Some("#signature-submit")),
+        page("step-address", order(&o.signed, "/address"), true, Some("#address-submit")),
+        page("accepted", order(&o.submitted, "/accepted"), true, Some("#view-detail")),
+        page("order-submitted", order(&o.submitted, ""), true, None),
+        page("order-shipped", order(&o.shipped.0, ""), true, None),
+        page("activate-notice", activation(&o.shipped, ""), true, Some("#consent-submit")),
+        page("activate-verify", activation(&o.shipped, "/verify"), true, Some("#liveness-start")),
+        LayoutPage {
+            name: "activate-verify-camera",
+            path: activation(&o.shipped, "/verify"),
+            logged_in: true,
+            primary: Some("#liveness-record"),
+            tap: camera,
+        },
+        page("activate-done", activation(&o.activated, "/done"), true, Some("#view-order")),
+        page("invoice", order(&o.activated.0, "/invoice"), true, Some("#invoice-submit")),
+        page("order-activated-invoice", order(&o.invoiced.0, ""), true, None),
+    ]
+}
+
+/// Visits `pages` at `size` (logging in with `token` before the first page that needs it),
+/// takes the screenshots and returns every failure of the checks.
+async fn check_layouts(b: &Browser, size: (u32, u32), pages: &[LayoutPage], token: &str) -> Vec<String> {
+    let (width, height) = size;
+    let exempt_text: Vec<&str> = ONE_CHARACTER_BY_DESIGN.iter().map(|(css, _)| *css).collect();
+    let mut failures = Vec::new();
+    let mut logged_in = false;
+    for p in pages {
+        let at = format!("{} at {width}×{height}", p.name);
+        assert!(logged_in <= p.logged_in, "{}: the logged-out pages come first", p.name);
+        if p.logged_in && !logged_in {
+            // As activate() does: chromedriver refuses add-cookie here, the page may set it.
+            b.c.execute("document.cookie = 'yiqian_session=' + arguments[0] + '; path=/';", vec![json!(token)])
+                .await
+                .unwrap();
+            logged_in = true;
+        }
+        b.goto(&p.path).await;
+        let path = b.path().await;
+        if path != p.path {
+            failures.push(format!("{at}: went to {}, the browser is at {path}", p.path));
+            continue;
+        }
+        if let Some((tap, shows)) = p.tap {
+            b.click(tap).await;
+            b.visible(shows).await;
+        }
+        let args = vec![json!(p.primary), json!(exempt_text), json!(p.tap.is_none())];
+        let found = match b.c.execute_async(LAYOUT_CHECK, args).await {
+            Ok(found) => found,
+            Err(e) => b.fail(&format!("{at}: the layout check did not run: {e}")).await,
+        };
+        failures.extend(layout_failures(&at, p, size, &found));
+        b.screenshot(&format!("{}.png", p.name)).await;
+        if found["scrollHeight"].as_f64().unwrap_or(0.0) > f64::from(height) + 1.0 {
+            b.c.execute("window.scrollTo(0, document.documentElement.scrollHeight);", vec![]).await.unwrap();
+            tokio::time::sleep(Duration::from_millis(100)).await;
+            b.screenshot(&format!("{}-end.png", p.name)).await;
+        }
+    }
+    failures
+}
+
+/// The failures in what [`LAYOUT_CHECK`] found on page `p`, each starting with `at`.
+fn layout_failures(at: &str, p: &LayoutPage, (width, height): (u32, u32), found: &Value) -> Vec<String> {
+    let mut out = Vec::new();
+    let num = |v: &Value| v.as_f64().unwrap_or(f64::NAN);
+    let (vw, vh) = (num(&found["vw"]), num(&found["vh"]));
+    if vw != f64::from(width) || vh != f64::from(height) {
+        out.push(format!("{at}: the viewport is {vw}×{vh}, not the phone's"));
+    }
+    // (a) The primary action, whole, in the first viewport.
+    let primary = &found["primary"];
+    let exemption = NO_PRIMARY_ACTION.iter().find(|(name, _)| *name == p.name);
+    match (p.primary, exemption) {
+        (Some(_), Some(_)) | (None, None) => {
+            out.push(format!("{at}: give the page an intended primary action or list it in NO_PRIMARY_ACTION"))
+        }
+        (None, Some(_)) if !primary.is_null() => {
+            out.push(format!("{at}: listed as having no primary action, but shows {}", describe_element(primary)))
+        }
+        (None, Some(_)) => {}
+        (Some(css), None) if primary.is_null() => out.push(format!("{at}: (a) no visible .btn-primary (wanted {css})")),
+        (Some(css), None) => {
+            if primary["intended"] != true {
+                out.push(format!(
+                    "{at}: (a) the first visible .btn-primary is {}, not {css}",
+                    describe_element(primary)
+                ));
+            }
+            if primary["inView"] != true {
+                out.push(format!(
+                    "{at}: (a) the primary action {} is not wholly inside the first viewport ({width}×{height})",
+                    describe_element(primary)
+                ));
+            }
+        }
+    }
+    // (b) Nothing wider than the screen.
+    let scroll_width = num(&found["scrollWidth"]);
+    if scroll_width > vw {
+        let widest = match found["overflow"].is_null() {
+            true => "no single element found".to_owned(),
+            false => describe_element(&found["overflow"]),
+        };
+        out.push(format!(
+            "{at}: (b) the page is {scroll_width} px wide, wider than {vw}; widest sticking out: {widest}"
+        ));
+    }
+    // (c) No text squeezed narrower than two characters.
+    for e in found["narrow"].as_array().into_iter().flatten() {
+        out.push(format!(
+            "{at}: (c) text narrower than two characters ({} px font): {}",
+            num(&e["fontSize"]),
+            describe_element(e)
+        ));
+    }
+    // (d) Tap targets of 44 × 44 px.
+    for e in found["small"].as_array().into_iter().flatten() {
+        out.push(format!("{at}: (d) tap target smaller than 44×44: {}", describe_element(e)));
+    }
+    out
+}
+
+/// An element as [`LAYOUT_CHECK`] describes it: `<button#id.class> “text” at (x, y) w×h`.
+fn describe_element(e: &Value) -> String {
+    let s = |k: &str| e[k].as_str().unwrap_or("").to_owned();
+    let id = match s("id").as_str() {
+        "" => String::new(),
+        id => format!("#{id}"),
+    };
+    let classes: String = s("cls").split_whitespace().map(|c| format!(".{c}")).collect();
+    format!("<{}{id}{classes}> “{}” at ({}, {}) {}×{}", s("tag"), s("text"), e["x"], e["y"], e["w"], e["h"])
+}
+
+/// The checks of [`applicant_pages_fit_phone_screens_in_a_real_browser`], run in the page once
+/// its fonts are ready. Arguments: the intended primary action's CSS (or null), the selectors
+/// exempt from the text check, and whether to scroll to the top first. Returns the viewport (`vw`, `vh`), the
+/// document's `scrollWidth` and `scrollHeight`, `primary` (the first visible `.btn-primary`,
+/// with `inView` and `intended`), `overflow` (the widest element sticking out sideways),
+/// `narrow` (squeezed text, with `fontSize`) and `small` (small tap targets).
+const LAYOUT_CHECK: &str = r#"
+var done = arguments[arguments.length - 1];
+var intended = arguments[0], exemptText = arguments[1], fromTop = arguments[2];
+function shown(el) {
+  if (el.closest('.hidden, [hidden]')) return false;
+  if (el.checkVisibility && !el.checkVisibility({ opacityProperty: true, visibilityProperty: true })) return false;
+  var cs = getComputedStyle(el);
+  if (cs.display === 'none' || cs.visibility !== 'visible' || cs.opacity === '0') return false;
+  var r = el.getBoundingClientRect();
+  return r.width > 0 && r.height > 0;
+}
+function describe(el) {
+  var r = el.getBoundingClientRect();
+  var text = (el.innerText || el.value || el.getAttribute('aria-label') || '').replace(/\s+/g, ' ').trim();
+  var round = function (v) { return Math.round(v * 10) / 10; };
+  return {
+    tag: el.tagName.toLowerCase(), id: el.id || '',
+    cls: typeof el.className === 'string' ? el.className : '',
+    text: text.length > 24 ? text.slice(0, 24) + '…' : text,
+    x: round(r.left), y: round(r.top), w: round(r.width), h: round(r.height)
+  };
+}
+function check() {
+  var root = document.documentElement;
+  var vw = root.clientWidth, vh = window.innerHeight;
+  var all = Array.prototype.slice.call(document.body.querySelectorAll('*'));
+  var out = { vw: vw, vh: vh, scrollWidth: root.scrollWidth, scrollHeight: root.scrollHeight,
+              primary: null, overflow: null, narrow: [], small: [] };
+  // (a) The first visible .btn-primary.
+  var primary = all.filter(function (el) { return el.classList.contains('btn-primary') && shown(el); })[0];
+  if (primary) {
+    var r = primary.getBoundingClientRect();
+    out.primary = describe(primary);
+    out.primary.inView = r.top >= -0.5 && r.left >= -0.5 && r.bottom <= vh + 0.5 && r.right <= vw + 0.5;
+    out.primary.intended = !!intended && primary.matches(intended);
+  }
+  // (b) The widest element sticking out sideways (not inside something that clips it).
+  if (root.scrollWidth > vw) {
+    var widest = null;
+    all.forEach(function (el) {
+      if (!shown(el)) return;
+      var r = el.getBoundingClientRect();
+      if (r.right <= vw + 0.5 && r.left >= -0.5) return;
+      for (var a = el.parentElement; a && a !== document.body; a = a.parentElement) {
+        if (getComputedStyle(a).overflowX !== 'visible') return;
+      }
+      if (!widest || r.width > widest.getBoundingClientRect().width) widest = el;
+    });
+    if (widest) out.overflow = describe(widest);
+  }
+  // (c) Text of an element's own narrower than two of its characters.
+  all.forEach(function (el) {
+    if (/^(SCRIPT|STYLE|TEMPLATE|NOSCRIPT|OPTION|OPTGROUP)$/.test(el.tagName)) return;
+    var own = '';
+    el.childNodes.forEach(function (n) { if (n.nodeType === 3) own += n.nodeValue; });
+    if (!own.trim() || !shown(el)) return;
+    if (exemptText.some(function (css) { return el.matches(css); })) return;
+    var size = parseFloat(getComputedStyle(el).fontSize);
+    if (el.getBoundingClientRect().width < 2 * size - 0.5) {
+      var d = describe(el);
+      d.fontSize = size;
+      out.narrow.push(d);
+    }
+  });
+  // (d) Tap targets; a checkbox, radio button or file input in a label is tapped by its label.
+  var boxed = 'input[type=checkbox], input[type=radio], input[type=file]';
+  document.body.querySelectorAll('a, button, input, select, textarea, summary, label').forEach(function (el) {
+    if (el.tagName === 'INPUT' && el.type === 'hidden') return;
+    if (el.tagName === 'LABEL') {
+      var control = el.querySelector(boxed) || (el.htmlFor && document.getElementById(el.htmlFor));
+      if (!control || !control.matches(boxed)) return;
+    } else if (el.matches(boxed) && el.closest('label')) {
+      return;
+    }
+    if (!shown(el)) return;
+    var r = el.getBoundingClientRect();
+    if (r.width < 43.5 || r.height < 43.5) out.small.push(describe(el));
+  });
+  return out;
+}
+document.fonts.ready.then(function () {
+  if (fromTop) window.scrollTo(0, 0);
+  requestAnimationFrame(function () { requestAnimationFrame(function () { done(check()); }); });
+});
+"#;
 
 /// A reviewer at a desktop in Chromium: first login (password, then the authenticator's code
 /// computed from the secret on the enrolment page), the review queue, an application whose
@@ -629,6 +1143,11 @@ impl Driver {
     /// A W3C session with headless Chromium as a phone in WeChat, with a fake camera that
     /// plays `camera` (a y4m file).
     async fn session(&self, profile: &Path, camera: &Path) -> Client {
+        self.phone_session(profile, camera, (390, 844)).await
+    }
+
+    /// [`Driver::session`] on a phone whose viewport is `(width, height)` CSS pixels.
+    async fn phone_session(&self, profile: &Path, camera: &Path, (width, height): (u32, u32)) -> Client {
         let caps = json!({
             "browserName": "chrome",
             "goog:chromeOptions": {
@@ -641,7 +1160,7 @@ impl Driver {
                     format!("--use-file-for-fake-video-capture={}", camera.display()),
                 ],
                 "mobileEmulation": {
-                    "deviceMetrics": {"width": 390, "height": 844, "pixelRatio": 3.0},
+                    "deviceMetrics": {"width": width, "height": height, "pixelRatio": 3.0},
                     "userAgent": WECHAT_IPHONE_UA,
                 },
             },

@@ -1,6 +1,7 @@
 //! The applicant's journey through the HTTP API with sandbox providers, on SQLite and (when
 //! configured) PostgreSQL: apply, pay, complete the materials, 受理成功; refunds, replayed
-//! notifications, refused IDs, SMS limits, bad uploads, and concurrency on one order.
+//! notifications, refused IDs, SMS limits, bad uploads, the network check's probe, and
+//! concurrency on one order.
 
 mod common;
 
@@ -9,6 +10,7 @@ use reqwest::StatusCode;
 use serde_json::json;
 use yiqian_domain::{Fen, PaymentId};
 use yiqian_providers::payment::GatewayNotification;
+use yiqian_store::Backend;
 use yiqian_store::audit::AuditVerdict;
 
 async fn audit_intact(h: &Harness) -> i64 {
@@ -147,6 +149,7 @@ async fn ineligible_or_bad_ids_are_refused_with_a_clear_message() {
         let bad = h.post(Some(&token), &p("id-card"), id_card("110101199003074478")).await;
         assert_eq!((bad.status, bad.code()), (StatusCode::BAD_REQUEST, "invalid_id_card"));
         assert!(bad.message().contains("校验位"), "{}", bad.message());
+        assert_eq!(bad.body["error"]["field"], "id_number", "the page marks the field at fault");
         // A Hong Kong residence permit number with a valid checksum: told to visit a service point.
         let hk = h.post(Some(&token), &p("id-card"), id_card(&with_check("81000019900307001"))).await;
         assert_eq!(hk.status, StatusCode::BAD_REQUEST);
@@ -155,6 +158,7 @@ async fn ineligible_or_bad_ids_are_refused_with_a_clear_message() {
         expired["validity"] = json!("2005.01.01-2015.01.01");
         let r = h.post(Some(&token), &p("id-card"), expired).await;
         assert!(r.message().contains("已过期"), "{}", r.message());
+        assert_eq!(r.body["error"]["field"], "validity");
         assert_eq!(h.order(&token, &id).await["next_step"], "id_card");
         h.server.stop().await;
     }
@@ -263,6 +267,7 @@ async fn bad_requests_get_clear_errors_and_lose_nothing() {
         let r = h.post_form(&token, &p("id-card/photos"), pdf).await;
         assert_eq!((r.status, r.code()), (StatusCode::BAD_REQUEST, "invalid_upload"));
         assert!(r.message().contains("人像面"), "{}", r.message());
+        assert_eq!(r.body["error"]["field"], "front", "the page marks the photo at fault");
         let missing = reqwest::multipart::Form::new().part("front", reqwest::multipart::Part::bytes(jpeg()));
         let r = h.post_form(&token, &p("id-card/photos"), missing).await;
         assert_eq!(r.code(), "upload_missing");
@@ -293,6 +298,126 @@ async fn bad_requests_get_clear_errors_and_lose_nothing() {
         audit_intact(&h).await;
         h.server.stop().await;
     }
+}
+
+/// What a phone on a weak network downloads: pages and scripts compressed for clients that
+/// accept it, static files under content-hashed names cached for a year, the region tree
+/// linked from the address step only.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn pages_are_compressed_and_static_files_cached_by_content() {
+    let h = start(Backend::Sqlite).await;
+    let get = |path: String, encoding: &'static str| {
+        let req = h.http.get(h.url(&path)).header("accept-encoding", encoding);
+        async move { req.send().await.unwrap() }
+    };
+    let home = get("/".into(), "identity").await;
+    let html = home.text().await.unwrap();
+    let link = |ext: &str| {
+        let at = html.find(&format!(".{ext}\"")).unwrap_or_else(|| panic!("no .{ext} in {html}"));
+        let start = html[..at].rfind("/static/").unwrap();
+        format!("{}.{ext}", &html[start..at])
+    };
+    let (css, js) = (link("css"), link("js"));
+    assert!(
+        css.starts_with("/static/app.") && js.starts_with("/static/app.") && css.len() == "/static/app..css".len() + 8
+    );
+    assert!(!html.contains("regions"), "the region tree is not named on the home page");
+    for path in [css.clone(), js.clone(), "/".into(), "/faq".into()] {
+        let plain = get(path.clone(), "identity").await;
+        assert!(plain.headers().get("content-encoding").is_none(), "{path}");
+        let plain_len = plain.bytes().await.unwrap().len();
+        for encoding in ["gzip", "br"] {
+            let packed = get(path.clone(), encoding).await;
+            assert_eq!(packed.headers()["content-encoding"], encoding, "{path}");
+            let len = packed.bytes().await.unwrap().len();
+            // Scripts and styles shrink several times; a short page less so.
+            let factor = if path.starts_with("/static/") { 3 } else { 1 };
+            assert!(len * factor < plain_len, "{path} {encoding}: {len} of {plain_len} bytes");
+        }
+    }
+    for path in [&css, &js] {
+        let r = get(path.clone(), "gzip").await;
+        assert_eq!(r.headers()["cache-control"], "public, max-age=31536000, immutable", "{path}");
+    }
+    assert_eq!(get("/static/app.js".into(), "gzip").await.headers()["cache-control"], "public, max-age=300");
+    // Not compressed: the OCSP and CRL answers relying parties fetch.
+    let crl = get("/pki/crl".into(), "gzip").await;
+    assert!(crl.status().is_success());
+    assert!(crl.headers().get("content-encoding").is_none());
+    h.server.stop().await;
+}
+
+/// 使用此号码: the phone the applicant logged in with is bound with that login's proof, without
+/// a second SMS; the evidence says so. Not before paying, and not for someone else's order.
+#[tokio::test(flavor = "multi_thread", worker_threads = 4)]
+async fn the_login_phone_is_bound_without_a_second_code() {
+    for backend in backends() {
+        let h = start(backend).await;
+        let phone = "13500135000";
+        let token = h.login(phone).await;
+        let id = h.create_order(&token).await;
+        let bind = format!("/api/v1/orders/{id}/phone/login");
+        assert_eq!(h.post(Some(&token), &bind, json!({})).await.code(), "order_not_paid");
+        h.pay(&token, &id).await;
+        let other = h.login("13511113333").await;
+        assert_eq!(h.post(Some(&other), &bind, json!({})).await.status, StatusCode::NOT_FOUND);
+        assert_eq!(h.post(None, &bind, json!({})).await.status, StatusCode::UNAUTHORIZED);
+        let sent = h.sms_count(phone).await;
+        let o = h.post(Some(&token), &bind, json!({})).await.ok();
+        assert_eq!(o["state"], "collecting", "{o}");
+        assert_eq!(o["next_url"], format!("/orders/{id}/prepare"), "{o}");
+        assert_eq!(h.sms_count(phone).await, sent, "no second code");
+        let applicant = h.server.app.authenticate(&token).await.unwrap();
+        let m = h.server.app.saved_material(&applicant, &id, "phone").await.unwrap().unwrap();
+        assert_eq!(m, json!({"phone": phone, "proof": "login"}));
+        h.server.stop().await;
+    }
+}
+
+/// The probe of the preparation page's network check: for logged-in applicants only, never
+/// cached, counting the bytes of the upload-speed probe, and refusing a body over its limit
+/// (512 KiB) with a clear error.
+#[tokio::test(flavor = "multi_thread", worker_threads = 4)]
+async fn the_network_probe_answers_logged_in_applicants_and_counts_the_bytes() {
+    use reqwest::header::{CACHE_CONTROL, CONTENT_TYPE};
+    const LIMIT: usize = 512 * 1024;
+    let h = start(yiqian_store::Backend::Sqlite).await;
+    let probe = h.url("/api/v1/network-probe");
+    let upload = |token: Option<&str>, n: usize| {
+        let body: Vec<u8> = (0..n).map(|i| (i * 7 % 251) as u8).collect();
+        let mut req = h.http.post(&probe).header(CONTENT_TYPE, "application/octet-stream").body(body);
+        if let Some(t) = token {
+            req = req.bearer_auth(t);
+        }
+        req.send()
+    };
+    // Nobody logged in: neither probe answers.
+    let r = h.get(None, "/api/v1/network-probe").await;
+    assert_eq!((r.status, r.code()), (StatusCode::UNAUTHORIZED, "unauthorized"));
+    let r = upload(None, 1024).await.unwrap();
+    assert_eq!(r.status(), StatusCode::UNAUTHORIZED);
+    let token = h.login("13500135000").await;
+
+    // The round trip: a tiny answer that no cache keeps.
+    let r = h.http.get(&probe).bearer_auth(&token).send().await.unwrap();
+    assert_eq!(r.status(), StatusCode::OK);
+    assert_eq!(r.headers()[CACHE_CONTROL], "no-store");
+    assert_eq!(r.json::<serde_json::Value>().await.unwrap(), json!({"ok": true}));
+
+    // The upload speed: every byte that arrived is counted, up to the limit itself.
+    for n in [256 * 1024, LIMIT, 0] {
+        let r = upload(Some(&token), n).await.unwrap();
+        assert_eq!(r.status(), StatusCode::OK, "{n} bytes");
+        assert_eq!(r.headers()[CACHE_CONTROL], "no-store");
+        assert_eq!(r.json::<serde_json::Value>().await.unwrap(), json!({"received_bytes": n}));
+    }
+    // One byte over the limit: refused, with a typed error in Chinese.
+    let r = upload(Some(&token), LIMIT + 1).await.unwrap();
+    assert_eq!(r.status(), StatusCode::PAYLOAD_TOO_LARGE);
+    let body = r.json::<serde_json::Value>().await.unwrap();
+    assert_eq!(body["error"]["code"], "probe_too_large", "{body}");
+    assert!(body["error"]["message"].as_str().unwrap().contains("测速数据过大"), "{body}");
+    h.server.stop().await;
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 4)]

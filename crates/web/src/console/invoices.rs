@@ -264,9 +264,7 @@ async fn issue(
                 return refused;
             }
             match f.get("pdf").filter(|b| !b.is_empty()) {
-                None => {
-                    Err(AppError::invalid("invalid_upload", "请选择电子发票PDF文件"))
-                }
+                None => Err(AppError::invalid("invalid_upload", "请选择电子发票PDF文件")),
                 Some(pdf) => s.app.issue_invoice(&staff.member, &order, &text(f, "invoice_no"), pdf).await,
             }
         }

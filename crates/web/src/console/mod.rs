@@ -59,10 +59,9 @@ pub(crate) const SECTIONS: &[(&str, &str, Permission)] = &[
     ("/console/stations", "制证工作站", Permission::ManageStaff),
 ];
 
-/// Console routes: login, logout, enrolment, `/console`, staff management, the audit log,
-/// and the console's stylesheet.
+/// Console routes: login, logout, enrolment, `/console`, staff management, the audit log.
 pub fn routes() -> Router<WebState> {
-    let pages = Router::new()
+    Router::new()
         .route("/console", get(home))
         .route("/console/", get(home))
         .merge(login::routes())
@@ -73,18 +72,7 @@ pub fn routes() -> Router<WebState> {
         .merge(invoices::routes())
         .merge(counter::routes())
         .merge(stations::routes())
-        .layer(axum::middleware::map_response(security_headers));
-    Router::new()
-        .route(
-            "/static/console.css",
-            get(|| async {
-                (
-                    [(header::CONTENT_TYPE, "text/css; charset=utf-8"), (header::CACHE_CONTROL, "public, max-age=300")],
-                    include_str!("../../static/console.css"),
-                )
-            }),
-        )
-        .merge(pages)
+        .layer(axum::middleware::map_response(security_headers))
 }
 
 /// Console responses are never cached and never framed.
@@ -253,8 +241,8 @@ pub(crate) fn console_layout_with_head(
                 meta name="viewport" content="width=device-width, initial-scale=1";
                 meta name="referrer" content="same-origin";
                 title { (title) " - 宜签管理控制台" }
-                link rel="icon" type="image/svg+xml" href="/static/favicon.svg";
-                link rel="stylesheet" href="/static/console.css";
+                link rel="icon" type="image/svg+xml" href=(crate::assets::url("favicon.svg"));
+                link rel="stylesheet" href=(crate::assets::url("console.css"));
                 (head)
             }
             body.console {
@@ -297,8 +285,8 @@ pub(crate) fn bare_layout(title: &str, body: Markup) -> Markup {
                 meta name="viewport" content="width=device-width, initial-scale=1";
                 meta name="referrer" content="same-origin";
                 title { (title) " - 宜签管理控制台" }
-                link rel="icon" type="image/svg+xml" href="/static/favicon.svg";
-                link rel="stylesheet" href="/static/console.css";
+                link rel="icon" type="image/svg+xml" href=(crate::assets::url("favicon.svg"));
+                link rel="stylesheet" href=(crate::assets::url("console.css"));
             }
             body.console.c-bare {
                 div.c-card.c-narrow {

@@ -100,9 +100,9 @@ async fn notice(
         return Err(Redirect::to(&activation_page(&v.fulfilment.activation_code, ActivationPage::Done)).into_response());
     }
     let consented = v.fulfilment.activation_consent_at.is_some();
+    // The notice and 下一步 first, on the first screen; which order it is, below.
     let body = html! {
         (progress(0))
-        (order_card(&s, &v))
         form.card data-api-form data-action={ "/api/v1/activation/" (v.fulfilment.activation_code) "/consent" } {
             h2 { "风险提示" }
             div.agreement #risk-notice {
@@ -115,6 +115,7 @@ async fn notice(
             p.form-error {}
             button.btn.btn-primary type="submit" id="consent-submit" { "下一步" }
         }
+        (order_card(&s, &v))
     };
     Ok(layout(&s, TITLE, Some(&format!("/orders/{}", v.record.order.id)), body).into_response())
 }
@@ -203,6 +204,7 @@ async fn done(
             }
         }
     };
-    let body = html! { (order_card(&s, &v)) (result) };
+    // The result first; the order it is about below.
+    let body = html! { (result) (order_card(&s, &v)) };
     Ok(layout(&s, "激活结果", Some(&order), body).into_response())
 }

@@ -9,6 +9,7 @@ use axum::response::{IntoResponse, Response};
 use axum::routing::get;
 use maud::html;
 use serde::Deserialize;
+use serde_json::json;
 use yiqian_domain::OrderState;
 
 /// Routes of the entry pages.
@@ -68,6 +69,8 @@ async fn apply(State(s): State<WebState>, Query(q): Query<ApplyQuery>, req: Requ
             } @else {
                 form method="get" action="/login" {
                     input type="hidden" name="next" value="/apply?agreed=1";
+                    // The version agreed to: after the login the order is made at once.
+                    input type="hidden" name="agreed" value=(p.agreement_version);
                     label.check { input type="checkbox" name="accepted" id="accepted" required; span { "我已阅读并同意《数字证书申请协议》" } }
                     button.btn.btn-primary type="submit" id="apply-submit" { "办理" }
                     p.muted { "下一步将通过手机号和短信验证码登录。" }
@@ -93,6 +96,9 @@ fn agreement_text() -> maud::Markup {
 #[derive(Deserialize)]
 struct LoginQuery {
     next: Option<String>,
+    /// The agreement version ticked on 办理 before logging in: the login goes on to make the
+    /// order, so the applicant is not asked to tap 办理 again.
+    agreed: Option<String>,
 }
 
 async fn login(State(s): State<WebState>, headers: axum::http::HeaderMap, Query(q): Query<LoginQuery>) -> Response {
@@ -112,7 +118,10 @@ async fn login(State(s): State<WebState>, headers: axum::http::HeaderMap, Query(
         div.card {
             @if wechat_pending { p.notice #wechat-bind { "该微信尚未绑定账户,请用手机号登录,登录后将自动绑定。" } }
             p.muted { "请使用本人手机号登录,未注册的手机号将自动创建账户。" }
-            form data-api-form data-action="/api/v1/session" data-next=(next) {
+            @let then_order = q.agreed.as_ref().map(|v| json!({"agreement_version": v, "accepted": true}).to_string());
+            form data-api-form data-action="/api/v1/session" data-next=(next)
+                data-then=[then_order.as_ref().map(|_| "/api/v1/orders")] data-then-body=[then_order.as_ref()]
+                data-then-else=[then_order.as_ref().map(|_| &next)] {
                 input type="hidden" name="next" value=(next);
                 div.field { label for="phone" { "手机号" } input id="phone" name="phone" type="tel" inputmode="numeric" maxlength="13" autocomplete="tel" required; }
                 div.field.field-row {

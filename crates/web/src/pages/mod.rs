@@ -9,6 +9,7 @@ mod order;
 mod steps;
 
 use crate::WebState;
+use crate::assets::url as asset_url;
 use crate::error::status_of;
 use crate::views::next_path;
 use axum::Router;
@@ -38,8 +39,8 @@ pub fn layout(state: &WebState, title: &str, back: Option<&str>, body: Markup) -
                 meta name="viewport" content="width=device-width, initial-scale=1, viewport-fit=cover";
                 meta name="format-detection" content="telephone=no";
                 title { (title) " - 宜签" }
-                link rel="icon" type="image/svg+xml" href="/static/favicon.svg";
-                link rel="stylesheet" href="/static/app.css";
+                link rel="icon" type="image/svg+xml" href=(asset_url("favicon.svg"));
+                link rel="stylesheet" href=(asset_url("app.css"));
             }
             body {
                 div.page {
@@ -53,7 +54,7 @@ pub fn layout(state: &WebState, title: &str, back: Option<&str>, body: Markup) -
                         p { a href="/faq" { "常见问题" } " · " a href="/orders" { "已购记录" } }
                     }
                 }
-                script src="/static/app.js" {}
+                script src=(asset_url("app.js")) {}
             }
         }
     }
@@ -65,7 +66,9 @@ pub fn liveness_section(challenge: &str, video: &str) -> Markup {
     html! {
         section.card data-liveness data-challenge-action=(challenge) data-video-action=(video) {
             div.digits #digits {}
-            div.video-box { video muted playsinline autoplay {} }
+            // Shown by app.js once the camera is open: before that a black box would only push
+            // 进入身份验证 off a small phone's screen.
+            div.video-box.hidden { video muted playsinline autoplay {} }
             div.progress.hidden { progress max="100" value="0" {} span.progress-text {} }
             p.form-error {}
             button.btn.btn-primary type="button" data-liveness-start id="liveness-start" { "进入身份验证" }

@@ -57,6 +57,8 @@ fn back(v: &OrderView) -> String {
     format!("/orders/{}", v.record.order.id)
 }
 
+/// 绑定手机: the number the applicant logged in with is offered first (使用此号码, bound with
+/// the login's proof, no second SMS); another number is bound with a code sent to it.
 async fn phone(
     State(s): State<WebState>,
     PageApplicant(a): PageApplicant,
@@ -64,20 +66,38 @@ async fn phone(
 ) -> Result<Response, Response> {
     let v = step_view(&s, &a, &id, Step::Phone).await?;
     let saved = s.app.saved_material(&a, &id, Step::Phone.code()).await.ok().flatten();
-    let prefill = saved.as_ref().and_then(|m| m["phone"].as_str()).and_then(|p| MobileNumber::parse(p).ok());
+    let saved = saved.as_ref().and_then(|m| m["phone"].as_str()).and_then(|p| MobileNumber::parse(p).ok());
+    let login = s.app.login_phone(&a).await.ok();
+    // A redo that bound another number offers that number in the form, not the login's.
+    let offer_login = login.as_ref().filter(|l| saved.as_ref().is_none_or(|p| p == *l));
+    // The form under 绑定其他手机号 is for another number: nothing to prefill there.
+    let prefill = if offer_login.is_some() { None } else { saved.as_ref().or(login.as_ref()) };
+    let form = html! {
+        form data-api-form data-action=(api(&v, "phone")) {
+            div.field { label for="phone" { "手机号" } input id="phone" name="phone" type="tel" inputmode="numeric" maxlength="13" required value=[prefill.map(|p| p.as_str())]; }
+            div.field.field-row {
+                label for="code" { "验证码" }
+                input id="code" name="code" inputmode="numeric" maxlength="6" autocomplete="one-time-code" required;
+                button.btn.btn-secondary type="button" data-sms-send data-action=(api(&v, "phone/code")) data-phone-input="#phone" id="send-code" { "获取验证码" }
+            }
+            p.form-error {}
+            button.btn.btn-primary type="submit" id="bind-submit" { "确定" }
+        }
+    };
     let body = html! {
         (progress(&v, Step::Phone))
         div.card {
             p.muted { "绑定接收审核、发货通知和证书PIN码短信的手机号。" }
-            form data-api-form data-action=(api(&v, "phone")) {
-                div.field { label for="phone" { "手机号" } input id="phone" name="phone" type="tel" inputmode="numeric" maxlength="13" required value=[prefill.as_ref().map(|p| p.as_str())]; }
-                div.field.field-row {
-                    label for="code" { "验证码" }
-                    input id="code" name="code" inputmode="numeric" maxlength="6" autocomplete="one-time-code" required;
-                    button.btn.btn-secondary type="button" data-sms-send data-action=(api(&v, "phone/code")) data-phone-input="#phone" id="send-code" { "获取验证码" }
-                }
+            @if let Some(l) = offer_login {
+                p.login-phone { "登录手机号 " strong #login-phone { (l.masked()) } }
                 p.form-error {}
-                button.btn.btn-primary type="submit" id="bind-submit" { "确定" }
+                button.btn.btn-primary type="button" data-post data-action=(api(&v, "phone/login")) id="use-login-phone" { "使用此号码" }
+                details.other-phone {
+                    summary { "绑定其他手机号" }
+                    (form)
+                }
+            } @else {
+                (form)
             }
         }
     };
@@ -100,10 +120,50 @@ async fn prepare(
                 li { "请在光线充足的环境下拍摄,避免反光和遮挡。" }
                 li { "人脸验证时需要开启摄像头和麦克风。" }
             }
+        }
+        (network_check())
+        // The check only advises: 开始 is always there, whatever it found, and stays in sight
+        // at the bottom of the screen while the check makes the page longer than the screen.
+        div.sticky-action {
             a.btn.btn-primary href={ "/orders/" (v.record.order.id) "/id-card" } id="start" { "开始" }
         }
     };
     Ok(layout(&s, "准备", Some(&back(&v)), body).into_response())
+}
+
+/// The network and device check of the preparation page (`initNetworkCheck` in app.js): one
+/// row per check, each with its state and what to do. Rendered hidden; the script shows it.
+/// The battery row stays hidden where the browser does not tell the battery level.
+fn network_check() -> Markup {
+    let row = |key: &str, name: &str, detail: &str| {
+        html! {
+            li.check-row data-check=(key) data-state="idle" id={ "check-" (key) } {
+                span.check-name { (name) }
+                span.check-state { "待检测" }
+                p.check-detail { (detail) }
+            }
+        }
+    };
+    html! {
+        section.card.net-check.hidden data-network-check data-probe-url="/api/v1/network-probe" id="network-check" {
+            div.check-head {
+                h2 { "网络与设备检测" }
+                button.btn.btn-secondary.btn-inline type="button" data-network-check-run id="network-check-run" { "开始检测" }
+            }
+            ul.check-list aria-live="polite" {
+                (row("server", "服务器连接", ""))
+                (row("upload", "上传速度", ""))
+                (row("camera", "摄像头和麦克风", "点击“开始检测”后,请允许使用摄像头和麦克风"))
+                (row("light", "环境光线", "检测摄像头时一并检测"))
+                li.check-row.hidden data-check="battery" data-state="idle" id="check-battery" {
+                    span.check-name { "手机电量" }
+                    span.check-state { "待检测" }
+                    p.check-detail {}
+                }
+            }
+            p.check-summary {}
+        }
+    }
 }
 
 async fn id_card(
@@ -174,7 +234,7 @@ async fn signature(
     let body = html! {
         (progress(&v, Step::Signature))
         section.card data-signature data-action=(api(&v, "signature")) {
-            p.muted { "请申请人本人在框内手写签名(正楷)。" }
+            p.muted { "请申请人本人在框内手写签名(正楷)。横屏可获得更大的签名区域。" }
             div.signature-pad { canvas #signature-canvas {} }
             div.progress.hidden { progress max="100" value="0" {} span.progress-text {} }
             p.form-error {}
@@ -194,7 +254,7 @@ async fn address(
     let (recipient, phone) = s.app.address_prefill(&a, &id).await.unwrap_or_default();
     let body = html! {
         (progress(&v, Step::Address))
-        form.card data-address data-api-form data-action=(api(&v, "address")) data-then=(api(&v, "submit")) {
+        form.card data-address data-regions=(crate::assets::url("regions.json")) data-api-form data-action=(api(&v, "address")) data-then=(api(&v, "submit")) {
             div.field { label for="recipient" { "收件人" } input id="recipient" name="recipient" value=(recipient) required maxlength="30"; }
             div.field { label for="addr-phone" { "联系电话" } input id="addr-phone" name="phone" value=(phone) type="tel" inputmode="numeric" required maxlength="13"; }
             div.field { label for="province" { "省份" } select id="province" name="province_code" required { option value="" { "请选择省份" } } }

@@ -729,27 +729,44 @@ impl Harness {
     /// [`Harness::complete_materials`] with other materials: another ID number (one live
     /// order per ID card), real photos or a playable video. Returns the submitted order.
     pub async fn complete_materials_with(&self, token: &str, id: &str, phone: &str, m: Materials) -> Value {
+        self.complete_steps(token, id, phone, m, 5).await;
+        self.post(Some(token), &format!("/api/v1/orders/{id}/submit"), json!({})).await.ok()
+    }
+
+    /// Does the first `steps` materials steps of a paid order, in the guide's order (1: bind
+    /// `phone`, 2: ID card, 3: face video, 4: signature, 5: address), without submitting: an
+    /// order parked at the next step.
+    pub async fn complete_steps(&self, token: &str, id: &str, phone: &str, m: Materials, steps: usize) {
         let p = |tail: &str| format!("/api/v1/orders/{id}/{tail}");
-        let code = self.request_code(Some(token), &p("phone/code"), phone).await;
-        self.post(Some(token), &p("phone"), json!({"phone": phone, "code": code})).await.ok();
-        let photos = reqwest::multipart::Form::new()
-            .part("front", reqwest::multipart::Part::bytes(m.front).file_name("front.jpg"))
-            .part("back", reqwest::multipart::Part::bytes(m.back).file_name("back.jpg"));
-        let ocr = self.post_form(token, &p("id-card/photos"), photos).await.ok();
-        assert!(ocr["ocr"].is_object());
-        self.post(Some(token), &p("id-card"), id_card(&m.id_number)).await.ok();
-        let c = self.post(Some(token), &p("liveness/challenge"), json!({})).await.ok();
-        let (video, name) = m.video;
-        let video = reqwest::multipart::Form::new()
-            .text("challenge_id", c["challenge_id"].as_str().unwrap().to_owned())
-            .part("video", reqwest::multipart::Part::bytes(video).file_name(name));
-        self.post_form(token, &p("liveness"), video).await.ok();
-        let sig = reqwest::multipart::Form::new()
-            .part("image", reqwest::multipart::Part::bytes(png()).file_name("signature.png"))
-            .text("strokes", strokes());
-        self.post_form(token, &p("signature"), sig).await.ok();
-        self.post(Some(token), &p("address"), address()).await.ok();
-        self.post(Some(token), &p("submit"), json!({})).await.ok()
+        if steps >= 1 {
+            let code = self.request_code(Some(token), &p("phone/code"), phone).await;
+            self.post(Some(token), &p("phone"), json!({"phone": phone, "code": code})).await.ok();
+        }
+        if steps >= 2 {
+            let photos = reqwest::multipart::Form::new()
+                .part("front", reqwest::multipart::Part::bytes(m.front).file_name("front.jpg"))
+                .part("back", reqwest::multipart::Part::bytes(m.back).file_name("back.jpg"));
+            let ocr = self.post_form(token, &p("id-card/photos"), photos).await.ok();
+            assert!(ocr["ocr"].is_object());
+            self.post(Some(token), &p("id-card"), id_card(&m.id_number)).await.ok();
+        }
+        if steps >= 3 {
+            let c = self.post(Some(token), &p("liveness/challenge"), json!({})).await.ok();
+            let (video, name) = m.video;
+            let video = reqwest::multipart::Form::new()
+                .text("challenge_id", c["challenge_id"].as_str().unwrap().to_owned())
+                .part("video", reqwest::multipart::Part::bytes(video).file_name(name));
+            self.post_form(token, &p("liveness"), video).await.ok();
+        }
+        if steps >= 4 {
+            let sig = reqwest::multipart::Form::new()
+                .part("image", reqwest::multipart::Part::bytes(png()).file_name("signature.png"))
+                .text("strokes", strokes());
+            self.post_form(token, &p("signature"), sig).await.ok();
+        }
+        if steps >= 5 {
+            self.post(Some(token), &p("address"), address()).await.ok();
+        }
     }
 }
 
