@@ -309,7 +309,9 @@
   }
 
   // XHR transport; used for uploads (progress) and where fetch is missing.
-  function xhrRequest(method, url, body, contentType, onProgress) {
+  // `timeoutMs` defaults to five minutes (a face video on a slow line); a timeout rejects with
+  // the code 'timeout'.
+  function xhrRequest(method, url, body, contentType, onProgress, timeoutMs) {
     return new Promise(function (resolve, reject) {
       var xhr = new XMLHttpRequest();
       try {
@@ -320,7 +322,7 @@
       }
       xhr.setRequestHeader('Accept', 'application/json');
       if (contentType) xhr.setRequestHeader('Content-Type', contentType);
-      xhr.timeout = 5 * 60 * 1000;
+      xhr.timeout = timeoutMs || 5 * 60 * 1000;
       if (onProgress && xhr.upload) {
         xhr.upload.onprogress = function (e) {
           if (e.lengthComputable && e.total > 0) {
@@ -338,8 +340,11 @@
           reject(e);
         }
       };
-      xhr.onerror = xhr.ontimeout = xhr.onabort = function () {
+      xhr.onerror = xhr.onabort = function () {
         reject(new ApiError(NETWORK_ERROR, 'network', 0));
+      };
+      xhr.ontimeout = function () {
+        reject(new ApiError(NETWORK_ERROR, 'timeout', 0));
       };
       xhr.send(body === undefined ? null : body);
     });
@@ -688,6 +693,11 @@
 
     function refresh() {
       if (uploadBtn && !uploading) uploadBtn.disabled = !(blobs.front && blobs.back);
+      // 重拍 only once there is a photo to take again.
+      if (retakeBtn) {
+        if (blobs.front || blobs.back) show(retakeBtn);
+        else hide(retakeBtn);
+      }
     }
 
     function setPreview(side, blob) {
@@ -1906,35 +1916,12 @@
 
   // One probe request, timed: resolves {ms, data} or rejects with an ApiError.
   function probeRequest(method, url, body, timeoutMs) {
-    return new Promise(function (resolve, reject) {
-      var xhr = new XMLHttpRequest();
-      var started;
-      try {
-        xhr.open(method, url, true);
-      } catch (e) {
-        reject(new ApiError(NETWORK_ERROR, 'network', 0));
-        return;
+    var started = nowMs();
+    return xhrRequest(method, url, body || undefined, body ? 'application/octet-stream' : null, null, timeoutMs).then(
+      function (data) {
+        return { ms: nowMs() - started, data: data };
       }
-      xhr.setRequestHeader('Accept', 'application/json');
-      if (body) xhr.setRequestHeader('Content-Type', 'application/octet-stream');
-      xhr.timeout = timeoutMs;
-      xhr.onload = function () {
-        var ms = nowMs() - started;
-        try {
-          resolve({ ms: ms, data: parseAnswer(xhr.status, xhr.responseText) });
-        } catch (e) {
-          reject(e);
-        }
-      };
-      xhr.onerror = xhr.onabort = function () {
-        reject(new ApiError(NETWORK_ERROR, 'network', 0));
-      };
-      xhr.ontimeout = function () {
-        reject(new ApiError(NETWORK_ERROR, 'timeout', 0));
-      };
-      started = nowMs();
-      xhr.send(body || null);
-    });
+    );
   }
 
   function formatSeconds(s) {

@@ -62,8 +62,8 @@ async fn applicant_walks_from_apply_to_accepted_in_a_real_browser() {
     let client = driver.session(&work.path().join("profile"), &camera).await;
     let b = Browser { c: client.clone(), base: h.base.clone(), shots: screenshot_dir() };
     let _ = std::fs::remove_file(b.shots.join("failure.png"));
-    match tokio::time::timeout(Duration::from_secs(150), walk(&h, &b, work.path())).await {
-        Ok(()) => {}
+    match tokio::time::timeout(Duration::from_secs(150), walk(&h, &b, work.path(), false)).await {
+        Ok(_) => {}
         Err(_) => b.fail("the whole walk took longer than 150 s").await,
     }
     let _ = client.close().await;
@@ -72,13 +72,17 @@ async fn applicant_walks_from_apply_to_accepted_in_a_real_browser() {
     println!("browser walk passed in {:.1} s", started.elapsed().as_secs_f64());
 }
 
-async fn walk(h: &Harness, b: &Browser, work: &Path) {
+/// The walk from 首页 to 受理成功 and a look at the order afterwards (on a `slow_line`, the
+/// network check must say so); returns the time from the home page to 受理成功 on the screen.
+async fn walk(h: &Harness, b: &Browser, work: &Path, slow_line: bool) -> Duration {
     // The ID card photos: real JPEGs drawn by the browser itself.
     b.goto("/").await;
     let front = work.join("front.jpg");
     let back = work.join("back.jpg");
     std::fs::write(&front, b.canvas_jpeg("#e8f0fa", "居民身份证 人像面").await).unwrap();
     std::fs::write(&back, b.canvas_jpeg("#faf0e0", "中华人民共和国 国徽面").await).unwrap();
+    b.goto("/").await;
+    let from_home = Instant::now();
 
     // 首页 → 办理 → the agreement.
     b.click("#apply").await;
@@ -159,8 +163,10 @@ async fn walk(h: &Harness, b: &Browser, work: &Path) {
         })
         .await;
     println!("network check: {checks}");
-    for row in ["server", "upload", "camera"] {
-        assert_eq!(checks[row]["word"], "正常", "the {row} row: {checks}");
+    // On a throttled line the check says so (and how long the face video would take).
+    let upload_word = if slow_line { "网速较慢" } else { "正常" };
+    for (row, word) in [("server", "正常"), ("upload", upload_word), ("camera", "正常")] {
+        assert_eq!(checks[row]["word"], word, "the {row} row: {checks}");
     }
     assert!(checks["upload"]["detail"].as_str().unwrap().contains("Mbps"), "the upload speed is shown: {checks}");
     assert!(matches!(checks["light"]["state"].as_str(), Some("ok" | "warn")), "the light was measured: {checks}");
@@ -284,6 +290,7 @@ async fn walk(h: &Harness, b: &Browser, work: &Path) {
 
     let accepted = order("accepted");
     b.wait_path("受理成功", |p| p == accepted).await;
+    let to_accepted = from_home.elapsed();
     let word = b.visible("#accepted").await.text().await.unwrap();
     assert_eq!(word, "受理成功");
     b.screenshot("accepted.png").await;
@@ -351,6 +358,7 @@ async fn walk(h: &Harness, b: &Browser, work: &Path) {
     let icon = h.http.get(h.url("/favicon.ico")).send().await.unwrap();
     assert_eq!(icon.status(), 200, "the icon browsers ask for");
     assert_eq!(icon.headers()["content-type"], "image/svg+xml");
+    to_accepted
 }
 
 /// After the key arrived: the applicant scans the QR code (not logged in yet), is sent to log
@@ -450,6 +458,126 @@ async fn activate(b: &Browser, token: &str, code: &str) {
     assert!(card.contains("已激活") && card.contains("发票:开票中"), "{card}");
     b.screenshot("orders-invoice.png").await;
 }
+
+/// Not a test: the benchmark behind "Applicant pages on a phone network" in docs/benchmarks.md
+/// (`cargo test --release -p yiqian --test browser page_weight -- --ignored --nocapture`).
+/// Prints, for each page of the journey, the bytes that crossed the network and the requests
+/// that did, on a first visit (empty cache) and a repeat visit, from the browser's own Resource
+/// Timing; then the time from 首页 to 受理成功 of the real walk without throttling and on
+/// Chromium's "Slow 4G" profile. It asserts nothing about time.
+#[tokio::test(flavor = "multi_thread", worker_threads = 4)]
+#[ignore = "benchmark: run with --ignored --nocapture"]
+async fn page_weight_and_slow_4g_benchmark() {
+    if !browser_installed() {
+        return;
+    }
+    let work = tempfile::tempdir().unwrap();
+    let camera = work.path().join("camera.y4m");
+    std::fs::write(&camera, fake_camera_y4m()).unwrap();
+    let driver = Driver::start(work.path());
+
+    // Page weight: the journey's pages, each over an order parked at that step.
+    let h = start(Backend::Sqlite).await;
+    let orders = park_orders(&h).await;
+    let pages = layout_pages(&orders);
+    let journey = [
+        "home",
+        "apply",
+        "login",
+        "pay",
+        "step-phone",
+        "step-prepare",
+        "step-id-card",
+        "step-liveness",
+        "step-signature",
+        "step-address",
+        "accepted",
+        "order-submitted",
+    ];
+    let client = driver.session(&work.path().join("profile-weight"), &camera).await;
+    let b = Browser { c: client.clone(), base: h.base.clone(), shots: screenshot_dir().join("weight") };
+    println!("| page | first visit: bytes | requests | repeat visit: bytes | requests |");
+    println!("| --- | ---: | ---: | ---: | ---: |");
+    let mut rows: Vec<(&str, Value)> = Vec::new();
+    for visit in 0..2 {
+        b.c.delete_all_cookies().await.unwrap();
+        let mut logged_in = false;
+        for (i, name) in journey.iter().enumerate() {
+            let p = pages.iter().find(|p| p.name == *name).unwrap();
+            if p.logged_in && !logged_in {
+                b.c.execute(
+                    "document.cookie = 'yiqian_session=' + arguments[0] + '; path=/';",
+                    vec![json!(orders.token)],
+                )
+                .await
+                .unwrap();
+                logged_in = true;
+            }
+            b.goto(&p.path).await;
+            if *name == "step-address" {
+                b.find("#province option[value='440000']").await;
+            }
+            let w = b.c.execute_async(PAGE_WEIGHT, vec![]).await.unwrap();
+            if visit == 0 {
+                rows.push((name, w));
+            } else {
+                let first = &rows[i].1;
+                println!(
+                    "| {name} | {} | {} | {} | {} |",
+                    first["bytes"], first["requests"], w["bytes"], w["requests"]
+                );
+            }
+        }
+    }
+    let _ = client.close().await;
+    h.server.stop().await;
+
+    // Time to 受理成功: the real walk, on a fast line and on "Slow 4G".
+    for (label, throttle) in [("loopback, no throttling", None), ("Slow 4G", Some(slow_4g()))] {
+        let h = start(Backend::Sqlite).await;
+        let profile = work.path().join(format!("profile-walk-{}", throttle.is_some()));
+        let client = driver.session(&profile, &camera).await;
+        if let Some(conditions) = &throttle {
+            let session = client.session_id().await.unwrap().expect("a session");
+            let url = format!("{}/session/{session}/chromium/network_conditions", driver.url);
+            let r = reqwest::Client::new().post(url).json(&json!({"network_conditions": conditions})).send().await;
+            assert!(r.unwrap().status().is_success(), "chromedriver took the network conditions");
+        }
+        let b = Browser { c: client.clone(), base: h.base.clone(), shots: screenshot_dir().join("slow-4g") };
+        let took =
+            match tokio::time::timeout(Duration::from_secs(600), walk(&h, &b, work.path(), throttle.is_some())).await {
+                Ok(took) => took,
+                Err(_) => b.fail("the walk took longer than 600 s").await,
+            };
+        println!("{label}: 首页 → 受理成功 in {:.1} s", took.as_secs_f64());
+        let _ = client.close().await;
+        h.server.stop().await;
+    }
+    drop(driver);
+}
+
+/// Chromium DevTools' "Slow 4G" preset: 562.5 ms latency, 1.6 Mbit/s down and 750 kbit/s up,
+/// each at 90 %, as chromedriver takes them (milliseconds, bytes per second).
+fn slow_4g() -> Value {
+    json!({"offline": false, "latency": 562.5, "download_throughput": 180_000, "upload_throughput": 84_375})
+}
+
+/// What the current page cost on the network, from Resource Timing: bytes transferred (headers
+/// and bodies; 0 for what the browser's cache served) and the requests that went out, after
+/// the page's own late loads (the region tree) have settled.
+const PAGE_WEIGHT: &str = r#"
+    var done = arguments[arguments.length - 1];
+    setTimeout(function () {
+        var entries = performance.getEntriesByType('navigation').concat(performance.getEntriesByType('resource'));
+        var sent = entries.filter(function (e) { return e.transferSize > 0; });
+        done({
+            bytes: sent.reduce(function (n, e) { return n + e.transferSize; }, 0),
+            requests: sent.length,
+            cached: entries.length - sent.length,
+            names: sent.map(function (e) { return e.name.replace(location.origin, ''); })
+        });
+    }, 800);
+"#;
 
 /// The phone viewports (CSS pixels) every applicant page is checked at: a small Android phone,
 /// an iPhone 12 to 15, an iPhone 11 / XR / Plus.
@@ -657,7 +785,14 @@ fn layout_pages(o: &ParkedOrders) -> Vec<LayoutPage> {
     let page = |name, path: String, logged_in, primary| LayoutPage { name, path, logged_in, primary, tap: None };
     let order = |id: &str, tail: &str| format!("/orders/{id}{tail}");
     let activation = |(_, code): &(String, String), tail: &str| format!("/activate/{code}{tail}");
-    let camera = Some(("#liveness-start", "#liveness-record"));
+    // A face video page after 进入身份验证: the camera open, 开始录制 the primary action.
+    let with_camera = |name, path| LayoutPage {
+        name,
+        path,
+        logged_in: true,
+        primary: Some("#liveness-record"),
+        tap: Some(("#liveness-start", "#liveness-record")),
+    };
     vec![
         page("home", "/".into(), false, Some("#apply")),
         page("apply", "/apply".into(), false, Some("#apply-submit")),
@@ -671,13 +806,7 @@ fn layout_pages(o: &ParkedOrders) -> Vec<LayoutPage> {
         page("step-prepare", order(&o.phone_bound, "/prepare"), true, Some("#start")),
         page("step-id-card", order(&o.phone_bound, "/id-card"), true, Some("#photos-upload")),
         page("step-liveness", order(&o.id_card_done, "/liveness"), true, Some("#liveness-start")),
-        LayoutPage {
-            name: "step-liveness-camera",
-            path: order(&o.id_card_done, "/liveness"),
-            logged_in: true,
-            primary: Some("#liveness-record"),
-            tap: camera,
-        },
+        with_camera("step-liveness-camera", order(&o.id_card_done, "/liveness")),
         page("step-signature", order(&o.liveness_done, "/signature"), true, Some("#signature-submit")),
         page("step-address", order(&o.signed, "/address"), true, Some("#address-submit")),
         page("accepted", order(&o.submitted, "/accepted"), true, Some("#view-detail")),
@@ -685,13 +814,7 @@ fn layout_pages(o: &ParkedOrders) -> Vec<LayoutPage> {
         page("order-shipped", order(&o.shipped.0, ""), true, None),
         page("activate-notice", activation(&o.shipped, ""), true, Some("#consent-submit")),
         page("activate-verify", activation(&o.shipped, "/verify"), true, Some("#liveness-start")),
-        LayoutPage {
-            name: "activate-verify-camera",
-            path: activation(&o.shipped, "/verify"),
-            logged_in: true,
-            primary: Some("#liveness-record"),
-            tap: camera,
-        },
+        with_camera("activate-verify-camera", activation(&o.shipped, "/verify")),
         page("activate-done", activation(&o.activated, "/done"), true, Some("#view-order")),
         page("invoice", order(&o.activated.0, "/invoice"), true, Some("#invoice-submit")),
         page("order-activated-invoice", order(&o.invoiced.0, ""), true, None),
