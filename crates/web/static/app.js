@@ -18,6 +18,7 @@
         else data-next, else reload. With data-then: after the first 2xx, POST
         data-then-body (JSON, default {}) to data-then and navigate by that
         second answer; with data-then-else, a failed second request goes there.
+        data-auto-submit: submitted as soon as the page loads.
    2. button[data-sms-send]  data-action (URL), data-phone-input (CSS selector).
         POSTs {"phone": value}; countdown "N秒后重新获取" for
         resp.retry_after_seconds (default 60), then "重新获取验证码". An error
@@ -510,6 +511,11 @@
           showError(btn || form, errorMessage(err), err);
         });
     });
+    // data-auto-submit: the page was reached to do this at once (its inputs already filled in).
+    if (form.hasAttribute('data-auto-submit')) {
+      if (typeof form.requestSubmit === 'function') form.requestSubmit();
+      else form.dispatchEvent(new Event('submit', { cancelable: true }));
+    }
   }
 
   // ---------------------------------------------------------------------
@@ -751,7 +757,9 @@
           .catch(function () {
             blobs[side] = null;
             setPreview(side, null);
-            showError(errorAnchor(), '无法读取该图片,请重新拍摄或选择 JPG/PNG 格式的照片');
+            // Told beside the photo it is about, which is marked.
+            var title = side === 'front' ? '人像面' : '国徽面';
+            showFieldError(input, title + ':无法读取该图片,请重新拍摄或选择 JPG/PNG 格式的照片');
           })
           .then(function () {
             if (slot) slot.removeAttribute('aria-busy');

@@ -191,8 +191,19 @@ async fn walk(h: &Harness, b: &Browser, work: &Path, slow_line: bool) -> Duratio
     let id_card = order("id-card");
     b.wait_path("the ID card page", |p| p == id_card).await;
     b.screenshot("step-id-card.png").await;
+    // A file the phone cannot read as a photo: told beside that photo, naming its side.
+    let broken = work.join("broken.jpg");
+    std::fs::write(&broken, b"not a photo at all").unwrap();
+    b.find("#photo-front").await.send_keys(broken.to_str().unwrap()).await.unwrap();
+    let beside = b.visible(".photo-slot.invalid + .field-error").await.text().await.unwrap();
+    assert!(beside.starts_with("人像面:无法读取该图片"), "{beside}");
+    b.screenshot("step-id-card-photo-error.png").await;
     b.find("#photo-front").await.send_keys(front.to_str().unwrap()).await.unwrap();
     b.find("#photo-back").await.send_keys(back.to_str().unwrap()).await.unwrap();
+    b.poll("the photo's mark to clear", || async move {
+        b.c.find(Locator::Css(".photo-slot.invalid")).await.is_err().then_some(())
+    })
+    .await;
     b.click("#photos-upload").await;
     b.visible("#idcard-fields").await;
     // The sandbox reads nothing: the page says the applicant types what is on the card.
@@ -358,6 +369,11 @@ async fn walk(h: &Harness, b: &Browser, work: &Path, slow_line: bool) -> Duratio
     let icon = h.http.get(h.url("/favicon.ico")).send().await.unwrap();
     assert_eq!(icon.status(), 200, "the icon browsers ask for");
     assert_eq!(icon.headers()["content-type"], "image/svg+xml");
+    // Back from a WeChat login with this version of the agreement ticked: the page makes the
+    // next order by itself and goes on to pay.
+    let version = h.server.app.config().product.agreement_version.clone();
+    b.goto(&format!("/apply?agreed={version}")).await;
+    b.wait_path("the pay page of a new order", |p| p.ends_with("/pay") && !p.contains(&id)).await;
     to_accepted
 }
 

@@ -493,6 +493,25 @@ async fn inside_wechat_the_openid_comes_from_web_authorisation_and_pays_by_jsapi
     let orders: Value = orders.json().await.unwrap();
     assert!(orders["orders"].as_array().unwrap().iter().any(|o| o["id"] == id.as_str()), "{orders}");
 
+    // 办理 with the agreement ticked, then WeChat login: back on the agreement, which makes the
+    // order at once (as the SMS login does), only for the version ticked.
+    let version = h.server.app.config().product.agreement_version.clone();
+    let login =
+        h.http.get(h.url(&format!("/login?next=/apply?agreed=1&agreed={version}"))).header("user-agent", WECHAT_UA);
+    let login = login.send().await.unwrap().text().await.unwrap();
+    let after = format!("/apply?agreed={version}");
+    let wechat_link = format!("/wechat/login?next={}", after.replace('?', "%3F").replace('=', "%3D"));
+    assert!(login.contains(&wechat_link), "{wechat_link} in {login}");
+    let (done, cookies) = authorise(&h, &after, &[], "alice").await;
+    assert_eq!(location(&done), after);
+    let session = cookies.iter().find(|c| c.starts_with("yiqian_session=")).unwrap().clone();
+    let page = |path: String| {
+        let req = h.http.get(h.url(&path)).header("cookie", &session);
+        async move { req.send().await.unwrap().text().await.unwrap() }
+    };
+    assert!(page(after.clone()).await.contains("data-auto-submit"), "the order is made on arrival");
+    assert!(!page("/apply?agreed=1".into()).await.contains("data-auto-submit"), "not for another version");
+
     // A stranger's openid: no session, SMS login, then it is bound.
     let (done, cookies) = authorise(&h, "/orders", &[], "bob").await;
     assert!(location(&done).starts_with("/login?next="), "{}", location(&done));

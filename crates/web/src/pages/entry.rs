@@ -54,13 +54,16 @@ async fn apply(State(s): State<WebState>, Query(q): Query<ApplyQuery>, req: Requ
         None => false,
     };
     let agreed = q.agreed.is_some();
+    // Back from a login that started here with this very version ticked (the WeChat
+    // authorisation comes back to this page): the order is made at once, as after an SMS login.
+    let make_order = logged_in && q.agreed.as_deref() == Some(p.agreement_version.as_str());
     let body = html! {
         div.card {
             h2 { "数字证书申请协议" }
             p.muted { "版本 " (p.agreement_version) }
             div.agreement { (agreement_text()) }
             @if logged_in {
-                form data-api-form data-action="/api/v1/orders" {
+                form data-api-form data-action="/api/v1/orders" data-auto-submit[make_order] {
                     input type="hidden" name="agreement_version" value=(p.agreement_version);
                     label.check { input type="checkbox" name="accepted" id="accepted" required checked[agreed]; span { "我已阅读并同意《数字证书申请协议》" } }
                     p.form-error {}
@@ -111,7 +114,11 @@ async fn login(State(s): State<WebState>, headers: axum::http::HeaderMap, Query(
     let body = html! {
         @if in_wechat && s.app.wechat_login_enabled() && !wechat_pending {
             div.card {
-                a.btn.btn-primary #wechat-login href={ "/wechat/login?next=" (crate::auth::urlencode(&next)) } { "微信授权登录" }
+                @let after = match &q.agreed {
+                    Some(version) => format!("/apply?agreed={}", crate::auth::urlencode(version)),
+                    None => next.clone(),
+                };
+                a.btn.btn-primary #wechat-login href={ "/wechat/login?next=" (crate::auth::urlencode(&after)) } { "微信授权登录" }
                 p.muted { "已绑定微信的用户可直接登录;首次使用请先用手机号登录,登录后自动绑定微信。" }
             }
         }
