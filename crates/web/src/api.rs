@@ -5,7 +5,7 @@
 //! [`crate::api_station`].
 
 use crate::auth::{ApiApplicant, session_cookie, session_token};
-use crate::error::ApiError;
+use crate::error::{ApiError, too_large};
 use crate::views::{next_path, order_detail, order_summary};
 use crate::{OPENAPI_JSON, WebState};
 use crate::{api_activation, api_station};
@@ -43,11 +43,11 @@ pub fn routes() -> Router<WebState> {
         .route("/api/v1/orders/{id}/phone/code", post(send_bind_code))
         .route("/api/v1/orders/{id}/phone", post(bind_phone))
         .route("/api/v1/orders/{id}/phone/login", post(bind_login_phone))
-        .route("/api/v1/orders/{id}/id-card/photos", post(id_photos))
+        .route("/api/v1/orders/{id}/id-card/photos", post(id_photos).layer(crate::limits::upload(PHOTOS_LIMIT)))
         .route("/api/v1/orders/{id}/id-card", post(confirm_id_card))
         .route("/api/v1/orders/{id}/liveness/challenge", post(liveness_challenge))
-        .route("/api/v1/orders/{id}/liveness", post(liveness_video))
-        .route("/api/v1/orders/{id}/signature", post(signature))
+        .route("/api/v1/orders/{id}/liveness", post(liveness_video).layer(crate::limits::upload(VIDEO_LIMIT)))
+        .route("/api/v1/orders/{id}/signature", post(signature).layer(crate::limits::upload(SIGNATURE_LIMIT)))
         .route("/api/v1/orders/{id}/address", post(address))
         .route("/api/v1/orders/{id}/submit", post(submit))
         .route("/api/v1/orders/{id}/invoice", get(api_activation::invoice).post(api_activation::request_invoice))
@@ -55,7 +55,7 @@ pub fn routes() -> Router<WebState> {
         .route("/api/v1/activation/{code}", get(api_activation::activation))
         .route("/api/v1/activation/{code}/consent", post(api_activation::consent))
         .route("/api/v1/activation/{code}/challenge", post(api_activation::challenge))
-        .route("/api/v1/activation/{code}/video", post(api_activation::video))
+        .route("/api/v1/activation/{code}/video", post(api_activation::video).layer(crate::limits::upload(VIDEO_LIMIT)))
         .route("/api/v1/station/enrolment", post(api_station::enrol))
         .route("/api/v1/station/start", post(api_station::start))
         .route("/api/v1/station/info", get(api_station::info))
@@ -72,15 +72,16 @@ pub fn routes() -> Router<WebState> {
 pub struct Body<T>(pub T);
 
 impl<T: serde::de::DeserializeOwned, S: Send + Sync> FromRequest<S> for Body<T> {
-    type Rejection = ApiError;
+    type Rejection = Response;
 
     async fn from_request(req: Request, state: &S) -> Result<Self, Self::Rejection> {
         match Json::<T>::from_request(req, state).await {
             Ok(Json(v)) => Ok(Body(v)),
+            Err(e) if e.status() == StatusCode::PAYLOAD_TOO_LARGE => Err(too_large("body_too_large", "请求内容过大")),
             Err(e) => {
                 // The parser's message may quote the submitted values: log only the status.
                 tracing::debug!(status = %e.status(), "bad JSON body");
-                Err(ApiError::invalid("invalid_body", "请求内容格式不正确"))
+                Err(ApiError::invalid("invalid_body", "请求内容格式不正确").into_response())
             }
         }
     }
@@ -125,10 +126,7 @@ async fn network_probe_upload(
     match body {
         Ok(bytes) => Ok((no_store, Json(json!({"received_bytes": bytes.len()}))).into_response()),
         Err(e) if e.status() == StatusCode::PAYLOAD_TOO_LARGE => {
-            let message = format!("测速数据过大,最多 {} KB", NETWORK_PROBE_LIMIT / 1024);
-            let mut r = ApiError::invalid("probe_too_large", message).into_response();
-            *r.status_mut() = StatusCode::PAYLOAD_TOO_LARGE;
-            Err(r)
+            Err(too_large("probe_too_large", format!("测速数据过大,最多 {} KB", NETWORK_PROBE_LIMIT / 1024)))
         }
         Err(_) => Err(ApiError::invalid("upload_incomplete", "上传中断,请重试").into_response()),
     }
@@ -337,6 +335,13 @@ pub async fn read_parts(Upload(mut multipart): Upload) -> Result<HashMap<String,
         parts.insert(name, bytes.to_vec());
     }
 }
+
+/// The body of the ID card photos (two photos and the form's overhead).
+const PHOTOS_LIMIT: usize = 2 * yiqian_domain::media::MAX_PHOTO_BYTES + crate::limits::FORM_OVERHEAD;
+/// The body of a face video upload (application or activation).
+pub const VIDEO_LIMIT: usize = yiqian_domain::media::MAX_VIDEO_BYTES + crate::limits::FORM_OVERHEAD;
+/// The body of a signature: the image and its strokes (a few hundred KB at most).
+const SIGNATURE_LIMIT: usize = yiqian_domain::media::MAX_SIGNATURE_BYTES + 1024 * 1024;
 
 /// One named part of an upload, or a clear error saying what is missing.
 pub fn part<'a>(parts: &'a HashMap<String, Vec<u8>>, name: &str, missing: &str) -> Result<&'a [u8], ApiError> {

@@ -64,3 +64,10 @@ impl IntoResponse for ApiError {
         response
     }
 }
+
+/// A body over its route's limit: 413 with the API's error shape, `code` and what to do.
+pub fn too_large(code: &'static str, message: impl Into<String>) -> Response {
+    let mut r = ApiError::invalid(code, message).into_response();
+    *r.status_mut() = StatusCode::PAYLOAD_TOO_LARGE;
+    r
+}

@@ -10,6 +10,7 @@ mod assets;
 mod auth;
 mod console;
 mod error;
+mod limits;
 mod notify;
 mod pages;
 mod pki;
@@ -23,6 +24,7 @@ use axum::response::IntoResponse;
 use axum::routing::get;
 use tower_http::compression::CompressionLayer;
 use tower_http::compression::predicate::{DefaultPredicate, NotForContentType, Predicate};
+use tower_http::timeout::RequestBodyTimeoutLayer;
 use yiqian_app::App;
 use yiqian_providers::sandbox::SandboxGateway;
 
@@ -40,10 +42,11 @@ pub struct WebState {
     /// Whether a reverse proxy in front sets `X-Real-IP` to the client's address. Only then is
     /// the header believed; otherwise anyone could dodge the per-client limits with it.
     pub trust_x_real_ip: bool,
+    /// Uploads (photos, videos, invoice PDFs) handled at once; more are told to try again.
+    pub concurrent_uploads: usize,
 }
 
-/// Largest request body for uploads (a face video plus form overhead).
-const UPLOAD_LIMIT: usize = yiqian_domain::media::MAX_VIDEO_BYTES + 1024 * 1024;
+pub use limits::DEFAULT_CONCURRENT_UPLOADS;
 
 /// The whole HTTP surface.
 pub fn router(state: WebState) -> Router {
@@ -59,7 +62,15 @@ pub fn router(state: WebState) -> Router {
         .merge(console::routes())
         .merge(wechat::routes())
         .layer(CompressionLayer::new().gzip(true).br(true).compress_when(compressible()));
-    compressed.merge(notify::routes()).merge(pki::routes()).layer(DefaultBodyLimit::max(UPLOAD_LIMIT)).with_state(state)
+    let slots = limits::UploadSlots::new(state.concurrent_uploads);
+    compressed
+        .merge(notify::routes())
+        .merge(pki::routes())
+        // Every body small unless its route says otherwise (the upload routes), none left idle.
+        .layer(DefaultBodyLimit::max(limits::SMALL_BODY_LIMIT))
+        .layer(RequestBodyTimeoutLayer::new(limits::BODY_IDLE_TIMEOUT))
+        .layer(axum::middleware::from_fn_with_state(slots, limits::gate_uploads))
+        .with_state(state)
 }
 
 /// What the compression layer compresses: its defaults (not images, not tiny bodies), and

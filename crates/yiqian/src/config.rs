@@ -33,6 +33,8 @@ pub struct Config {
     pub pay_ttl_minutes: i64,
     /// Whether a reverse proxy in front sets `X-Real-IP` (believed only then).
     pub trust_x_real_ip: bool,
+    /// Uploads (ID photos, face videos, invoice PDFs) handled at once; more are told to retry.
+    pub concurrent_uploads: usize,
     /// Algorithm of a CA created on first start or by `ca init`: `sm2`, `p256` or `rsa3072`.
     pub ca_algorithm: String,
     /// Certificate policy OID written into personal certificates (dotted), if any.
@@ -83,6 +85,7 @@ impl Default for Config {
             customer_service: "400-000-0000".into(),
             pay_ttl_minutes: 30,
             trust_x_real_ip: false,
+            concurrent_uploads: yiqian_web::DEFAULT_CONCURRENT_UPLOADS,
             sandbox_face_check: "review".into(),
             ca_algorithm: "sm2".into(),
             ca_policy_oid: String::new(),
@@ -194,6 +197,12 @@ impl Config {
             config.pay_ttl_minutes = v
                 .parse()
                 .map_err(|_| ConfigError::Env { name: "YIQIAN_PAY_TTL_MINUTES", message: "expected minutes".into() })?;
+        }
+        if let Some(v) = env("YIQIAN_CONCURRENT_UPLOADS") {
+            config.concurrent_uploads = v.parse().ok().filter(|n| *n > 0).ok_or_else(|| ConfigError::Env {
+                name: "YIQIAN_CONCURRENT_UPLOADS",
+                message: "expected a number of uploads, at least 1".into(),
+            })?;
         }
         if let Some(v) = env("YIQIAN_CA_ALGORITHM") {
             config.ca_algorithm = v;

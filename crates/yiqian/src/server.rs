@@ -237,6 +237,7 @@ impl Server {
             dev_mode: config.dev_mode,
             customer_service: config.customer_service.clone(),
             trust_x_real_ip: config.trust_x_real_ip,
+            concurrent_uploads: config.concurrent_uploads,
         });
 
         let (tx, rx) = oneshot::channel::<()>();

@@ -115,3 +115,76 @@ async fn payments_reconcile_reports_a_day() {
     assert!(ok, "{out}");
     assert!(out.contains("2020-01-01: 0 payments"), "{out}");
 }
+
+/// `yiqian serve` as a separate process under hostile bodies: 20 clients at once each send
+/// 30 MB to a route that takes a small body (the JSON API, the console's login form, a payment
+/// webhook, the station's enrolment, the OCSP responder), without logging in. Each is refused
+/// early, and the process's peak resident memory (`VmHWM` in `/proc/PID/status`) grows by a few
+/// MB, not by the bodies (before per-route limits it reached 639 MB).
+#[tokio::test(flavor = "multi_thread", worker_threads = 4)]
+async fn hostile_bodies_are_refused_early_and_memory_stays_bounded() {
+    let dir = tempfile::tempdir().unwrap();
+    let port = std::net::TcpListener::bind("127.0.0.1:0").unwrap().local_addr().unwrap().port();
+    let mut child = std::process::Command::new(env!("CARGO_BIN_EXE_yiqian"))
+        .args(["serve", "--listen", &format!("127.0.0.1:{port}"), "--data"])
+        .arg(dir.path().join("data"))
+        .env_remove("YIQIAN_DATABASE_URL")
+        .env_remove("YIQIAN_CONFIG")
+        .stdout(std::process::Stdio::null())
+        .stderr(std::process::Stdio::null())
+        .spawn()
+        .expect("start yiqian serve");
+    struct Kill(std::process::Child);
+    impl Drop for Kill {
+        fn drop(&mut self) {
+            let _ = self.0.kill();
+            let _ = self.0.wait();
+        }
+    }
+    let pid = child.id();
+    let base = format!("http://127.0.0.1:{port}");
+    let http = reqwest::Client::new();
+    let deadline = std::time::Instant::now() + std::time::Duration::from_secs(60);
+    while http.get(format!("{base}/healthz")).send().await.is_err() {
+        if let Ok(Some(status)) = child.try_wait() {
+            panic!("yiqian serve exited at start: {status}");
+        }
+        assert!(std::time::Instant::now() < deadline, "yiqian serve did not answer within 60 s");
+        tokio::time::sleep(std::time::Duration::from_millis(100)).await;
+    }
+    let _child = Kill(child);
+    let peak = || {
+        let status = std::fs::read_to_string(format!("/proc/{pid}/status")).unwrap();
+        let kb = status.lines().find_map(|l| l.strip_prefix("VmHWM:")).unwrap();
+        kb.trim().trim_end_matches("kB").trim().parse::<u64>().unwrap() / 1024
+    };
+    // Warm up what a first request allocates (pages, the database pool) before the baseline.
+    http.get(format!("{base}/")).send().await.unwrap();
+    let before = peak();
+
+    let body = vec![b'7'; 30 * 1024 * 1024];
+    let routes = [
+        ("/api/v1/session/code", "application/json"),
+        ("/console/login", "application/x-www-form-urlencoded"),
+        ("/notify/wechatpay", "application/json"),
+        ("/api/v1/station/enrolment", "application/json"),
+        ("/pki/ocsp", "application/ocsp-request"),
+    ];
+    let mut sends = Vec::new();
+    for (route, content_type) in routes {
+        for _ in 0..4 {
+            let req = http.post(format!("{base}{route}")).header("content-type", content_type).body(body.clone());
+            sends.push(tokio::spawn(async move { req.send().await.map(|r| r.status()) }));
+        }
+    }
+    for send in sends {
+        // Refused (413 or another 4xx), or the connection closed while the rest was being sent.
+        if let Ok(status) = send.await.unwrap() {
+            assert!(status.is_client_error(), "{status}");
+        }
+    }
+    let after = peak();
+    println!("peak RSS {before} MB before, {after} MB after 20 hostile 30 MB bodies");
+    assert!(after - before < 60, "peak RSS grew from {before} MB to {after} MB");
+    assert!(http.get(format!("{base}/healthz")).send().await.unwrap().status().is_success(), "still serving");
+}

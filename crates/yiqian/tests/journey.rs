@@ -347,6 +347,63 @@ async fn pages_are_compressed_and_static_files_cached_by_content() {
     h.server.stop().await;
 }
 
+/// What an unauthenticated or hostile client can make the server hold: a JSON body over the
+/// small limit is refused with 413 before it is read whole; an upload route takes its own,
+/// larger limit; uploads beyond the configured number at once are told to come back
+/// (503 `uploads_busy`, `Retry-After`) before their bodies are read, and a slot frees when an
+/// upload ends.
+#[tokio::test(flavor = "multi_thread", worker_threads = 4)]
+async fn bodies_are_bounded_and_uploads_beyond_the_slots_are_told_to_retry() {
+    use tokio::io::AsyncWriteExt;
+    let h = start_configured(Backend::Sqlite, false, |c| c.concurrent_uploads = 1).await;
+    // 1 MB of JSON to the login code route: refused, whatever it says.
+    let big = format!("{{\"phone\":\"{}\"}}", "1".repeat(1024 * 1024));
+    let r = h.http.post(h.url("/api/v1/session/code")).header("content-type", "application/json").body(big);
+    assert_eq!(r.send().await.unwrap().status(), StatusCode::PAYLOAD_TOO_LARGE);
+    // Within the small limit, the same route answers as before.
+    let r = h.post(None, "/api/v1/session/code", json!({"phone": "123"})).await;
+    assert_eq!(r.code(), "invalid_phone");
+
+    let token = h.login("13700137000").await;
+    let id = h.create_order(&token).await;
+    h.pay(&token, &id).await;
+    // One upload in progress: headers sent, the body still coming.
+    let addr = h.base.trim_start_matches("http://").to_owned();
+    let mut held = tokio::net::TcpStream::connect(&addr).await.unwrap();
+    let head = format!(
+        "POST /api/v1/orders/{id}/id-card/photos HTTP/1.1\r\nHost: {addr}\r\nAuthorization: Bearer {token}\r\n\
+         Content-Type: multipart/form-data; boundary=b\r\nContent-Length: 1000000\r\n\r\n--b\r\n"
+    );
+    held.write_all(head.as_bytes()).await.unwrap();
+    held.flush().await.unwrap();
+    let photos = || {
+        reqwest::multipart::Form::new()
+            .part("front", reqwest::multipart::Part::bytes(jpeg()).file_name("front.jpg"))
+            .part("back", reqwest::multipart::Part::bytes(jpeg()).file_name("back.jpg"))
+    };
+    let busy = h
+        .poll_until("the held upload to take the slot", || async {
+            let r = h.http.post(h.url(&format!("/api/v1/orders/{id}/id-card/photos"))).bearer_auth(&token);
+            let r = r.multipart(photos()).send().await.unwrap();
+            (r.status() == StatusCode::SERVICE_UNAVAILABLE).then_some(r)
+        })
+        .await;
+    assert_eq!(busy.headers()["retry-after"], "10");
+    let body: serde_json::Value = busy.json().await.unwrap();
+    assert_eq!(body["error"]["code"], "uploads_busy", "{body}");
+    assert!(body["error"]["message"].as_str().unwrap().contains("稍等片刻后重试"), "{body}");
+    // Not an upload: not held back.
+    assert!(h.get(Some(&token), &format!("/api/v1/orders/{id}")).await.status.is_success());
+    // The held upload gives up: its slot frees and the next upload goes through.
+    drop(held);
+    h.poll_until("the slot to free", || async {
+        let r = h.post_form(&token, &format!("/api/v1/orders/{id}/id-card/photos"), photos()).await;
+        (r.status != StatusCode::SERVICE_UNAVAILABLE).then_some(())
+    })
+    .await;
+    h.server.stop().await;
+}
+
 /// 使用此号码: the phone the applicant logged in with is bound with that login's proof, without
 /// a second SMS; the evidence says so. Not before paying, and not for someone else's order.
 #[tokio::test(flavor = "multi_thread", worker_threads = 4)]

@@ -29,7 +29,11 @@ const LIST_LIMIT: i64 = 200;
 pub fn routes() -> Router<WebState> {
     Router::new()
         .route("/console/invoices", get(list))
-        .route("/console/invoices/{order}/issue", post(issue))
+        .route(
+            "/console/invoices/{order}/issue",
+            post(issue)
+                .layer(crate::limits::upload(yiqian_app::invoices::MAX_INVOICE_PDF + crate::limits::FORM_OVERHEAD)),
+        )
         .route("/console/invoices/{file}", get(download))
 }
 

@@ -95,6 +95,22 @@ impl Reply {
 }
 
 impl Harness {
+    /// Polls `f` every 50 ms until it yields, failing after 10 s with `what` it waited for.
+    pub async fn poll_until<T, F, Fut>(&self, what: &str, mut f: F) -> T
+    where
+        F: FnMut() -> Fut,
+        Fut: std::future::Future<Output = Option<T>>,
+    {
+        let deadline = std::time::Instant::now() + std::time::Duration::from_secs(10);
+        loop {
+            if let Some(v) = f().await {
+                return v;
+            }
+            assert!(std::time::Instant::now() < deadline, "waited 10 s for {what}");
+            tokio::time::sleep(std::time::Duration::from_millis(50)).await;
+        }
+    }
+
     pub fn url(&self, path: &str) -> String {
         format!("{}{}", self.base, path)
     }
