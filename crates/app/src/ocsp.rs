@@ -51,11 +51,38 @@ struct Signed {
 /// What the cache has for a request.
 enum Lookup {
     /// Fresh and recently confirmed: serve it.
-    Serve(Arc<Vec<u8>>),
+    Serve(OcspAnswer),
     /// Fresh, but the status must be confirmed against this stamp first.
-    Confirm(Option<StatusStamp>, Arc<Vec<u8>>),
+    Confirm(Option<StatusStamp>, OcspAnswer),
     /// Nothing usable.
     Miss,
+}
+
+/// What the responder answers: the DER response and, for a response signed ahead for any
+/// requester (no nonce, one certificate), when it was signed — its thisUpdate; it is valid until
+/// [`OcspAnswer::next_update`] — so that HTTP caches may keep it (RFC 5019 §6.2).
+#[derive(Clone)]
+pub struct OcspAnswer {
+    /// The DER-encoded OCSPResponse.
+    pub der: Arc<Vec<u8>>,
+    /// When a cacheable response was signed; `None` for answers made for one requester (with a
+    /// nonce, several certificates) and error answers.
+    pub this_update: Option<DateTime<Utc>>,
+}
+
+impl OcspAnswer {
+    /// The response's nextUpdate, for a cacheable answer.
+    pub fn next_update(&self) -> Option<DateTime<Utc>> {
+        self.this_update.map(|t| t + RESPONSE_VALIDITY)
+    }
+
+    fn cacheable(s: &Signed) -> OcspAnswer {
+        OcspAnswer { der: s.bytes.clone(), this_update: Some(s.signed_at) }
+    }
+
+    fn for_one_requester(der: Vec<u8>) -> OcspAnswer {
+        OcspAnswer { der: Arc::new(der), this_update: None }
+    }
 }
 
 /// Pre-signed responses by (serial, CertID hash). An entry is served while it is less than
@@ -71,9 +98,9 @@ impl ResponseCache {
         match entries.get(&(serial.to_owned(), hash)) {
             Some(e) if now < e.signed_at + RESPONSE_VALIDITY / 2 => {
                 if e.checked_at.elapsed() < STATUS_RECHECK {
-                    Lookup::Serve(e.bytes.clone())
+                    Lookup::Serve(OcspAnswer::cacheable(e))
                 } else {
-                    Lookup::Confirm(e.stamp.clone(), e.bytes.clone())
+                    Lookup::Confirm(e.stamp.clone(), OcspAnswer::cacheable(e))
                 }
             }
             _ => Lookup::Miss,
@@ -176,14 +203,14 @@ impl App {
 
     /// Answers an OCSP request (DER). Malformed input gets `malformedRequest`, a request for
     /// another CA `unauthorized`; never an HTTP error.
-    pub async fn ocsp(&self, request: &[u8]) -> Vec<u8> {
+    pub async fn ocsp(&self, request: &[u8]) -> OcspAnswer {
         match self.answer_ocsp(request).await {
-            Ok(bytes) => bytes,
-            Err(status) => ocsp_error_response(status),
+            Ok(answer) => answer,
+            Err(status) => OcspAnswer::for_one_requester(ocsp_error_response(status)),
         }
     }
 
-    async fn answer_ocsp(&self, request: &[u8]) -> Result<Vec<u8>, OcspErrorStatus> {
+    async fn answer_ocsp(&self, request: &[u8]) -> Result<OcspAnswer, OcspErrorStatus> {
         let request = parse_ocsp_request(request).map_err(|_| OcspErrorStatus::MalformedRequest)?;
         let failed = |e: AppError| {
             tracing::error!(error = %e, "OCSP responder");
@@ -198,26 +225,24 @@ impl App {
             let serial = one.serial.to_hex();
             let cache = &self.inner.ocsp_cache;
             let stamp = match cache.lookup(&serial, one.hash, now) {
-                Lookup::Serve(bytes) => return Ok(bytes.as_ref().clone()),
-                Lookup::Confirm(signed_for, bytes) => {
+                Lookup::Serve(answer) => return Ok(answer),
+                Lookup::Confirm(signed_for, answer) => {
                     let stamp = self.store().certificate_status(&serial).await.map_err(|e| failed(e.into()))?;
                     if stamp == signed_for {
                         cache.confirmed(&serial, one.hash);
-                        return Ok(bytes.as_ref().clone());
+                        return Ok(answer);
                     }
                     stamp
                 }
                 Lookup::Miss => self.store().certificate_status(&serial).await.map_err(|e| failed(e.into()))?,
             };
             let bytes = Arc::new(self.sign_ocsp(std::slice::from_ref(one), None, now).await.map_err(failed)?);
-            cache.put(
-                &serial,
-                one.hash,
-                Signed { bytes: bytes.clone(), signed_at: now, stamp, checked_at: Instant::now() },
-            );
-            return Ok(bytes.as_ref().clone());
+            let signed = Signed { bytes, signed_at: now, stamp, checked_at: Instant::now() };
+            cache.put(&serial, one.hash, signed.clone());
+            return Ok(OcspAnswer::cacheable(&signed));
         }
-        self.sign_ocsp(&request.cert_ids, request.nonce.as_deref(), now).await.map_err(failed)
+        let der = self.sign_ocsp(&request.cert_ids, request.nonce.as_deref(), now).await.map_err(failed)?;
+        Ok(OcspAnswer::for_one_requester(der))
     }
 
     /// Signs the response for `serial` (SHA-1 CertID, what most clients send) ahead of the

@@ -7,9 +7,12 @@ use crate::error::ApiError;
 use axum::Router;
 use axum::body::Bytes;
 use axum::extract::{DefaultBodyLimit, Path, State};
-use axum::http::header;
+use axum::http::{HeaderMap, StatusCode, header};
 use axum::response::{IntoResponse, Response};
 use axum::routing::{get, post};
+use chrono::{DateTime, Utc};
+use sha2::{Digest, Sha256};
+use yiqian_app::ocsp::OcspAnswer;
 
 /// PKI routes.
 pub fn routes() -> Router<WebState> {
@@ -24,21 +27,55 @@ pub fn routes() -> Router<WebState> {
 /// Largest OCSP request body read (the parser accepts far less).
 const OCSP_BODY_LIMIT: usize = 64 * 1024;
 
-fn ocsp_answer(bytes: Vec<u8>) -> Response {
-    ([(header::CONTENT_TYPE, "application/ocsp-response"), (header::CACHE_CONTROL, "no-cache")], bytes).into_response()
+/// The longest an HTTP cache (a CDN, a proxy, a client) may keep a GET answer: after a
+/// revocation, a cache may go on serving the superseded answer for at most this long.
+const OCSP_MAX_AGE_SECONDS: i64 = 300;
+
+/// A POST answer: never cached (RFC 5019 §5: caches key on the URL, which a POST lacks).
+fn ocsp_answer(answer: OcspAnswer) -> Response {
+    let der = Bytes::from(answer.der.as_ref().clone());
+    ([(header::CONTENT_TYPE, "application/ocsp-response"), (header::CACHE_CONTROL, "no-cache")], der).into_response()
 }
 
 async fn ocsp_post(State(s): State<WebState>, body: Bytes) -> Response {
     ocsp_answer(s.app.ocsp(&body).await)
 }
 
-/// GET carries the DER request base64-encoded (and URL-encoded) in the path.
-async fn ocsp_get(State(s): State<WebState>, Path(request): Path<String>) -> Response {
+/// GET carries the DER request base64-encoded (and URL-encoded) in the path. A response signed
+/// for any requester carries the caching headers of RFC 5019 §6.2, and a request repeating its
+/// `ETag` in `If-None-Match` is answered 304.
+async fn ocsp_get(State(s): State<WebState>, Path(request): Path<String>, headers: HeaderMap) -> Response {
     use base64::Engine;
     use base64::engine::general_purpose::{STANDARD, URL_SAFE};
     let der = STANDARD.decode(request.trim()).or_else(|_| URL_SAFE.decode(request.trim())).unwrap_or_default();
     // Undecodable input reaches the parser as empty bytes and is answered malformedRequest.
-    ocsp_answer(s.app.ocsp(&der).await)
+    let answer = s.app.ocsp(&der).await;
+    let (Some(this_update), Some(next_update)) = (answer.this_update, answer.next_update()) else {
+        return ocsp_answer(answer);
+    };
+    let now = s.app.now();
+    let max_age = (next_update - now).num_seconds().clamp(0, OCSP_MAX_AGE_SECONDS);
+    let etag = format!("\"{}\"", hex::encode(&Sha256::digest(answer.der.as_slice())[..16]));
+    let cache = [
+        (header::CACHE_CONTROL, format!("public, max-age={max_age}, no-transform, must-revalidate")),
+        (header::LAST_MODIFIED, http_date(this_update)),
+        (header::EXPIRES, http_date(next_update)),
+        (header::ETAG, etag.clone()),
+    ];
+    let unchanged = headers
+        .get(header::IF_NONE_MATCH)
+        .and_then(|v| v.to_str().ok())
+        .is_some_and(|v| v.split(',').any(|tag| tag.trim() == etag));
+    if unchanged {
+        return (StatusCode::NOT_MODIFIED, cache).into_response();
+    }
+    let der = Bytes::from(answer.der.as_ref().clone());
+    (cache, [(header::CONTENT_TYPE, "application/ocsp-response")], der).into_response()
+}
+
+/// An HTTP date (RFC 9110 §5.6.7), e.g. `Mon, 07 Dec 2026 10:00:00 GMT`.
+fn http_date(t: DateTime<Utc>) -> String {
+    t.format("%a, %d %b %Y %H:%M:%S GMT").to_string()
 }
 
 fn der(content_type: &'static str, bytes: Vec<u8>, max_age: &'static str) -> Response {

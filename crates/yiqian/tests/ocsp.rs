@@ -121,8 +121,29 @@ async fn scenario(algorithm: &str) {
             c => c.to_string(),
         })
         .collect();
-    let got = h.http.get(format!("{url}/{encoded}")).send().await.unwrap().bytes().await.unwrap();
-    assert_eq!(got, first);
+    let got = h.http.get(format!("{url}/{encoded}")).send().await.unwrap();
+    // Cacheable by CDNs and proxies (RFC 5019 §6.2): for at most 5 minutes, valid until
+    // nextUpdate, four hours after thisUpdate; a POST answer is not.
+    let header = |name: &str| got.headers()[name].to_str().unwrap().to_owned();
+    let cache_control = header("cache-control");
+    let max_age: i64 = cache_control
+        .strip_prefix("public, max-age=")
+        .and_then(|rest| rest.strip_suffix(", no-transform, must-revalidate"))
+        .unwrap_or_else(|| panic!("{cache_control}"))
+        .parse()
+        .unwrap();
+    assert!((1..=300).contains(&max_age), "{cache_control}");
+    let date = |v: String| chrono::DateTime::parse_from_rfc2822(&v.replace("GMT", "+0000")).unwrap();
+    let (modified, expires) = (date(header("last-modified")), date(header("expires")));
+    assert_eq!(expires - modified, chrono::Duration::hours(4), "Expires is nextUpdate");
+    let etag = header("etag");
+    assert!(etag.starts_with('"') && etag.ends_with('"') && etag.len() == 34, "{etag}");
+    assert_eq!(got.bytes().await.unwrap(), first);
+    let again = h.http.get(format!("{url}/{encoded}")).header("if-none-match", &etag).send().await.unwrap();
+    assert_eq!(again.status(), reqwest::StatusCode::NOT_MODIFIED, "the cache's copy is still the answer");
+    assert_eq!(again.headers()["etag"], etag.as_str());
+    let posted = h.http.post(&url).body(req.clone()).send().await.unwrap();
+    assert_eq!(posted.headers()["cache-control"], "no-cache");
 
     // The operator revokes from the command line, in another process, while the service runs,
     // although a good response was pre-signed in memory.
