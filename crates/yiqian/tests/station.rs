@@ -188,11 +188,14 @@ async fn a_station_personalises_keys_in_parallel_survives_a_kill_and_is_revocabl
     }
     assert!(approved >= 1, "the kill came before the batch was done: {seen}");
     let (ok, out) = station.run(&batch2, &serials[3..6]).await;
-    assert!(ok, "{out}");
     assert!(out.contains("已退回待制证"), "the restart gave the old leases up: {out}");
-    if out.contains("现在未被识别") {
-        // Killed in the middle of C_InitToken, SoftHSM2 drops the token (a real key may need
-        // its vendor's tool then): the station named it, and its order waits for another key.
+    // Killed in the middle of C_InitToken, SoftHSM2 either drops the token (现在未被识别) or
+    // keeps a broken one whose C_InitToken answers CKR_DEVICE_ERROR at the restart (a real key
+    // may need its vendor's tool then): the station named it and gave its order back, and the
+    // order waits for another key.
+    let broken_by_the_kill = out.contains("现在未被识别") || out.contains("CKR_DEVICE_ERROR");
+    assert!(ok || broken_by_the_kill, "{out}");
+    if broken_by_the_kill {
         let (ok, spare) = station.run(&batch2, &serials[6..7]).await;
         assert!(ok && spare.contains("完成 YQ"), "{spare}");
     }
