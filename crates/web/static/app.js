@@ -920,6 +920,18 @@
     return CAMERA_DENIED;
   }
 
+  // A <video> that plays a camera stream in the page, muted (iOS and WeChat need every one of
+  // these to play it inline without a tap); returns it.
+  function inlineSilent(video) {
+    video.muted = true;
+    video.setAttribute('muted', '');
+    video.setAttribute('playsinline', '');
+    video.setAttribute('webkit-playsinline', '');
+    video.playsInline = true;
+    video.autoplay = true;
+    return video;
+  }
+
   function initLiveness(section) {
     var challengeAction = section.getAttribute('data-challenge-action');
     var videoAction = section.getAttribute('data-video-action');
@@ -1053,12 +1065,7 @@
           // The digits, the camera's picture and 开始录制 together on the screen.
           section.scrollIntoView({ block: 'start' });
           if (video) {
-            video.muted = true;
-            video.setAttribute('muted', '');
-            video.setAttribute('playsinline', '');
-            video.setAttribute('webkit-playsinline', '');
-            video.autoplay = true;
-            video.playsInline = true;
+            inlineSilent(video);
             video.srcObject = s;
             var p = video.play();
             if (p && p.catch) p.catch(function () { /* autoplay blocked: stream still attached */ });
@@ -1995,16 +2002,10 @@
   // settled; resolves the mean luma, rejects when no frame came.
   function measureLight(host, stream) {
     return new Promise(function (resolve, reject) {
-      var video = document.createElement('video');
+      var video = inlineSilent(document.createElement('video'));
       var done = false;
       var sampling = false;
       video.className = 'check-video';
-      video.muted = true;
-      video.setAttribute('muted', '');
-      video.setAttribute('playsinline', '');
-      video.setAttribute('webkit-playsinline', '');
-      video.playsInline = true;
-      video.autoplay = true;
       host.appendChild(video);
       var timer = setTimeout(function () {
         finish(null);
