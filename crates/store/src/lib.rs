@@ -11,6 +11,7 @@ pub mod blobs;
 pub mod certificates;
 mod error;
 pub mod fulfilment;
+pub mod keys;
 pub mod orders;
 pub mod outbox;
 pub mod payments;

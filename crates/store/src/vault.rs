@@ -60,36 +60,44 @@ impl MasterKey {
     /// Reads the key file at `path`, or creates it (mode 0600) with a new random key.
     /// Returns the key and whether it was created.
     pub fn load_or_create(path: &Path) -> Result<(MasterKey, bool), StoreError> {
-        let (key, created) = load_or_create_key_file(path)?;
-        Ok((MasterKey(key), created))
+        match read_key_file(path)? {
+            Some(key) => Ok((key, false)),
+            None => {
+                let key = MasterKey::generate();
+                write_new_key_file(path, &key)?;
+                Ok((key, true))
+            }
+        }
     }
 }
 
-/// Reads a 32-byte key stored as base64 in `path`, or creates the file (mode 0600, never
-/// overwriting) with a new random key. Returns the key and whether it was created.
-pub fn load_or_create_key_file(path: &Path) -> Result<([u8; 32], bool), StoreError> {
+/// Reads a 32-byte key stored as base64 in `path`; `None` when there is no such file.
+pub fn read_key_file(path: &Path) -> Result<Option<MasterKey>, StoreError> {
     match std::fs::read_to_string(path) {
-        Ok(text) => Ok((MasterKey::from_base64(&text)?.0, false)),
-        Err(e) if e.kind() == std::io::ErrorKind::NotFound => {
-            let key = MasterKey::generate();
-            if let Some(dir) = path.parent() {
-                std::fs::create_dir_all(dir)?;
-            }
-            let mut options = std::fs::OpenOptions::new();
-            options.write(true).create_new(true);
-            #[cfg(unix)]
-            {
-                use std::os::unix::fs::OpenOptionsExt;
-                options.mode(0o600);
-            }
-            use std::io::Write;
-            let mut file = options.open(path)?;
-            file.write_all(key.to_base64().as_bytes())?;
-            file.sync_all()?;
-            Ok((key.0, true))
-        }
+        Ok(text) => Ok(Some(MasterKey::from_base64(&text)?)),
+        Err(e) if e.kind() == std::io::ErrorKind::NotFound => Ok(None),
         Err(e) => Err(e.into()),
     }
+}
+
+/// Writes `key` as base64 to a new file at `path` (mode 0600), creating its directory;
+/// never overwrites an existing file.
+pub fn write_new_key_file(path: &Path, key: &MasterKey) -> Result<(), StoreError> {
+    if let Some(dir) = path.parent() {
+        std::fs::create_dir_all(dir)?;
+    }
+    let mut options = std::fs::OpenOptions::new();
+    options.write(true).create_new(true);
+    #[cfg(unix)]
+    {
+        use std::os::unix::fs::OpenOptionsExt;
+        options.mode(0o600);
+    }
+    use std::io::Write;
+    let mut file = options.open(path)?;
+    file.write_all(key.to_base64().as_bytes())?;
+    file.sync_all()?;
+    Ok(())
 }
 
 /// Seals and opens personal data with keys derived from the master key.

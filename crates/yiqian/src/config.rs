@@ -25,6 +25,14 @@ pub struct Config {
     pub master_key: String,
     /// File holding the master key; empty means `DATA/master.key`, created on first start.
     pub master_key_file: String,
+    /// PIN-escrow key (base64 of 32 bytes), shared by every node; empty means the key file.
+    pub pin_escrow_key: String,
+    /// File holding the PIN-escrow key; empty means `DATA/pin-escrow.key`, created on first start.
+    pub pin_escrow_key_file: String,
+    /// Key of the sandbox payment gateway (base64 of 32 bytes); empty means the key file.
+    pub sandbox_gateway_key: String,
+    /// File holding the sandbox gateway key; empty means `DATA/sandbox-gateway.key`.
+    pub sandbox_gateway_key_file: String,
     /// Development mode: the sandbox SMS inbox page is served.
     pub dev_mode: bool,
     /// Customer-service line shown on every page.
@@ -81,6 +89,10 @@ impl Default for Config {
             public_url: String::new(),
             master_key: String::new(),
             master_key_file: String::new(),
+            pin_escrow_key: String::new(),
+            pin_escrow_key_file: String::new(),
+            sandbox_gateway_key: String::new(),
+            sandbox_gateway_key_file: String::new(),
             dev_mode: true,
             customer_service: "400-000-0000".into(),
             pay_ttl_minutes: 30,
@@ -186,6 +198,18 @@ impl Config {
         }
         if let Some(v) = env("YIQIAN_MASTER_KEY_FILE") {
             config.master_key_file = v;
+        }
+        if let Some(v) = env("YIQIAN_PIN_ESCROW_KEY") {
+            config.pin_escrow_key = v;
+        }
+        if let Some(v) = env("YIQIAN_PIN_ESCROW_KEY_FILE") {
+            config.pin_escrow_key_file = v;
+        }
+        if let Some(v) = env("YIQIAN_SANDBOX_GATEWAY_KEY") {
+            config.sandbox_gateway_key = v;
+        }
+        if let Some(v) = env("YIQIAN_SANDBOX_GATEWAY_KEY_FILE") {
+            config.sandbox_gateway_key_file = v;
         }
         if let Some(v) = env("YIQIAN_DEV_MODE") {
             config.dev_mode = matches!(v.as_str(), "1" | "true" | "yes");

@@ -4,6 +4,7 @@
 
 pub mod config;
 pub mod server;
+pub mod shared_keys;
 pub mod station;
 pub mod ukey;
 pub mod vendors;

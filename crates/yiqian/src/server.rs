@@ -4,7 +4,6 @@
 
 use crate::config::Config;
 use std::net::SocketAddr;
-use std::path::PathBuf;
 use std::sync::Arc;
 use tokio::sync::oneshot;
 use yiqian_app::authority::CaConfig;
@@ -13,8 +12,8 @@ use yiqian_app::{App, AppConfig, Clock, Providers, SystemClock};
 use yiqian_providers::payment::{PaymentGateway, PaymentGateways};
 use yiqian_providers::sandbox::{SandboxGateway, SandboxIdentity, SandboxSms};
 use yiqian_store::blobs::LocalBlobStore;
-use yiqian_store::vault::load_or_create_key_file;
-use yiqian_store::{MasterKey, Store, StoreError, Vault};
+use crate::shared_keys::{self, NodeKey};
+use yiqian_store::{Store, StoreError, Vault};
 
 /// Why the service could not start.
 #[derive(Debug, thiserror::Error)]
@@ -53,28 +52,12 @@ pub async fn open_store(config: &Config) -> Result<(Store, Vec<String>), StartEr
         what: format!("creating {}", config.data_dir.display()),
         source: e.into(),
     })?;
-    let master = if !config.master_key.is_empty() {
-        MasterKey::from_base64(&config.master_key).map_err(storage("reading the master key from configuration"))?
-    } else {
-        let path = if config.master_key_file.is_empty() {
-            config.data_dir.join("master.key")
-        } else {
-            PathBuf::from(&config.master_key_file)
-        };
-        let (key, created) =
-            MasterKey::load_or_create(&path).map_err(storage(format!("master key file {}", path.display())))?;
-        if created {
-            notes.push(format!(
-                "created a new master key for personal data at {} (mode 0600): back it up; without it the stored personal data cannot be read",
-                path.display()
-            ));
-        }
-        key
-    };
+    let master = NodeKey::resolve(&shared_keys::MASTER, config)?;
     let blobs = Arc::new(LocalBlobStore::new(config.data_dir.join("blobs")));
-    let store = Store::open(&config.database_url(), Vault::new(&master), blobs)
+    let store = Store::open(&config.database_url(), Vault::new(master.key()), blobs)
         .await
         .map_err(storage("opening the database"))?;
+    notes.extend(master.confirm(&store).await?);
     Ok((store, notes))
 }
 
@@ -99,16 +82,20 @@ pub fn app_config(config: &Config, public_url: &str) -> Result<AppConfig, StartE
 /// server), and notes for the operator.
 pub async fn assemble(config: &Config, public_url: &str, clock: Arc<dyn Clock>) -> Result<Assembled, StartError> {
     let (store, mut notes) = open_store(config).await?;
+    let escrow_key = NodeKey::resolve(&shared_keys::PIN_ESCROW, config)?;
+    notes.extend(escrow_key.confirm(&store).await?);
     let vendors = crate::vendors::build(config, public_url).map_err(|e| StartError::Config(e.to_string()))?;
-    let gateway_key_path = config.data_dir.join("sandbox-gateway.key");
-    let (gateway_key, _) = load_or_create_key_file(&gateway_key_path).map_err(storage("sandbox gateway key"))?;
-    let sandbox = SandboxGateway::new(gateway_key, public_url);
+    let gateway_key = NodeKey::resolve(&shared_keys::SANDBOX_GATEWAY, config)?;
+    let sandbox = SandboxGateway::new(*gateway_key.key().bytes(), public_url);
     let sandbox_dyn: Arc<dyn PaymentGateway> = Arc::new(sandbox.clone());
     let payments = PaymentGateways {
         wechat: vendors.wechat_gateway().unwrap_or_else(|| sandbox_dyn.clone()),
         alipay: vendors.alipay_gateway().unwrap_or_else(|| sandbox_dyn.clone()),
     };
     let sandbox_in_use = payments.wechat.name() == "sandbox" || payments.alipay.name() == "sandbox";
+    if sandbox_in_use {
+        notes.extend(gateway_key.confirm(&store).await?);
+    }
     let sandbox_identity =
         if config.sandbox_face_check == "pass" { SandboxIdentity::passing() } else { SandboxIdentity::reviewing() };
     let providers = Providers {
@@ -128,14 +115,6 @@ pub async fn assemble(config: &Config, public_url: &str, clock: Arc<dyn Clock>) 
             Ok(keys) => notes.push(format!("UKEY reader {}: {} key(s) present", providers.tokens.name(), keys.len())),
             Err(e) => notes.push(format!("UKEY reader {}: cannot list the keys: {e}", providers.tokens.name())),
         }
-    }
-    let escrow_path = config.data_dir.join("pin-escrow.key");
-    let (escrow_key, created) = MasterKey::load_or_create(&escrow_path).map_err(storage("PIN escrow key"))?;
-    if created {
-        notes.push(format!(
-            "created the PIN-escrow key at {} (mode 0600): PINs of keys not yet activated are sealed with it",
-            escrow_path.display()
-        ));
     }
     if config.sandbox_face_check == "pass" && vendors.identity.is_none() {
         notes.push(
@@ -158,7 +137,7 @@ pub async fn assemble(config: &Config, public_url: &str, clock: Arc<dyn Clock>) 
     }
     notes.extend(vendors.report.iter().cloned());
     let wechatpay_certificates = vendors.wechatpay.clone().filter(|_| !config.wechatpay.platform_cert_files.is_empty());
-    let app = App::new(store, clock, providers, app_config(config, public_url)?, &escrow_key);
+    let app = App::new(store, clock, providers, app_config(config, public_url)?, escrow_key.key());
     Ok(Assembled { app, sandbox: sandbox_in_use.then_some(sandbox), wechatpay_certificates, notes })
 }
 

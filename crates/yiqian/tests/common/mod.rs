@@ -25,6 +25,8 @@ pub struct Harness {
     pub http: reqwest::Client,
     pub dir: tempfile::TempDir,
     pub backend: Backend,
+    /// The configuration the service was started with.
+    pub config: Config,
     pub clock: Option<Arc<TestClock>>,
     /// The vendor stand-ins, when the service talks to them instead of the sandbox.
     pub vendors: Option<Vendors>,
@@ -71,7 +73,7 @@ async fn start_full(
     let server = Server::start_with_clock(&config, as_clock).await.unwrap();
     let base = server.public_url.clone();
     let http = reqwest::Client::builder().redirect(reqwest::redirect::Policy::none()).build().unwrap();
-    Harness { server, base, http, dir, backend, clock, vendors }
+    Harness { server, base, http, dir, backend, config, clock, vendors }
 }
 
 pub struct Reply {
