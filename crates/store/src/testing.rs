@@ -71,3 +71,43 @@ pub async fn fresh_postgres_database() -> String {
     };
     format!("{prefix}/{name}{query}")
 }
+
+/// The S3-protocol server tests may use, from `YIQIAN_TEST_S3_URL`
+/// (`http://HOST:PORT/BUCKET`, the bucket already made), with a fresh key prefix so tests do
+/// not see each other's objects. Credentials come from `YIQIAN_TEST_S3_ACCESS_KEY_ID` and
+/// `YIQIAN_TEST_S3_SECRET_ACCESS_KEY` (default `test`, which a stand-in such as moto takes).
+/// `None` when no server is named; when `YIQIAN_REQUIRE_S3=1` (CI sets it) that fails instead.
+pub fn test_s3_settings() -> Option<crate::blobs::S3Settings> {
+    let url = match std::env::var("YIQIAN_TEST_S3_URL") {
+        Ok(u) if !u.is_empty() => u,
+        _ if std::env::var("YIQIAN_REQUIRE_S3").as_deref() == Ok("1") => {
+            panic!("YIQIAN_REQUIRE_S3=1 but YIQIAN_TEST_S3_URL is not set")
+        }
+        _ => return None,
+    };
+    let (scheme, rest) = url.split_once("://").expect("YIQIAN_TEST_S3_URL is http://HOST:PORT/BUCKET");
+    let (host, bucket) = rest.split_once('/').expect("YIQIAN_TEST_S3_URL names a bucket: http://HOST:PORT/BUCKET");
+    let mut prefix = [0u8; 6];
+    rand::rngs::OsRng.fill_bytes(&mut prefix);
+    let var = |name: &str| std::env::var(name).ok().filter(|v| !v.is_empty()).unwrap_or_else(|| "test".into());
+    Some(crate::blobs::S3Settings {
+        endpoint: format!("{scheme}://{host}"),
+        bucket: bucket.trim_matches('/').to_owned(),
+        region: "us-east-1".into(),
+        path_style: true,
+        prefix: format!("test-{}", hex::encode(prefix)),
+        access_key_id: var("YIQIAN_TEST_S3_ACCESS_KEY_ID"),
+        secret_access_key: var("YIQIAN_TEST_S3_SECRET_ACCESS_KEY"),
+    })
+}
+
+/// The blob stores a test should run against, by name: a local directory under `dir` always,
+/// and a bucket on the S3-protocol server of [`test_s3_settings`] when there is one.
+pub fn blob_stores(dir: &std::path::Path) -> Vec<(&'static str, Arc<dyn crate::blobs::BlobStore>)> {
+    let mut v: Vec<(&'static str, Arc<dyn crate::blobs::BlobStore>)> =
+        vec![("local", Arc::new(LocalBlobStore::new(dir.join("blobs"))))];
+    if let Some(settings) = test_s3_settings() {
+        v.push(("s3", Arc::new(crate::blobs::S3BlobStore::new(&settings).expect("the test bucket's settings"))));
+    }
+    v
+}

@@ -1,19 +1,30 @@
-//! Blob storage for ID photos, face videos and signatures. Blobs are sealed by the
-//! [`Vault`](crate::Vault) before they reach a [`BlobStore`], so every backend (the local
-//! directory now, object storage later) only ever holds ciphertext.
+//! Blob storage for ID photos, face videos, signatures and invoice PDFs. Blobs are sealed by
+//! the [`Vault`](crate::Vault) before they reach a [`BlobStore`], so every backend (the local
+//! directory, an S3-compatible bucket: [`s3`]) only ever holds ciphertext.
 
 use crate::{Store, StoreError, Tx, millis};
 use async_trait::async_trait;
 use sqlx::Row;
 use std::path::PathBuf;
 
+pub mod s3;
+pub use s3::{S3BlobStore, S3Settings};
+
 /// Where sealed blob bytes live.
 #[async_trait]
 pub trait BlobStore: Send + Sync {
     /// Stores `bytes` under `id`, replacing nothing (ids are fresh).
     async fn put(&self, id: &str, bytes: Vec<u8>) -> Result<(), StoreError>;
-    /// Reads the bytes stored under `id`.
+    /// Reads the bytes stored under `id`; `NotFound` when there are none.
     async fn get(&self, id: &str) -> Result<Vec<u8>, StoreError>;
+    /// Where the blobs are, for the operator (a directory, a bucket).
+    fn describe(&self) -> String;
+}
+
+/// Whether `id` can name a blob: at least 4 ASCII letters, digits or dashes. Anything else
+/// (a path separator, a dot) is refused before it reaches a file name or an object key.
+fn is_blob_id(id: &str) -> bool {
+    id.len() >= 4 && id.bytes().all(|b| b.is_ascii_alphanumeric() || b == b'-')
 }
 
 /// Blobs as files in a local directory, fanned out by the first characters of the id.
@@ -28,7 +39,7 @@ impl LocalBlobStore {
     }
 
     fn path(&self, id: &str) -> Result<PathBuf, StoreError> {
-        if id.len() < 4 || !id.bytes().all(|b| b.is_ascii_alphanumeric() || b == b'-') {
+        if !is_blob_id(id) {
             return Err(StoreError::NotFound("blob"));
         }
         Ok(self.root.join(&id[..2]).join(id))
@@ -53,6 +64,10 @@ impl BlobStore for LocalBlobStore {
             Err(e) if e.kind() == std::io::ErrorKind::NotFound => Err(StoreError::NotFound("blob")),
             Err(e) => Err(e.into()),
         }
+    }
+
+    fn describe(&self) -> String {
+        format!("the directory {}", self.root.display())
     }
 }
 
