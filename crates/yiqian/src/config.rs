@@ -75,6 +75,8 @@ pub struct Config {
     pub nuonuo: NuonuoSection,
     /// The UKEY reader that personalises keys.
     pub ukey: crate::ukey::UkeySection,
+    /// Where photos, videos, signatures and PDFs are kept.
+    pub blobs: BlobsSection,
     /// Secrets given in the environment ([`SECRET_VARIABLES`]), by variable name; never printed.
     #[serde(skip)]
     pub secret_env: std::collections::BTreeMap<String, String>,
@@ -113,10 +115,51 @@ impl Default for Config {
             sf: SfSection::default(),
             nuonuo: NuonuoSection::default(),
             ukey: crate::ukey::UkeySection::default(),
+            blobs: BlobsSection::default(),
             secret_env: Default::default(),
         }
     }
 }
+
+/// `[blobs]`: where the sealed photos, videos, signatures and invoice PDFs are kept.
+#[derive(Debug, Clone, Deserialize)]
+#[serde(default, deny_unknown_fields)]
+pub struct BlobsSection {
+    /// `local` (the data directory's `blobs/`) or `s3` (an S3-compatible bucket).
+    pub store: String,
+    /// `s3`: the service's base URL (with virtual-hosted requests, including the bucket).
+    pub endpoint: String,
+    /// `s3`: the bucket.
+    pub bucket: String,
+    /// `s3`: the bucket's region.
+    pub region: String,
+    /// `s3`: path-style requests (MinIO, Ceph) rather than virtual-hosted ones (COS, OSS).
+    pub path_style: bool,
+    /// `s3`: a prefix for every object key.
+    pub prefix: String,
+    /// `s3`: the access key id.
+    pub access_key_id: String,
+    /// `s3`: file holding the secret access key; or `YIQIAN_S3_SECRET_ACCESS_KEY`.
+    pub secret_access_key_file: String,
+}
+
+impl Default for BlobsSection {
+    fn default() -> Self {
+        BlobsSection {
+            store: "local".into(),
+            endpoint: String::new(),
+            bucket: String::new(),
+            region: "us-east-1".into(),
+            path_style: true,
+            prefix: String::new(),
+            access_key_id: String::new(),
+            secret_access_key_file: String::new(),
+        }
+    }
+}
+
+/// The environment variable holding the object storage's secret access key.
+pub const S3_SECRET_VARIABLE: &str = "YIQIAN_S3_SECRET_ACCESS_KEY";
 
 /// Why the configuration cannot be used.
 #[derive(Debug, thiserror::Error)]
@@ -243,12 +286,27 @@ impl Config {
         if let Some(v) = env("YIQIAN_HSM_PIN") {
             config.hsm_pin = v;
         }
+        if let Some(v) = env("YIQIAN_BLOB_STORE") {
+            config.blobs.store = v;
+        }
+        if let Some(v) = env("YIQIAN_S3_ENDPOINT") {
+            config.blobs.endpoint = v;
+        }
+        if let Some(v) = env("YIQIAN_S3_BUCKET") {
+            config.blobs.bucket = v;
+        }
+        if let Some(v) = env("YIQIAN_S3_REGION") {
+            config.blobs.region = v;
+        }
+        if let Some(v) = env("YIQIAN_S3_ACCESS_KEY_ID") {
+            config.blobs.access_key_id = v;
+        }
         if let Some(v) = env("YIQIAN_SANDBOX_FACE_CHECK") {
             config.sandbox_face_check = v;
         }
         for name in SECRET_VARIABLES
             .iter()
-            .chain(&[crate::ukey::FACTORY_SO_PIN_VARIABLE, crate::ukey::DEVICE_AUTH_KEY_VARIABLE])
+            .chain(&[crate::ukey::FACTORY_SO_PIN_VARIABLE, crate::ukey::DEVICE_AUTH_KEY_VARIABLE, S3_SECRET_VARIABLE])
         {
             if let Some(v) = env(name) {
                 config.secret_env.insert((*name).to_owned(), v);
@@ -267,6 +325,7 @@ impl Config {
         }
         self.ca_algorithm()?;
         self.ca_policy_oid()?;
+        self.s3()?;
         if !crate::ukey::READERS.contains(&self.ukey.reader.as_str()) {
             return Err(ConfigError::Value {
                 key: "ukey.reader",
@@ -323,6 +382,51 @@ impl Config {
             module: self.hsm_module.clone().into(),
             token_label: self.hsm_token.clone(),
             pin: pin.into(),
+        }))
+    }
+
+    /// The bucket blobs are kept in, when `[blobs] store = "s3"`; `None` for the local
+    /// directory.
+    pub fn s3(&self) -> Result<Option<yiqian_store::blobs::S3Settings>, ConfigError> {
+        let b = &self.blobs;
+        let invalid = |key: &'static str, message: String| ConfigError::Value { key, message };
+        match b.store.as_str() {
+            "local" => return Ok(None),
+            "s3" => {}
+            other => return Err(invalid("blobs.store", format!("{other:?} is not one of local, s3"))),
+        }
+        if !(b.endpoint.starts_with("https://") || b.endpoint.starts_with("http://")) {
+            return Err(invalid("blobs.endpoint", format!("{:?} is not an http(s) URL", b.endpoint)));
+        }
+        if b.bucket.is_empty() {
+            return Err(invalid("blobs.bucket", "the bucket is not set".into()));
+        }
+        let secret = match self.secret_env.get(S3_SECRET_VARIABLE) {
+            Some(v) => v.clone(),
+            None if !b.secret_access_key_file.is_empty() => std::fs::read_to_string(&b.secret_access_key_file)
+                .map_err(|e| {
+                    invalid(
+                        "blobs.secret_access_key_file",
+                        format!("cannot read {}: {e}", b.secret_access_key_file),
+                    )
+                })?
+                .trim()
+                .to_owned(),
+            None => {
+                return Err(invalid(
+                    "blobs.secret_access_key_file",
+                    format!("set {S3_SECRET_VARIABLE} or blobs.secret_access_key_file"),
+                ));
+            }
+        };
+        Ok(Some(yiqian_store::blobs::S3Settings {
+            endpoint: b.endpoint.clone(),
+            bucket: b.bucket.clone(),
+            region: b.region.clone(),
+            path_style: b.path_style,
+            prefix: b.prefix.clone(),
+            access_key_id: b.access_key_id.clone(),
+            secret_access_key: secret,
         }))
     }
 

@@ -11,7 +11,7 @@ use yiqian_app::sandbox_inbox::StoreSmsInbox;
 use yiqian_app::{App, AppConfig, Clock, Providers, SystemClock};
 use yiqian_providers::payment::{PaymentGateway, PaymentGateways};
 use yiqian_providers::sandbox::{SandboxGateway, SandboxIdentity, SandboxSms};
-use yiqian_store::blobs::LocalBlobStore;
+use yiqian_store::blobs::{BlobStore, LocalBlobStore, S3BlobStore};
 use crate::shared_keys::{self, NodeKey};
 use yiqian_store::{Store, StoreError, Vault};
 
@@ -53,7 +53,11 @@ pub async fn open_store(config: &Config) -> Result<(Store, Vec<String>), StartEr
         source: e.into(),
     })?;
     let master = NodeKey::resolve(&shared_keys::MASTER, config)?;
-    let blobs = Arc::new(LocalBlobStore::new(config.data_dir.join("blobs")));
+    let blobs: Arc<dyn BlobStore> = match config.s3().map_err(|e| StartError::Config(e.to_string()))? {
+        Some(settings) => Arc::new(S3BlobStore::new(&settings).map_err(storage("preparing the object storage"))?),
+        None => Arc::new(LocalBlobStore::new(config.data_dir.join("blobs"))),
+    };
+    notes.push(format!("photos, videos and PDFs are kept (sealed) in {}", blobs.describe()));
     let store = Store::open(&config.database_url(), Vault::new(master.key()), blobs)
         .await
         .map_err(storage("opening the database"))?;

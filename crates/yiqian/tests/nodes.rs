@@ -113,3 +113,59 @@ async fn a_node_starts_only_with_the_deployments_keys_and_then_serves_its_data()
         a.server.stop().await;
     }
 }
+
+/// The service configured to keep its blobs in the test bucket (under a fresh prefix).
+fn blobs_in_bucket(config: &mut Config, settings: &yiqian_store::blobs::S3Settings) {
+    config.blobs = yiqian::config::BlobsSection {
+        store: "s3".into(),
+        endpoint: settings.endpoint.clone(),
+        bucket: settings.bucket.clone(),
+        region: settings.region.clone(),
+        path_style: settings.path_style,
+        prefix: settings.prefix.clone(),
+        access_key_id: settings.access_key_id.clone(),
+        secret_access_key_file: String::new(),
+    };
+    config.secret_env.insert(yiqian::config::S3_SECRET_VARIABLE.into(), settings.secret_access_key.clone());
+}
+
+#[tokio::test]
+async fn a_thirty_megabyte_face_video_goes_to_the_bucket_and_back_to_the_reviewer() {
+    let Some(settings) = yiqian_store::testing::test_s3_settings() else {
+        eprintln!("no S3-protocol server (YIQIAN_TEST_S3_URL): skipped");
+        return;
+    };
+    for backend in backends() {
+        let h = start_configured(backend, false, |c| blobs_in_bucket(c, &settings)).await;
+        let token = h.login("13800138000").await;
+        let id = h.create_order(&token).await;
+        h.pay(&token, &id).await;
+        let mut video = mp4();
+        video.extend((0..30_000_000 - video.len()).map(|i| (i as u32).wrapping_mul(2_654_435_761).to_le_bytes()[2]));
+        let m = Materials { video: (video.clone(), "liveness.mp4".into()), ..Materials::default() };
+        let submitted = h.complete_materials_with(&token, &id, "13800138000", m).await;
+        assert_eq!(submitted["state"], "submitted", "{submitted}");
+        assert!(!h.dir.path().join("data/blobs").exists(), "{backend:?}: nothing kept in the data directory");
+
+        let reviewer = console_login(&h, "li.wei", "reviewer").await;
+        let page = reviewer.get(&format!("/console/review/{id}")).await;
+        let src = html_value(&page.body, "id=\"liveness-video\" controls preload=\"metadata\" playsinline src=\"", '"')
+            .expect("the face video");
+        let range = |r: &'static str| {
+            reviewer
+                .http
+                .get(format!("{}{src}", h.base))
+                .header("cookie", format!("yiqian_console={}", reviewer.token))
+                .header("range", r)
+                .send()
+        };
+        let tail = range("bytes=29999000-").await.unwrap();
+        assert_eq!(tail.status(), StatusCode::PARTIAL_CONTENT);
+        assert_eq!(tail.headers()["content-range"], "bytes 29999000-29999999/30000000");
+        assert!(tail.bytes().await.unwrap().as_ref() == &video[29_999_000..], "{backend:?}: the tail of the video");
+        let whole = reviewer.get(&src).await;
+        assert_eq!(whole.status, StatusCode::OK);
+        assert_eq!(whole.headers["content-length"], "30000000");
+        h.server.stop().await;
+    }
+}
