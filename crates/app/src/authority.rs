@@ -235,14 +235,21 @@ impl App {
         };
         let root_record = record("root", &root, &root_key)?;
         let issuing_record = record("issuing", &issuing, &issuing_key)?;
-        in_tx!(self, |tx| {
+        let recorded: Result<(), AppError> = in_tx!(self, |tx| {
             tx.insert_ca_key(&root_record).await?;
             tx.insert_ca_key(&issuing_record).await?;
             let detail =
                 json!({"algorithm": algorithm.to_string(), "root": root_record.id, "issuing": issuing_record.id});
             tx.audit(NewAuditEntry { actor, action: "ca.initialised", subject: "ca", detail }, now).await?;
             Ok(())
-        })?;
+        });
+        if let Err(e) = recorded {
+            // Another node created the CA meanwhile (one active key per role): use theirs.
+            return match self.store().active_ca_key("issuing").await? {
+                Some(theirs) => Ok(CaInit { created: false, algorithm: theirs.algorithm.parse().map_err(internal)? }),
+                None => Err(e),
+            };
+        }
         *self.inner.issuing_ca.write().await = None;
         self.regenerate_crl().await?;
         Ok(CaInit { created: true, algorithm })
@@ -461,8 +468,14 @@ impl App {
         let mut tx = self.store().begin().await?;
         match tx.insert_crl(&ca.id, number, now, next_update, &der).await {
             Ok(()) => tx.commit().await?,
-            // Another change published this number first; theirs is as current as ours.
-            Err(StoreError::Duplicate) => drop(tx),
+            // Another node (or change) published this number first: serve theirs, so that no
+            // two different CRLs ever carry the same number.
+            Err(StoreError::Duplicate) => {
+                drop(tx);
+                if let Some((_, _, _, published)) = self.store().latest_crl(&ca.id).await? {
+                    return Ok(published);
+                }
+            }
             Err(e) => return Err(e.into()),
         }
         Ok(der)

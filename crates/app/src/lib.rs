@@ -25,6 +25,7 @@ pub mod payments;
 pub mod reconciliation;
 pub mod review;
 pub mod sandbox_inbox;
+pub mod schedule;
 pub mod shipping;
 pub mod sms_codes;
 pub mod staff;
@@ -150,6 +151,8 @@ struct Inner {
     /// The HPKE key pair stations seal PINs to, derived from the PIN-escrow key.
     escrow_pair: yiqian_token::escrow::EscrowKeyPair,
     documents: std::sync::OnceLock<Arc<yiqian_documents::DocumentRenderer>>,
+    /// This node's name in claims on scheduled jobs: process id and a random part.
+    node_id: String,
 }
 
 /// The application: every use case, over one store and one set of providers. Cheap to clone.
@@ -182,8 +185,14 @@ impl App {
                 pin_escrow: yiqian_store::Vault::new(pin_escrow),
                 escrow_pair: yiqian_token::escrow::EscrowKeyPair::derive(pin_escrow.bytes()),
                 documents: std::sync::OnceLock::new(),
+                node_id: format!("node-{}-{}", std::process::id(), new_id("", 6)),
             }),
         }
+    }
+
+    /// This node's name in claims on scheduled jobs.
+    pub fn node_id(&self) -> &str {
+        &self.inner.node_id
     }
 
     /// The store.

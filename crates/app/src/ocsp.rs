@@ -147,7 +147,11 @@ impl App {
         let ca = self.issuing_ca().await?;
         let record = match self.store().active_ca_key("ocsp").await? {
             Some(r) => r,
-            None => self.create_ocsp_signer(&ca.certificate, ca.signer.as_ref()).await?,
+            None => match self.create_ocsp_signer(&ca.certificate, ca.signer.as_ref()).await {
+                Ok(r) => r,
+                // Another node created the signer meanwhile (one active key per role).
+                Err(e) => self.store().active_ca_key("ocsp").await?.ok_or(e)?,
+            },
         };
         let responder = Arc::new(OcspResponder {
             certificate: Certificate::from_der(&record.certificate_der).map_err(internal)?,

@@ -5,6 +5,7 @@
 
 use crate::apply::Actor;
 use crate::apply::{CLOSE_PAYMENT, INVOICE, PERSONALISE, PIN, PKI_REFRESH, REFUND, SMS};
+use crate::schedule::Job;
 use crate::{App, AppError, in_tx};
 use chrono::Duration;
 use yiqian_domain::payment::Channel;
@@ -120,33 +121,16 @@ impl App {
         }
     }
 
-    /// Reconciles yesterday once it is past 10:00 in Beijing (WeChat Pay publishes the day's
-    /// bill from about 10:00), once per day per process.
-    async fn reconcile_daily(&self, done: &mut Option<chrono::NaiveDate>) {
-        let beijing = self.now().with_timezone(&crate::china_time());
-        let day = self.yesterday_in_beijing();
-        if chrono::Timelike::hour(&beijing) < 10 || *done == Some(day) {
-            return;
-        }
-        match self.reconcile(day).await {
-            Ok(report) => {
-                *done = Some(day);
-                tracing::info!(%day, payments = report.payments, findings = report.findings.len(), "payments reconciled");
-            }
-            Err(e) => tracing::error!(%day, error = %e, "reconciliation"),
-        }
-    }
-
     /// Runs the background work until `shutdown` resolves: outbox delivery (woken at once
     /// when a unit of work queues a message, and every second for retries); every 30
-    /// seconds, the expiry of unpaid orders; every 5 minutes, the CRL's and the pre-signed
-    /// OCSP responses' refresh before they go stale; once a day (from 10:00 Beijing time),
-    /// the reconciliation of the previous day's payments.
+    /// seconds, the expiry of unpaid orders; every 5 minutes, the CRL's refresh, the
+    /// reconciliation of the previous day's payments once it is due, and this node's pre-signed
+    /// OCSP responses' refresh before they go stale. The first three are shared jobs
+    /// ([`crate::schedule`]): they run once per period across the deployment's nodes.
     pub async fn run_workers(&self, shutdown: impl std::future::Future<Output = ()>) {
         tokio::pin!(shutdown);
         let mut expiry = tokio::time::interval(std::time::Duration::from_secs(30));
         let mut pki = tokio::time::interval(std::time::Duration::from_secs(300));
-        let mut reconciled: Option<chrono::NaiveDate> = None;
         loop {
             if let Err(e) = self.deliver_due().await {
                 tracing::error!(error = %e, "outbox worker");
@@ -155,16 +139,10 @@ impl App {
                 _ = &mut shutdown => return,
                 _ = self.inner.outbox_wakeup.notified() => {}
                 _ = tokio::time::sleep(std::time::Duration::from_secs(1)) => {}
-                _ = expiry.tick() => match self.expire_overdue_orders().await {
-                    Ok(0) => {}
-                    Ok(n) => tracing::info!(expired = n, "unpaid orders expired"),
-                    Err(e) => tracing::error!(error = %e, "order expiry"),
-                },
+                _ = expiry.tick() => self.run_job_logged(Job::ExpireUnpaid).await,
                 _ = pki.tick() => {
-                    self.reconcile_daily(&mut reconciled).await;
-                    if let Err(e) = self.current_crl().await {
-                        tracing::error!(error = %e, "CRL refresh");
-                    }
+                    self.run_job_logged(Job::Reconciliation).await;
+                    self.run_job_logged(Job::CrlRefresh).await;
                     if let Err(e) = self.refresh_ocsp().await {
                         tracing::error!(error = %e, "OCSP refresh");
                     }

@@ -5,8 +5,10 @@
 -- hash of a fixed label, so it says whether two keys are the same without revealing either;
 -- a node whose key does not match refuses to start.
 --
--- job_runs: one row per scheduled job (CRL refresh, unpaid-order expiry, reconciliation …):
--- the node holding the job's lease for the current period runs it; the others skip it.
+-- job_runs: one row per scheduled job (unpaid-order expiry, CRL refresh, reconciliation): the
+-- period it last ran for, the node that claimed it, until when that node's claim holds, whether
+-- it finished, and how many periods it has run in all. A node runs a job only after claiming the
+-- job's current period; a claim that was not finished in time may be taken over.
 
 CREATE TABLE key_checks (
     name TEXT PRIMARY KEY,
@@ -19,5 +21,11 @@ CREATE TABLE job_runs (
     holder TEXT NOT NULL,
     period_start BIGINT NOT NULL,
     lease_until BIGINT NOT NULL,
+    done BIGINT NOT NULL,
     runs BIGINT NOT NULL
 );
+
+-- One active key per CA role (root, issuing, OCSP signer), so that two nodes starting at once
+-- on an empty database cannot both create a CA: the second insert fails and that node uses
+-- the first node's.
+CREATE UNIQUE INDEX ca_keys_one_active ON ca_keys(role) WHERE active = 1;

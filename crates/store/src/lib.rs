@@ -11,6 +11,7 @@ pub mod blobs;
 pub mod certificates;
 mod error;
 pub mod fulfilment;
+pub mod jobs;
 pub mod keys;
 pub mod orders;
 pub mod outbox;
@@ -84,7 +85,21 @@ impl Store {
             options
         };
         let pool = options.connect(url).await.map_err(StoreError::from)?;
-        MIGRATOR.run(&pool).await.map_err(|e| StoreError::Migration(e.to_string()))?;
+        // PostgreSQL serialises migrators with an advisory lock; SQLite has none, so two
+        // processes opening a new file at once may both start a migration the other has just
+        // applied. The loser's transaction rolls back whole; running again skips what is done.
+        let mut attempt = 0;
+        loop {
+            attempt += 1;
+            match MIGRATOR.run(&pool).await {
+                Ok(()) => break,
+                Err(e) if backend == Backend::Sqlite && attempt < 5 => {
+                    tracing::debug!(error = %e, attempt, "migration raced another process; running again");
+                    tokio::time::sleep(Duration::from_millis(100 * attempt)).await;
+                }
+                Err(e) => return Err(StoreError::Migration(e.to_string())),
+            }
+        }
         Ok(Store { pool, backend, vault: Arc::new(vault), blobs })
     }
 

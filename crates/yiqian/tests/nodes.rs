@@ -169,3 +169,154 @@ async fn a_thirty_megabyte_face_video_goes_to_the_bucket_and_back_to_the_reviewe
         h.server.stop().await;
     }
 }
+
+/// The CRL number of a DER CRL.
+fn crl_number(der: &[u8]) -> u64 {
+    use yiqian_pki::der::Decode;
+    let crl: yiqian_pki::x509_cert::crl::CertificateList = Decode::from_der(der).unwrap();
+    let ext = crl.tbs_cert_list.crl_extensions.unwrap().into_iter().find(|e| e.extn_id.to_string() == "2.5.29.20");
+    let n = yiqian_pki::der::asn1::Uint::from_der(ext.expect("a CRL number").extn_value.as_bytes()).unwrap();
+    n.as_bytes().iter().fold(0u64, |a, b| (a << 8) | u64::from(*b))
+}
+
+/// A second node of `a`'s deployment (its keys given in configuration) on `a`'s clock.
+async fn another_node(a: &Harness) -> (Server, tempfile::TempDir) {
+    let dir = tempfile::tempdir().unwrap();
+    let mut config = node_config(dir.path().join("data"), &a.config.database_url());
+    config.master_key = key_of(a, "master.key");
+    config.pin_escrow_key = key_of(a, "pin-escrow.key");
+    config.sandbox_gateway_key = key_of(a, "sandbox-gateway.key");
+    let clock: std::sync::Arc<dyn yiqian_app::Clock> = a.clock.clone().expect("a manual clock");
+    (Server::start_with_clock(&config, clock).await.expect("another node starts"), dir)
+}
+
+#[tokio::test]
+async fn scheduled_jobs_run_once_per_period_across_three_nodes_and_crl_numbers_only_increase() {
+    use yiqian_app::schedule::Job;
+    for backend in backends() {
+        let a = start_with(backend, true).await;
+        let (b, _b_dir) = another_node(&a).await;
+        let (c, _c_dir) = another_node(&a).await;
+        let nodes = [a.server.app.clone(), b.app.clone(), c.app.clone()];
+        let store = a.server.app.store().clone();
+        // Each node's workers try every job as they start: one claim per job for this period.
+        for job in Job::ALL {
+            let run = a
+                .poll_until(job.name(), || async { store.job_run(job.name()).await.unwrap().filter(|r| r.done) })
+                .await;
+            assert_eq!(run.runs, 1, "{backend:?}: {} ran once at start: {run:?}", job.name());
+        }
+
+        for period in 2..=4i64 {
+            // Past the next period of every job (the reconciliation's is a day).
+            a.advance(chrono::Duration::days(1));
+            for job in Job::ALL {
+                let ran = futures_all(nodes.iter().map(|n| {
+                    let n = n.clone();
+                    async move { n.run_job(job).await.unwrap() }
+                }))
+                .await;
+                // One of these calls ran it — or a node's own worker, starting late, got there
+                // first; never two.
+                assert!(ran.iter().filter(|r| **r).count() <= 1, "{backend:?}: {} ran twice: {ran:?}", job.name());
+                let run = a
+                    .poll_until(job.name(), || async { store.job_run(job.name()).await.unwrap().filter(|r| r.done) })
+                    .await;
+                assert_eq!(run.runs, period, "{backend:?}: {} ran once per period: {run:?}", job.name());
+                // Asked again in the same period, no node runs it.
+                for n in &nodes {
+                    assert!(!n.run_job(job).await.unwrap(), "{backend:?}: {} ran again", job.name());
+                }
+            }
+        }
+
+        // A node that claimed a period and died: the others wait for its claim to run out,
+        // then take the period over.
+        let now = nodes[0].now();
+        a.advance(Job::CrlRefresh.period_start(now) + chrono::Duration::minutes(5) - now);
+        let now = nodes[0].now();
+        let period = Job::CrlRefresh.period_start(now);
+        assert_eq!(period, now);
+        let died = now + chrono::Duration::minutes(1);
+        assert!(store.claim_job("crl_refresh", "node-that-died", period, died, now).await.unwrap());
+        a.advance(chrono::Duration::seconds(59));
+        assert!(!nodes[1].run_job(Job::CrlRefresh).await.unwrap(), "{backend:?}: the claim holds");
+        a.advance(chrono::Duration::seconds(2));
+        assert!(nodes[1].run_job(Job::CrlRefresh).await.unwrap(), "{backend:?}: taken over once it ran out");
+        let run = store.job_run("crl_refresh").await.unwrap().unwrap();
+        assert_eq!((run.holder.as_str(), run.done), (nodes[1].node_id(), true));
+
+        // CRLs made at once on three nodes: numbers only grow, and no number names two CRLs.
+        let mut seen = std::collections::BTreeMap::<u64, Vec<u8>>::new();
+        let mut last = 0;
+        for _ in 0..5 {
+            let crls = futures_all(nodes.iter().map(|n| {
+                let n = n.clone();
+                async move { n.regenerate_crl().await.unwrap() }
+            }))
+            .await;
+            for der in crls {
+                let number = crl_number(&der);
+                assert!(number > last || seen.contains_key(&number), "{backend:?}: CRL number {number} after {last}");
+                if let Some(earlier) = seen.get(&number) {
+                    assert!(earlier == &der, "{backend:?}: two different CRLs numbered {number}");
+                }
+                seen.insert(number, der);
+            }
+            last = *seen.keys().max().unwrap();
+        }
+        assert!(seen.len() >= 5, "{backend:?}: a new CRL each round: {:?}", seen.keys());
+        b.stop().await;
+        c.stop().await;
+        a.server.stop().await;
+    }
+}
+
+/// Runs the futures at once and returns their outputs in order.
+async fn futures_all<F: std::future::Future + Send + 'static>(futures: impl Iterator<Item = F>) -> Vec<F::Output>
+where
+    F::Output: Send + 'static,
+{
+    let handles: Vec<_> = futures.map(tokio::spawn).collect();
+    let mut out = Vec::new();
+    for h in handles {
+        out.push(h.await.unwrap());
+    }
+    out
+}
+
+#[tokio::test]
+async fn nodes_starting_at_once_on_an_empty_database_share_one_ca() {
+    for backend in backends() {
+        let dirs: Vec<_> = (0..3).map(|_| tempfile::tempdir().unwrap()).collect();
+        let database_url = match backend {
+            yiqian_store::Backend::Sqlite => {
+                format!("sqlite://{}?mode=rwc", dirs[0].path().join("shared.db").display())
+            }
+            yiqian_store::Backend::Postgres => yiqian_store::testing::fresh_postgres_database().await,
+        };
+        let keys: Vec<String> = (0..3).map(|_| yiqian_store::MasterKey::generate().to_base64()).collect();
+        let configs: Vec<Config> = dirs
+            .iter()
+            .map(|d| {
+                let mut c = node_config(d.path().join("data"), &database_url);
+                (c.master_key, c.pin_escrow_key, c.sandbox_gateway_key) =
+                    (keys[0].clone(), keys[1].clone(), keys[2].clone());
+                c
+            })
+            .collect();
+        let servers = futures_all(configs.into_iter().map(|c| async move { Server::start(&c).await })).await;
+        let servers: Vec<Server> =
+            servers.into_iter().map(|s| s.unwrap_or_else(|e| panic!("{backend:?}: a node refused: {e}"))).collect();
+        let mut cas = Vec::new();
+        for s in &servers {
+            let r = reqwest::get(format!("{}/pki/ca.crt", s.public_url)).await.unwrap();
+            assert_eq!(r.status(), StatusCode::OK);
+            cas.push(r.bytes().await.unwrap());
+        }
+        assert!(cas.iter().all(|c| c == &cas[0]), "{backend:?}: every node serves the one issuing CA");
+        for s in servers {
+            s.stop().await;
+        }
+    }
+}
