@@ -17,6 +17,7 @@ pub mod orders;
 pub mod outbox;
 pub mod payments;
 pub mod people;
+pub mod segments;
 pub mod sms;
 pub mod staff;
 pub mod stations;

@@ -17,8 +17,8 @@ use sha2::Sha256;
 use std::path::Path;
 
 const VERSION: u8 = 1;
-const NONCE: usize = 12;
-const WRAPPED: usize = 32 + 16;
+pub(crate) const NONCE: usize = 12;
+pub(crate) const WRAPPED: usize = 32 + 16;
 
 /// The deployment's master key: 32 random bytes from configuration or a key file.
 #[derive(Clone)]
@@ -140,6 +140,29 @@ impl Vault {
         out.extend_from_slice(&nonce);
         out.extend_from_slice(&body);
         out
+    }
+
+    /// A fresh random data key, wrapped by the master key and bound to `context`: the key,
+    /// the wrapping nonce and the wrapped key.
+    pub(crate) fn new_data_key(&self, context: &str) -> ([u8; 32], [u8; NONCE], Vec<u8>) {
+        let mut dek = [0u8; 32];
+        let mut wrap_nonce = [0u8; NONCE];
+        rand::rngs::OsRng.fill_bytes(&mut dek);
+        rand::rngs::OsRng.fill_bytes(&mut wrap_nonce);
+        let wrapped = self
+            .wrap
+            .encrypt(Nonce::from_slice(&wrap_nonce), Payload { msg: &dek, aad: context.as_bytes() })
+            .expect("AES-GCM encryption of 32 bytes cannot fail");
+        (dek, wrap_nonce, wrapped)
+    }
+
+    /// Unwraps a data key made by [`Vault::new_data_key`] for the same `context`.
+    pub(crate) fn open_data_key(&self, wrap_nonce: &[u8], wrapped: &[u8], context: &str) -> Option<[u8; 32]> {
+        let dek = self
+            .wrap
+            .decrypt(Nonce::from_slice(wrap_nonce), Payload { msg: wrapped, aad: context.as_bytes() })
+            .ok()?;
+        dek.try_into().ok()
     }
 
     /// Decrypts what [`Vault::seal`] produced for the same `context`.

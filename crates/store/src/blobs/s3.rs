@@ -2,12 +2,19 @@
 //! the `object_store` crate. Objects are named `PREFIX/ab/ID` like the files of the local
 //! store and hold the same sealed bytes.
 
-use super::{BlobStore, is_blob_id};
+use super::{BlobSink, BlobStore, is_blob_id};
 use crate::StoreError;
 use async_trait::async_trait;
 use object_store::aws::{AmazonS3, AmazonS3Builder};
+use object_store::buffered::BufWriter;
 use object_store::path::Path;
 use object_store::{ObjectStore, PutPayload};
+use std::ops::Range;
+use std::sync::Arc;
+
+/// Bytes a blob being written keeps before it goes to the bucket as one part of a multipart
+/// upload (S3's smallest part but the last is 5 MiB); a blob smaller than this is one PUT.
+pub const PART_SIZE: usize = 5 * 1024 * 1024;
 
 /// Where the bucket is and how to reach it.
 #[derive(Clone, Default)]
@@ -46,7 +53,7 @@ impl std::fmt::Debug for S3Settings {
 
 /// Blobs as objects in an S3-compatible bucket.
 pub struct S3BlobStore {
-    bucket: AmazonS3,
+    bucket: Arc<AmazonS3>,
     prefix: String,
     describe: String,
 }
@@ -75,7 +82,7 @@ impl S3BlobStore {
             settings.endpoint,
             if prefix.is_empty() { String::new() } else { format!(" under {prefix}/") }
         );
-        Ok(S3BlobStore { bucket, prefix, describe })
+        Ok(S3BlobStore { bucket: Arc::new(bucket), prefix, describe })
     }
 
     fn key(&self, id: &str) -> Result<Path, StoreError> {
@@ -101,12 +108,55 @@ impl BlobStore for S3BlobStore {
         Ok(())
     }
 
+    async fn writer(&self, id: &str) -> Result<Box<dyn BlobSink>, StoreError> {
+        let bucket: Arc<dyn ObjectStore> = self.bucket.clone();
+        let writer = BufWriter::with_capacity(bucket, self.key(id)?, PART_SIZE).with_max_concurrency(2);
+        Ok(Box::new(S3Sink { writer }))
+    }
+
     async fn get(&self, id: &str) -> Result<Vec<u8>, StoreError> {
         let object = self.bucket.get(&self.key(id)?).await.map_err(unavailable)?;
         Ok(object.bytes().await.map_err(unavailable)?.to_vec())
     }
 
+    async fn get_range(&self, id: &str, range: Range<u64>) -> Result<Vec<u8>, StoreError> {
+        Ok(self.bucket.get_range(&self.key(id)?, range).await.map_err(unavailable)?.to_vec())
+    }
+
+    async fn size(&self, id: &str) -> Result<u64, StoreError> {
+        Ok(self.bucket.head(&self.key(id)?).await.map_err(unavailable)?.size)
+    }
+
+    async fn delete(&self, id: &str) -> Result<(), StoreError> {
+        match self.bucket.delete(&self.key(id)?).await {
+            Ok(()) | Err(object_store::Error::NotFound { .. }) => Ok(()),
+            Err(e) => Err(unavailable(e)),
+        }
+    }
+
     fn describe(&self) -> String {
         self.describe.clone()
+    }
+}
+
+/// An object being written: buffered up to [`PART_SIZE`], then a multipart upload with at
+/// most two parts in flight.
+struct S3Sink {
+    writer: BufWriter,
+}
+
+#[async_trait]
+impl BlobSink for S3Sink {
+    async fn write(&mut self, bytes: &[u8]) -> Result<(), StoreError> {
+        self.writer.put(bytes::Bytes::copy_from_slice(bytes)).await.map_err(unavailable)
+    }
+
+    async fn finish(mut self: Box<Self>) -> Result<(), StoreError> {
+        use tokio::io::AsyncWriteExt;
+        self.writer.shutdown().await.map_err(StoreError::Io)
+    }
+
+    async fn abort(mut self: Box<Self>) {
+        let _ = self.writer.abort().await;
     }
 }
