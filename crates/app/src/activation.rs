@@ -5,7 +5,7 @@
 //! applicant goes to the counter.
 
 use crate::apply::Actor;
-use crate::materials::{FaceCheck, LivenessChallenge};
+use crate::materials::{FaceCheck, FaceVideoUpload, LivenessChallenge};
 use crate::{App, AppError, in_tx};
 use yiqian_domain::order::ActivationVerdict;
 use yiqian_domain::{ApplicantId, Command, OrderState};
@@ -40,6 +40,14 @@ impl ActivationView {
     pub fn pin_pending(&self) -> bool {
         self.record.order.state == OrderState::ActivationReview
     }
+}
+
+/// What [`App::receive_activation_video`] found.
+pub enum ActivationVideo {
+    /// The video is wanted: push it into this upload.
+    Wanted(FaceVideoUpload),
+    /// The order's activation video was taken already; nothing is wanted.
+    AlreadySubmitted(Box<ActivationView>),
 }
 
 impl App {
@@ -132,8 +140,35 @@ impl App {
         self.issue_challenge(&view.record.order.id).await
     }
 
-    /// Takes the activation's face video. Submitting again after the order was activated
-    /// (a double tap, a retry after a lost answer) changes nothing and sends nothing.
+    /// Starts taking the activation's face video: the key must have shipped, tries must be
+    /// left and the risk notice accepted. Push the video's pieces as they arrive, then hand it
+    /// to [`App::submit_activation_upload`]. An order already activated (a double tap, a retry
+    /// after a lost answer) wants no video: its view is the answer.
+    pub async fn receive_activation_video(
+        &self,
+        applicant: &ApplicantId,
+        code: &str,
+    ) -> Result<ActivationVideo, AppError> {
+        let view = self.activation_view(applicant, code).await?;
+        if matches!(view.record.order.state, OrderState::ActivationReview | OrderState::Activated) {
+            return Ok(ActivationVideo::AlreadySubmitted(Box::new(view)));
+        }
+        self.require_ready_for_video(&view)?;
+        Ok(ActivationVideo::Wanted(self.face_video_upload(&view.record, "activation_video").await?))
+    }
+
+    fn require_ready_for_video(&self, view: &ActivationView) -> Result<(), AppError> {
+        Self::require_shipped(view)?;
+        self.require_tries(view)?;
+        if view.fulfilment.activation_consent_at.is_none() {
+            return Err(AppError::invalid("consent_required", "请先阅读风险提示并勾选“本人已阅读并同意申请”"));
+        }
+        Ok(())
+    }
+
+    /// Takes the activation's face video, whole (see [`App::receive_activation_video`] for
+    /// one that arrives in pieces). Submitting again after the order was activated (a double
+    /// tap, a retry after a lost answer) changes nothing and sends nothing.
     pub async fn submit_activation(
         &self,
         applicant: &ApplicantId,
@@ -141,17 +176,35 @@ impl App {
         challenge_id: &str,
         video: &[u8],
     ) -> Result<ActivationView, AppError> {
-        let view = self.activation_view(applicant, code).await?;
+        let upload = match self.receive_activation_video(applicant, code).await? {
+            ActivationVideo::AlreadySubmitted(view) => return Ok(*view),
+            ActivationVideo::Wanted(upload) => upload.push_whole(video).await?,
+        };
+        self.submit_activation_upload(applicant, code, challenge_id, upload).await
+    }
+
+    /// Takes the activation's face video received by [`App::receive_activation_video`]. A
+    /// video refused before it is recorded is removed from the store; one that arrives after
+    /// the order was activated is not kept.
+    pub async fn submit_activation_upload(
+        &self,
+        applicant: &ApplicantId,
+        code: &str,
+        challenge_id: &str,
+        upload: FaceVideoUpload,
+    ) -> Result<ActivationView, AppError> {
+        let blob = upload.finish().await?;
+        let view = self.or_discard(&blob, self.activation_view(applicant, code).await).await?;
         if matches!(view.record.order.state, OrderState::ActivationReview | OrderState::Activated) {
+            // Another submission won the race: this video is not kept.
+            self.discard_upload(&blob).await;
             return Ok(view);
         }
-        Self::require_shipped(&view)?;
-        self.require_tries(&view)?;
-        if view.fulfilment.activation_consent_at.is_none() {
-            return Err(AppError::invalid("consent_required", "请先阅读风险提示并勾选“本人已阅读并同意申请”"));
-        }
-        let FaceCheck { challenge, blob, verdict, evidence } =
-            self.check_face_video(&view.record, challenge_id, video, "activation_video").await?;
+        let checked = async {
+            self.require_ready_for_video(&view)?;
+            self.check_face_video(&view.record, challenge_id, blob.clone()).await
+        };
+        let FaceCheck { challenge, blob, verdict, evidence } = self.or_discard(&blob, checked.await).await?;
         let order = view.record.order.id.clone();
         let verdict = match verdict {
             LivenessVerdict::Fail { reason, .. } => {

@@ -153,6 +153,8 @@ struct Inner {
     documents: std::sync::OnceLock<Arc<yiqian_documents::DocumentRenderer>>,
     /// This node's name in claims on scheduled jobs: process id and a random part.
     node_id: String,
+    /// Memory for face videos read whole for the identity provider, in MiB permits.
+    face_checks: tokio::sync::Semaphore,
 }
 
 /// The application: every use case, over one store and one set of providers. Cheap to clone.
@@ -186,6 +188,7 @@ impl App {
                 escrow_pair: yiqian_token::escrow::EscrowKeyPair::derive(pin_escrow.bytes()),
                 documents: std::sync::OnceLock::new(),
                 node_id: format!("node-{}-{}", std::process::id(), new_id("", 6)),
+                face_checks: tokio::sync::Semaphore::new(FACE_CHECK_MEMORY_MIB as usize),
             }),
         }
     }
@@ -270,6 +273,12 @@ macro_rules! in_tx {
     }};
 }
 pub(crate) use in_tx;
+
+/// Memory (MiB) that face videos being compared by the identity provider may hold at once.
+/// The provider takes a video whole, so each check holds its video's size of this budget
+/// until it is answered: some twenty phone videos of 3 MB at once, two of the largest (30 MB).
+/// The uploads themselves are sealed into the store as they arrive, never whole in memory.
+pub const FACE_CHECK_MEMORY_MIB: u32 = 64;
 
 /// How many times a unit of work is tried before the caller is told the system is busy.
 pub(crate) const MAX_ATTEMPTS: u32 = 30;

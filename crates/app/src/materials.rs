@@ -11,7 +11,7 @@ use crate::{App, AppError, in_tx, new_id};
 use serde_json::json;
 use yiqian_domain::applicant::{AddressForm, IdCardForm, check_address, confirm_id_card};
 use yiqian_domain::identity::MobileNumber;
-use yiqian_domain::media::{check_photo, check_signature, check_video};
+use yiqian_domain::media::{IncomingVideo, check_photo, check_signature};
 use yiqian_domain::{ApplicantId, Command, Step};
 use yiqian_providers::identity::{CardSide, IdCardReading, LivenessVerdict};
 use yiqian_store::blobs::BlobInfo;
@@ -32,6 +32,61 @@ fn check_png_decodes(png: &[u8]) -> Result<(), AppError> {
     let mut buffer = vec![0; reader.output_buffer_size().ok_or_else(bad)?];
     reader.next_frame(&mut buffer).map_err(|_| bad())?;
     Ok(())
+}
+
+/// A face video being received: each piece is checked (is it a video, is it too large) and
+/// sealed into the store as it arrives, so it is never whole in memory. Made by
+/// [`App::receive_liveness_video`] or [`App::receive_activation_video`].
+pub struct FaceVideoUpload {
+    writer: yiqian_store::blobs::BlobWriter,
+    check: IncomingVideo,
+    id: String,
+    order_id: String,
+    kind: &'static str,
+}
+
+impl FaceVideoUpload {
+    /// Takes the next piece of the video. On a refusal, [`FaceVideoUpload::abort`] it.
+    pub async fn push(&mut self, piece: &[u8]) -> Result<(), AppError> {
+        self.check.take(piece)?;
+        self.writer.write(piece).await?;
+        Ok(())
+    }
+
+    /// Takes a whole video; on a refusal nothing stays in the store.
+    pub async fn push_whole(mut self, video: &[u8]) -> Result<FaceVideoUpload, AppError> {
+        match self.push(video).await {
+            Ok(()) => Ok(self),
+            Err(e) => {
+                self.abort().await;
+                Err(e)
+            }
+        }
+    }
+
+    /// Gives up on the video: nothing stays in the store.
+    pub async fn abort(self) {
+        self.writer.abort().await;
+    }
+
+    /// Ends the video: stored whole (not yet recorded), or refused and removed.
+    pub(crate) async fn finish(self) -> Result<BlobInfo, AppError> {
+        let media = match self.check.finish() {
+            Ok(m) => m,
+            Err(e) => {
+                self.writer.abort().await;
+                return Err(e.into());
+            }
+        };
+        let size = self.writer.finish().await?;
+        Ok(BlobInfo {
+            id: self.id,
+            order_id: self.order_id,
+            kind: self.kind.into(),
+            content_type: media.mime().into(),
+            size: size as i64,
+        })
+    }
 }
 
 /// A face video checked against its challenge, ready to record.
@@ -291,9 +346,27 @@ impl App {
         Ok(LivenessChallenge { id, digits, expires_in_seconds: policy.challenge_ttl.num_seconds() })
     }
 
-    /// Takes the face video answering a challenge. The provider's verdict is kept as
-    /// evidence; "needs review" completes the step for a reviewer to decide, "fail" asks the
-    /// applicant to try again.
+    /// Starts taking the face video of the order's application (进入身份验证 → 停止并上传):
+    /// the order must be the applicant's and at the face step. Push the video's pieces as they
+    /// arrive, then hand it to [`App::submit_liveness_upload`].
+    pub async fn receive_liveness_video(
+        &self,
+        applicant: &ApplicantId,
+        order_id: &str,
+    ) -> Result<FaceVideoUpload, AppError> {
+        let rec = self.order_for_step(applicant, order_id, Step::Liveness).await?;
+        self.face_video_upload(&rec, "liveness_video").await
+    }
+
+    pub(crate) async fn face_video_upload(&self, rec: &OrderRecord, kind: &'static str) -> Result<FaceVideoUpload, AppError> {
+        let id = new_id("BL", 24);
+        let order_id = rec.order.id.to_string();
+        let writer = self.store().blob_writer(&id, &order_id, kind).await?;
+        Ok(FaceVideoUpload { writer, check: IncomingVideo::default(), id, order_id, kind })
+    }
+
+    /// Takes the face video answering a challenge, whole (see [`App::receive_liveness_video`]
+    /// for one that arrives in pieces).
     pub async fn submit_liveness(
         &self,
         applicant: &ApplicantId,
@@ -301,9 +374,28 @@ impl App {
         challenge_id: &str,
         video: &[u8],
     ) -> Result<OrderRecord, AppError> {
-        let rec = self.order_for_step(applicant, order_id, Step::Liveness).await?;
-        let checked = self.check_face_video(&rec, challenge_id, video, "liveness_video").await?;
-        let FaceCheck { challenge, blob, verdict, evidence } = checked;
+        let upload = self.receive_liveness_video(applicant, order_id).await?;
+        let upload = upload.push_whole(video).await?;
+        self.submit_liveness_upload(applicant, order_id, challenge_id, upload).await
+    }
+
+    /// Takes the face video received by [`App::receive_liveness_video`], answering a
+    /// challenge. The provider's verdict is kept as evidence; "needs review" completes the
+    /// step for a reviewer to decide, "fail" asks the applicant to try again. A video refused
+    /// before it is recorded is removed from the store.
+    pub async fn submit_liveness_upload(
+        &self,
+        applicant: &ApplicantId,
+        order_id: &str,
+        challenge_id: &str,
+        upload: FaceVideoUpload,
+    ) -> Result<OrderRecord, AppError> {
+        let blob = upload.finish().await?;
+        let checked = async {
+            let rec = self.order_for_step(applicant, order_id, Step::Liveness).await?;
+            self.check_face_video(&rec, challenge_id, blob.clone()).await.map(|c| (rec, c))
+        };
+        let (rec, FaceCheck { challenge, blob, verdict, evidence }) = self.or_discard(&blob, checked.await).await?;
         if let LivenessVerdict::Fail { reason, .. } = &verdict {
             in_tx!(self, |tx| {
                 let now = self.now();
@@ -314,7 +406,7 @@ impl App {
             })?;
             return Err(AppError::invalid("liveness_failed", format!("人脸验证未通过:{reason}。请重新验证")));
         }
-        in_tx!(self, |tx| {
+        let recorded = in_tx!(self, |tx| {
             let now = self.now();
             let rec = self.own_order(&mut tx, applicant, order_id).await?;
             Self::use_challenge_once(&mut tx, &challenge.id, now).await?;
@@ -324,7 +416,24 @@ impl App {
                 .apply(&mut tx, &rec, &Actor::Applicant(applicant.clone()), Command::CompleteStep(Step::Liveness))
                 .await?;
             Ok(rec)
-        })
+        });
+        self.or_discard(&blob, recorded).await
+    }
+
+    /// Passes `result` on; when it is a refusal, first removes the unrecorded upload `blob`.
+    pub(crate) async fn or_discard<T>(&self, blob: &BlobInfo, result: Result<T, AppError>) -> Result<T, AppError> {
+        if result.is_err() {
+            self.discard_upload(blob).await;
+        }
+        result
+    }
+
+    /// Removes an upload that will not be recorded from the store (a failure is logged: the
+    /// blob is unreferenced either way).
+    pub(crate) async fn discard_upload(&self, blob: &BlobInfo) {
+        if let Err(e) = self.store().discard_blob(&blob.id).await {
+            tracing::warn!(blob = %blob.id, error = %e, "a refused upload was not removed from the blob store");
+        }
     }
 
     /// Marks a challenge used, refusing a second use.
@@ -343,16 +452,15 @@ impl App {
     }
 
     /// Checks a face video answering `challenge_id` for the order: the challenge is the
-    /// order's, unused and fresh; the video is a video; the provider compares it with the ID
-    /// photo. The video is stored (sealed) but not yet recorded.
+    /// order's, unused and fresh; the provider compares the video with the ID photo. The video
+    /// is stored (sealed) but not yet recorded; it is read whole for the provider, within
+    /// [`FACE_CHECK_MEMORY_MIB`](crate::FACE_CHECK_MEMORY_MIB) for all checks at once.
     pub(crate) async fn check_face_video(
         &self,
         rec: &OrderRecord,
         challenge_id: &str,
-        video: &[u8],
-        blob_kind: &str,
+        blob: BlobInfo,
     ) -> Result<FaceCheck, AppError> {
-        let video_type = check_video(video)?;
         let (challenge, id_card) = {
             let mut tx = self.store().read().await?;
             let challenge = match tx.challenge(challenge_id).await {
@@ -375,8 +483,15 @@ impl App {
             Some(id) => self.store().get_blob(&id).await?.1,
             None => return Err(AppError::invalid("id_card_missing", "请先完成身份证拍照")),
         };
-        let verdict = self.providers().identity.check_liveness(video, &challenge.digits, &id_photo).await?;
-        let blob = self.store_upload(rec, blob_kind, video_type.mime(), video).await?;
+        let verdict = {
+            let mib = u64::try_from(blob.size).unwrap_or(0).div_ceil(1024 * 1024);
+            let mib = u32::try_from(mib).unwrap_or(u32::MAX).clamp(1, crate::FACE_CHECK_MEMORY_MIB);
+            let _turn =
+                self.inner.face_checks.acquire_many(mib).await.map_err(|e| AppError::Internal(e.to_string()))?;
+            let reader = self.store().blob_reader_for(blob.clone()).await?;
+            let video = reader.read(0..reader.size()).await?;
+            self.providers().identity.check_liveness(&video, &challenge.digits, &id_photo).await?
+        };
         let evidence = json!({
             "challenge": challenge.id, "digits": challenge.digits, "video": blob.id,
             "provider": self.providers().identity.name(), "verdict": verdict,

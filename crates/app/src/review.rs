@@ -13,7 +13,7 @@ use yiqian_domain::staff::Permission;
 use yiqian_domain::{Command, OrderId, OrderState, Step};
 use yiqian_providers::identity::{IdCardReading, LivenessVerdict};
 use yiqian_store::audit::NewAuditEntry;
-use yiqian_store::blobs::BlobInfo;
+use yiqian_store::blobs::BlobReader;
 use yiqian_store::fulfilment::{CounterServiceRecord, FulfilmentRecord, InvoiceRecord, TokenRecord};
 use yiqian_store::orders::{HistoryEntry, OrderRecord};
 
@@ -194,13 +194,14 @@ impl App {
         Ok(dossier)
     }
 
-    /// Opens a photo, video or signature of an order for staff; the access is audited.
+    /// Opens a photo, video or signature of an order for staff, to read in ranges; the access
+    /// is audited.
     pub async fn staff_blob(
         &self,
         staff: &StaffMember,
         order_id: &str,
         blob_id: &str,
-    ) -> Result<(BlobInfo, Vec<u8>), AppError> {
+    ) -> Result<BlobReader, AppError> {
         staff.require_any(&[
             Permission::ReviewApplications,
             Permission::ReviewActivations,
@@ -209,11 +210,12 @@ impl App {
             Permission::ManageInvoices,
         ])?;
         let id = parse_order_id(order_id)?;
-        let (info, bytes) = match self.store().get_blob(blob_id).await {
+        let reader = match self.store().blob_reader(blob_id).await {
             Ok(found) => found,
             Err(yiqian_store::StoreError::NotFound(_)) => return Err(AppError::NotFound("文件")),
             Err(e) => return Err(e.into()),
         };
+        let info = &reader.info;
         if info.order_id != id.as_str() {
             return Err(AppError::NotFound("文件"));
         }
@@ -224,7 +226,7 @@ impl App {
             json!({"blob": info.id, "kind": info.kind}),
         )
         .await?;
-        Ok((info, bytes))
+        Ok(reader)
     }
 
     async fn audit_staff_read(

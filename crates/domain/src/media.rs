@@ -104,8 +104,49 @@ pub fn check_signature(bytes: &[u8]) -> Result<MediaType, UploadError> {
 
 /// Checks a face video.
 pub fn check_video(bytes: &[u8]) -> Result<MediaType, UploadError> {
-    check_size(bytes, MAX_VIDEO_BYTES)?;
-    sniff(bytes).filter(|m| m.is_video()).ok_or(UploadError::NotAVideo)
+    let mut incoming = IncomingVideo::default();
+    incoming.take(bytes)?;
+    incoming.finish()
+}
+
+/// A face video checked as its bytes arrive, so that it need never be whole in memory: what
+/// it is (from its first bytes) and how large (counted), refused as soon as either is wrong.
+/// The same rules as [`check_video`], which checks a whole one this way.
+#[derive(Debug, Default)]
+pub struct IncomingVideo {
+    head: Vec<u8>,
+    size: usize,
+}
+
+impl IncomingVideo {
+    /// Takes the next piece of the video.
+    pub fn take(&mut self, piece: &[u8]) -> Result<(), UploadError> {
+        self.size = self.size.saturating_add(piece.len());
+        if self.size > MAX_VIDEO_BYTES {
+            return Err(UploadError::TooLarge { limit_mb: MAX_VIDEO_BYTES / (1024 * 1024) });
+        }
+        if self.head.len() < MIN_UPLOAD_BYTES {
+            let want = (MIN_UPLOAD_BYTES - self.head.len()).min(piece.len());
+            self.head.extend_from_slice(&piece[..want]);
+            if self.head.len() == MIN_UPLOAD_BYTES && !sniff(&self.head).is_some_and(MediaType::is_video) {
+                return Err(UploadError::NotAVideo);
+            }
+        }
+        Ok(())
+    }
+
+    /// Bytes taken so far.
+    pub fn size(&self) -> usize {
+        self.size
+    }
+
+    /// The video's type once all of it has arrived, or why it is refused.
+    pub fn finish(&self) -> Result<MediaType, UploadError> {
+        if self.size < MIN_UPLOAD_BYTES {
+            return Err(UploadError::Empty);
+        }
+        sniff(&self.head).filter(|m| m.is_video()).ok_or(UploadError::NotAVideo)
+    }
 }
 
 #[cfg(test)]
@@ -138,6 +179,35 @@ mod tests {
         #[test]
         fn sniff_never_panics(bytes in proptest::collection::vec(any::<u8>(), 0..64)) {
             let _ = sniff(&bytes);
+        }
+    }
+
+    proptest! {
+        #[test]
+        fn a_video_checked_in_pieces_is_judged_as_a_whole_one(
+            head in prop::sample::select(vec![b"\0\0\0\x18ftypmp42".to_vec(), vec![0x1A, 0x45, 0xDF, 0xA3], vec![0xFF, 0xD8, 0xFF]]),
+            len in 0usize..300,
+            cuts in prop::collection::vec(0usize..300, 0..6),
+        ) {
+            let mut bytes = head.clone();
+            bytes.resize(len, 0x33);
+            let mut cuts: Vec<usize> = cuts.into_iter().map(|c| c.min(bytes.len())).collect();
+            cuts.sort_unstable();
+            let mut incoming = IncomingVideo::default();
+            let mut verdict = Ok(());
+            let mut at = 0;
+            for cut in cuts.into_iter().chain([bytes.len()]) {
+                if verdict.is_ok() {
+                    verdict = incoming.take(&bytes[at..cut]);
+                }
+                at = cut;
+            }
+            let in_pieces = verdict.and_then(|_| incoming.finish());
+            let whole = match check_size(&bytes, MAX_VIDEO_BYTES) {
+                Err(e) => Err(e),
+                Ok(()) => sniff(&bytes).filter(|m| m.is_video()).ok_or(UploadError::NotAVideo),
+            };
+            prop_assert_eq!(in_pieces, whole);
         }
     }
 }

@@ -20,6 +20,7 @@ use serde::Deserialize;
 use serde_json::{Value, json};
 use std::collections::HashMap;
 use std::net::SocketAddr;
+use yiqian_app::materials::FaceVideoUpload;
 use yiqian_app::payments::PayerRoute;
 use yiqian_domain::applicant::{AddressForm, IdCardForm};
 
@@ -319,20 +320,61 @@ pub async fn read_parts(Upload(mut multipart): Upload) -> Result<HashMap<String,
         let field = match multipart.next_field().await {
             Ok(Some(f)) => f,
             Ok(None) => return Ok(parts),
-            Err(e) if e.status() == axum::http::StatusCode::PAYLOAD_TOO_LARGE => {
-                return Err(ApiError::invalid("upload_too_large", "文件过大,请重新拍摄后再试"));
-            }
-            Err(_) => return Err(ApiError::invalid("upload_incomplete", "上传中断,请重试")),
+            Err(e) => return Err(upload_error(e)),
         };
         let name = field.name().unwrap_or_default().to_owned();
-        let bytes = field.bytes().await.map_err(|e| {
-            if e.status() == axum::http::StatusCode::PAYLOAD_TOO_LARGE {
-                ApiError::invalid("upload_too_large", "文件过大,请重新拍摄后再试")
-            } else {
-                ApiError::invalid("upload_incomplete", "上传中断,请重试")
-            }
-        })?;
+        let bytes = field.bytes().await.map_err(upload_error)?;
         parts.insert(name, bytes.to_vec());
+    }
+}
+
+/// Reads a face-video upload: the `video` field piece by piece into `upload` (checked and
+/// sealed into the store as it arrives, never whole in memory), the other fields whole (a few
+/// bytes each). Returns the challenge id and the upload; on any failure the upload is given up.
+pub async fn read_face_video(
+    Upload(mut multipart): Upload,
+    mut upload: FaceVideoUpload,
+) -> Result<(String, FaceVideoUpload), ApiError> {
+    let mut challenge: Option<String> = None;
+    let mut video = false;
+    let result: Result<(), ApiError> = async {
+        while let Some(mut field) = multipart.next_field().await.map_err(upload_error)? {
+            match field.name().unwrap_or_default() {
+                "video" if !video => {
+                    video = true;
+                    while let Some(piece) = field.chunk().await.map_err(upload_error)? {
+                        upload.push(&piece).await?;
+                    }
+                }
+                "challenge_id" => {
+                    let text = field.text().await.map_err(upload_error)?;
+                    if text.len() > 256 {
+                        return Err(ApiError::invalid("challenge_unknown", "验证码数字无效,请重新进入身份验证"));
+                    }
+                    challenge = Some(text);
+                }
+                _ => return Err(ApiError::invalid("upload_unexpected", "上传内容有误,请重新录制")),
+            }
+        }
+        Ok(())
+    }
+    .await;
+    let missing = |message: &str| Err(ApiError::invalid("upload_missing", message.to_owned()));
+    let outcome = match (result, challenge) {
+        (Err(e), _) => Err(e),
+        (Ok(()), _) if !video => missing("请录制读数视频"),
+        (Ok(()), None) => missing("请先进入身份验证获取数字"),
+        (Ok(()), Some(challenge)) => return Ok((challenge, upload)),
+    };
+    upload.abort().await;
+    outcome
+}
+
+fn upload_error(e: axum::extract::multipart::MultipartError) -> ApiError {
+    if e.status() == axum::http::StatusCode::PAYLOAD_TOO_LARGE {
+        ApiError::invalid("upload_too_large", "文件过大,请重新拍摄后再试")
+    } else {
+        ApiError::invalid("upload_incomplete", "上传中断,请重试")
     }
 }
 
@@ -386,10 +428,9 @@ async fn liveness_video(
     Path(id): Path<String>,
     multipart: Upload,
 ) -> ApiResult {
-    let parts = read_parts(multipart).await?;
-    let challenge = String::from_utf8_lossy(part(&parts, "challenge_id", "请先进入身份验证获取数字")?).into_owned();
-    let video = part(&parts, "video", "请录制读数视频")?;
-    summary(&s.app.submit_liveness(&a, &id, &challenge, video).await?)
+    let upload = s.app.receive_liveness_video(&a, &id).await?;
+    let (challenge, upload) = read_face_video(multipart, upload).await?;
+    summary(&s.app.submit_liveness_upload(&a, &id, &challenge, upload).await?)
 }
 
 async fn signature(

@@ -4,7 +4,7 @@
 //! [`crate::api::routes`]; the rules live in the application.
 
 use crate::WebState;
-use crate::api::{ApiResult, Body, Upload, part, read_parts};
+use crate::api::{ApiResult, Body, Upload, read_face_video};
 use crate::auth::ApiApplicant;
 use crate::views::{ActivationPage, activation_detail, activation_page, invoice_detail};
 use axum::Json;
@@ -14,6 +14,7 @@ use axum::response::IntoResponse;
 use serde::Deserialize;
 use serde_json::json;
 use yiqian_app::AppError;
+use yiqian_app::activation::ActivationVideo;
 use yiqian_domain::invoice::InvoiceForm;
 
 /// `GET /api/v1/activation/{code}`: where the activation of the order behind `code` is.
@@ -62,10 +63,13 @@ pub async fn video(
     Path(code): Path<String>,
     multipart: Upload,
 ) -> ApiResult {
-    let parts = read_parts(multipart).await?;
-    let challenge = String::from_utf8_lossy(part(&parts, "challenge_id", "请先进入身份验证获取数字")?).into_owned();
-    let video = part(&parts, "video", "请录制读数视频")?;
-    let view = s.app.submit_activation(&a, &code, &challenge, video).await?;
+    let view = match s.app.receive_activation_video(&a, &code).await? {
+        ActivationVideo::AlreadySubmitted(view) => *view,
+        ActivationVideo::Wanted(upload) => {
+            let (challenge, upload) = read_face_video(multipart, upload).await?;
+            s.app.submit_activation_upload(&a, &code, &challenge, upload).await?
+        }
+    };
     let mut out = activation_detail(&view);
     out["next_url"] = json!(activation_page(&view.fulfilment.activation_code, ActivationPage::Done));
     Ok(Json(out).into_response())

@@ -137,9 +137,8 @@ async fn an_order_goes_from_accepted_to_activated_with_its_pin_and_invoice() {
         let d = h.server.app.dossier(&t.reviewer, &id).await.unwrap();
         assert_eq!(d.applicant_name(), Some("张三"));
         assert!(d.liveness.is_some() && d.signature_blob.is_some() && d.address.is_some());
-        let (info, _) =
-            h.server.app.staff_blob(&t.reviewer, &id, &d.id_card.as_ref().unwrap().front_blob).await.unwrap();
-        assert_eq!(info.kind, "id_front");
+        let front = h.server.app.staff_blob(&t.reviewer, &id, &d.id_card.as_ref().unwrap().front_blob).await.unwrap();
+        assert_eq!(front.info.kind, "id_front");
         h.server.app.approve_application(&t.reviewer, &id).await.unwrap();
         assert_eq!(h.order(&token, &id).await["status_word"], "待发货");
         assert!(h.sms_containing(phone, "已审核通过").await.is_some());

@@ -215,7 +215,14 @@ impl Store {
     /// Opens a blob recorded with [`Tx::insert_blob`] for reading in ranges: only the header
     /// is read now.
     pub async fn blob_reader(&self, id: &str) -> Result<BlobReader, StoreError> {
-        let info = self.blob_info(id).await?;
+        self.blob_reader_for(self.blob_info(id).await?).await
+    }
+
+    /// [`Store::blob_reader`] for a blob described by `info`, recorded or not yet (an upload
+    /// being checked before it is recorded).
+    pub async fn blob_reader_for(&self, info: BlobInfo) -> Result<BlobReader, StoreError> {
+        let id = info.id.clone();
+        let id = id.as_str();
         let context = blob_context(&info);
         let corrupt = || StoreError::Corrupt(format!("sealed blob {context} does not open"));
         let sealed_len = self.blob_store().size(id).await?;

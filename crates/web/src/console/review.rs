@@ -16,6 +16,7 @@ use super::{ConsoleStaff, CsrfForm, beijing_time, console_error, console_layout,
 use crate::WebState;
 use crate::error::status_of;
 use axum::Router;
+use axum::body::Body;
 use axum::extract::{Path, Query, State};
 use axum::http::{HeaderMap, HeaderValue, StatusCode, header};
 use axum::response::{IntoResponse, Redirect, Response};
@@ -29,6 +30,7 @@ use yiqian_app::staff::Permission;
 use yiqian_domain::applicant::ConfirmedIdCard;
 use yiqian_domain::{OrderId, OrderState, Step};
 use yiqian_providers::identity::{IdCardReading, LivenessVerdict};
+use yiqian_store::blobs::BlobReader;
 use yiqian_store::orders::OrderRecord;
 
 const NAV: &str = "/console/review";
@@ -779,26 +781,36 @@ async fn blob(
     headers: HeaderMap,
 ) -> Response {
     match s.app.staff_blob(&staff.member, &order, &blob).await {
-        Ok((info, bytes)) => media(&info.content_type, bytes, headers.get(header::RANGE)),
+        Ok(reader) => media(reader, headers.get(header::RANGE)).await,
         Err(e) => console_error(&s, Some(&staff.member), e),
     }
 }
 
+/// Bytes of a blob read and sent at a time when it is sent whole.
+const MEDIA_PIECE: u64 = 1024 * 1024;
+
 /// A stored photo, video or signature, shown in the page (never cached), with one byte range
-/// when asked for one (browsers seek in videos that way).
-fn media(content_type: &str, bytes: Vec<u8>, range: Option<&HeaderValue>) -> Response {
+/// when asked for one (browsers seek in videos that way). Only the asked bytes are read and
+/// opened; a whole blob is sent piece by piece as it is read.
+async fn media(reader: BlobReader, range: Option<&HeaderValue>) -> Response {
+    let content_type = reader.info.content_type.clone();
     // Types are sniffed from the bytes at upload; anything else is only offered as a download.
     let known = ["image/", "video/"].iter().any(|p| content_type.starts_with(p)) || content_type == "application/pdf";
     let (content_type, disposition) =
-        if known { (content_type, "inline") } else { ("application/octet-stream", "attachment") };
-    let len = bytes.len();
-    let (status, body, content_range) = match range.and_then(|r| r.to_str().ok()).map(|r| byte_range(r, len)) {
-        None | Some(RangeAsked::Whole) => (StatusCode::OK, bytes, None),
-        Some(RangeAsked::Part(start, end)) => {
-            (StatusCode::PARTIAL_CONTENT, bytes[start..=end].to_vec(), Some(format!("bytes {start}-{end}/{len}")))
-        }
+        if known { (content_type.as_str(), "inline") } else { ("application/octet-stream", "attachment") };
+    let len = reader.size();
+    let asked = range.and_then(|r| r.to_str().ok()).map(|r| byte_range(r, len as usize));
+    let (status, body, content_range) = match asked {
+        None | Some(RangeAsked::Whole) => (StatusCode::OK, whole_body(reader), None),
+        Some(RangeAsked::Part(start, end)) => match reader.read(start as u64..end as u64 + 1).await {
+            Ok(bytes) => (StatusCode::PARTIAL_CONTENT, Body::from(bytes), Some(format!("bytes {start}-{end}/{len}"))),
+            Err(e) => {
+                tracing::error!(error = %e, "a stored blob could not be read");
+                return StatusCode::INTERNAL_SERVER_ERROR.into_response();
+            }
+        },
         Some(RangeAsked::Unsatisfiable) => {
-            (StatusCode::RANGE_NOT_SATISFIABLE, Vec::new(), Some(format!("bytes */{len}")))
+            (StatusCode::RANGE_NOT_SATISFIABLE, Body::empty(), Some(format!("bytes */{len}")))
         }
     };
     let mut response = (status, body).into_response();
@@ -810,10 +822,32 @@ fn media(content_type: &str, bytes: Vec<u8>, range: Option<&HeaderValue>) -> Res
     h.insert(header::CACHE_CONTROL, HeaderValue::from_static("no-store"));
     h.insert(header::ACCEPT_RANGES, HeaderValue::from_static("bytes"));
     h.insert(header::CONTENT_SECURITY_POLICY, HeaderValue::from_static("default-src 'none'; sandbox"));
+    if status == StatusCode::OK {
+        h.insert(header::CONTENT_LENGTH, HeaderValue::from(len));
+    }
     if let Some(v) = content_range.and_then(|v| HeaderValue::from_str(&v).ok()) {
         h.insert(header::CONTENT_RANGE, v);
     }
     response
+}
+
+/// The whole blob as a body read [`MEDIA_PIECE`] bytes at a time; a failure half-way ends the
+/// response early (the browser sees a short body, never wrong bytes).
+fn whole_body(reader: BlobReader) -> Body {
+    let pieces = futures::stream::unfold((reader, 0u64), |(reader, at)| async move {
+        if at >= reader.size() {
+            return None;
+        }
+        let end = (at + MEDIA_PIECE).min(reader.size());
+        match reader.read(at..end).await {
+            Ok(bytes) => Some((Ok::<_, std::io::Error>(axum::body::Bytes::from(bytes)), (reader, end))),
+            Err(e) => {
+                tracing::error!(error = %e, "a stored blob could not be read to its end");
+                Some((Err(std::io::Error::other(e)), (reader, u64::MAX)))
+            }
+        }
+    });
+    Body::from_stream(pieces)
 }
 
 /// What a `Range` header asks of a body of `len` bytes.
