@@ -276,9 +276,10 @@ pub(crate) use in_tx;
 
 /// Memory (MiB) that face videos being compared by the identity provider may hold at once.
 /// The provider takes a video whole, so each check holds its video's size of this budget
-/// until it is answered: some twenty phone videos of 3 MB at once, two of the largest (30 MB).
+/// until it is answered: ten phone videos of 3 MB at once (Tencent Cloud takes videos up to
+/// 6 MB), one of the largest (30 MB) at a time.
 /// The uploads themselves are sealed into the store as they arrive, never whole in memory.
-pub const FACE_CHECK_MEMORY_MIB: u32 = 64;
+pub const FACE_CHECK_MEMORY_MIB: u32 = 32;
 
 /// How many times a unit of work is tried before the caller is told the system is busy.
 pub(crate) const MAX_ATTEMPTS: u32 = 30;

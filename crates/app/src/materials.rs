@@ -489,7 +489,7 @@ impl App {
             let _turn =
                 self.inner.face_checks.acquire_many(mib).await.map_err(|e| AppError::Internal(e.to_string()))?;
             let reader = self.store().blob_reader_for(blob.clone()).await?;
-            let video = reader.read(0..reader.size()).await?;
+            let video = reader.read_all().await?;
             self.providers().identity.check_liveness(&video, &challenge.digits, &id_photo).await?
         };
         let evidence = json!({

@@ -9,12 +9,17 @@
 //! Needs PostgreSQL (`YIQIAN_TEST_DATABASE_URL`), an S3-protocol server (`YIQIAN_TEST_S3_URL`)
 //! and nginx; skipped without them unless CI requires them (`YIQIAN_REQUIRE_POSTGRES`,
 //! `YIQIAN_REQUIRE_S3`, `YIQIAN_REQUIRE_NGINX`).
+//!
+//! Also here: one node taking many large face videos at once, its peak memory read from
+//! `/proc` (the figures in docs/benchmarks.md come from this test).
 
 mod common;
 
+use common::phone::*;
 use common::*;
+use serde_json::json;
 use reqwest::StatusCode;
-use serde_json::{Value, json};
+
 use std::path::{Path, PathBuf};
 use std::process::{Child, Command, Stdio};
 use std::sync::Arc;
@@ -23,6 +28,22 @@ use std::time::{Duration, Instant};
 use yiqian_store::Backend;
 
 const APPLICANTS: usize = 12;
+
+/// The settings file of the nodes: they believe the `X-Real-IP` the test's phones send, so
+/// that each applicant comes from a network of their own (as on a campaign day) and the
+/// per-network SMS limit counts them apart.
+fn node_settings(dir: &Path) -> PathBuf {
+    let path = dir.join("yiqian.toml");
+    std::fs::write(&path, "trust_x_real_ip = true\n").unwrap();
+    path
+}
+
+/// An HTTP client for applicant `n`'s phone, on a network of its own.
+fn phone_client(n: usize) -> reqwest::Client {
+    let mut headers = reqwest::header::HeaderMap::new();
+    headers.insert("x-real-ip", format!("10.8.{}.{}", n / 250, n % 250 + 1).parse().unwrap());
+    reqwest::Client::builder().redirect(reqwest::redirect::Policy::none()).default_headers(headers).build().unwrap()
+}
 
 fn free_port() -> u16 {
     std::net::TcpListener::bind("127.0.0.1:0").unwrap().local_addr().unwrap().port()
@@ -38,14 +59,6 @@ impl Drop for Processes {
             let _ = c.wait();
         }
     }
-}
-
-/// An ID number of 张三 (male, born 1990-03-07, Dongcheng) with sequence `n`, check digit and all.
-fn id_number(n: usize) -> String {
-    let body = format!("11010119900307{:03}", 2 * n + 1);
-    let weights = [7, 9, 10, 5, 8, 4, 2, 1, 6, 3, 7, 9, 10, 5, 8, 4, 2];
-    let sum: u32 = body.bytes().zip(weights).map(|(b, w)| u32::from(b - b'0') * w).sum();
-    format!("{body}{}", b"10X98765432"[(sum % 11) as usize] as char)
 }
 
 async fn wait_until_answering(base: &str, what: &str, child: &mut Child) {
@@ -87,7 +100,8 @@ http {{
             proxy_http_version 1.1;
             proxy_set_header Connection \"\";
             proxy_set_header Host $http_host;
-            proxy_set_header X-Real-IP $remote_addr;
+            # The test's phones say which network they are on (see node_settings).
+            proxy_set_header X-Real-IP $http_x_real_ip;
             proxy_next_upstream error timeout;
             proxy_connect_timeout 2s;
         }}
@@ -99,181 +113,6 @@ http {{
     let path = dir.join("nginx.conf");
     std::fs::write(&path, conf).unwrap();
     path
-}
-
-/// An applicant's phone talking to the deployment through nginx. Every request that fails on
-/// the way (a node killed under it: 502, a dropped connection) is told to the journey, which
-/// reads its order again and carries on from there, as the applicant's page would.
-struct Phone {
-    base: String,
-    http: reqwest::Client,
-    token: Option<String>,
-    requests: Arc<AtomicUsize>,
-}
-
-impl Phone {
-    async fn send(&self, req: reqwest::RequestBuilder) -> Result<(StatusCode, Value), String> {
-        self.requests.fetch_add(1, Ordering::Relaxed);
-        let req = match &self.token {
-            Some(t) => req.bearer_auth(t),
-            None => req,
-        };
-        let r = req.timeout(Duration::from_secs(60)).send().await.map_err(|e| format!("send: {e}"))?;
-        let status = r.status();
-        let body: Value = r.json().await.unwrap_or(Value::Null);
-        if status.is_success() { Ok((status, body)) } else { Err(format!("{status} {body}")) }
-    }
-
-    async fn get(&self, path: &str) -> Result<Value, String> {
-        Ok(self.send(self.http.get(format!("{}{path}", self.base))).await?.1)
-    }
-
-    async fn post(&self, path: &str, body: Value) -> Result<Value, String> {
-        Ok(self.send(self.http.post(format!("{}{path}", self.base)).json(&body)).await?.1)
-    }
-
-    async fn post_form(&self, path: &str, form: reqwest::multipart::Form) -> Result<Value, String> {
-        Ok(self.send(self.http.post(format!("{}{path}", self.base)).multipart(form)).await?.1)
-    }
-}
-
-/// The newest verification code SMS to `phone` not among `used` (its id and its six digits),
-/// from the deployment's sandbox inbox, waiting up to `tries` × 100 ms for it.
-async fn unused_code(
-    h: &Harness,
-    phone: &str,
-    used: &std::collections::HashSet<String>,
-    tries: usize,
-) -> Option<(String, String)> {
-    for _ in 0..tries {
-        let inbox = h.inbox(phone).await;
-        if let Some((id, text)) = inbox.into_iter().find(|(id, t)| !used.contains(id) && t.contains("验证码")) {
-            return Some((id, text.chars().filter(|c| c.is_ascii_digit()).take(6).collect()));
-        }
-        tokio::time::sleep(Duration::from_millis(100)).await;
-    }
-    None
-}
-
-/// Asks for a verification code at `path` and waits for it. A request whose answer was lost
-/// (or one refused because a code was sent a moment ago) still finds the code that was sent,
-/// as the applicant would in their messages.
-async fn ask_code(
-    h: &Harness,
-    phone: &Phone,
-    path: &str,
-    number: &str,
-    used: &mut std::collections::HashSet<String>,
-) -> Result<String, String> {
-    let sent = phone.post(path, json!({"phone": number})).await;
-    let tries = if sent.is_ok() { 100 } else { 30 };
-    match unused_code(h, number, used, tries).await {
-        Some((id, code)) => {
-            used.insert(id);
-            Ok(code)
-        }
-        None => Err(sent.err().unwrap_or_else(|| "no code arrived".into())),
-    }
-}
-
-/// One applicant's journey from login to 受理成功, resumed after every failed step. Returns
-/// the order id and how many steps had to be tried again.
-async fn journey(h: Arc<Harness>, mut phone: Phone, n: usize) -> (String, usize) {
-    let number = format!("1390000{n:04}");
-    let mut retried = 0;
-    let mut order: Option<String> = None;
-    let mut paid_at: Option<Instant> = None;
-    let mut used = std::collections::HashSet::new();
-    for _ in 0..200 {
-        let step: Result<bool, String> = async {
-            if phone.token.is_none() {
-                let code = ask_code(&h, &phone, "/api/v1/session/code", &number, &mut used).await?;
-                let r = phone.post("/api/v1/session", json!({"phone": number, "code": code})).await?;
-                phone.token = Some(r["token"].as_str().ok_or("no token")?.to_owned());
-                return Ok(false);
-            }
-            let Some(id) = order.clone() else {
-                // An order made by a request whose answer was lost is found in 已购记录.
-                let mine = phone.get("/api/v1/orders").await?;
-                if let Some(existing) = mine["orders"].as_array().and_then(|o| o.first()) {
-                    order = Some(existing["id"].as_str().ok_or("no id")?.to_owned());
-                    return Ok(false);
-                }
-                let product = phone.get("/api/v1/product").await?;
-                let r = phone
-                    .post("/api/v1/orders", json!({"agreement_version": product["agreement_version"], "accepted": true}))
-                    .await?;
-                order = Some(r["id"].as_str().ok_or("no id")?.to_owned());
-                return Ok(false);
-            };
-            let p = |tail: &str| format!("/api/v1/orders/{id}/{tail}");
-            let o = phone.get(&format!("/api/v1/orders/{id}")).await?;
-            match (o["state"].as_str().unwrap_or(""), o["next_step"].as_str()) {
-                ("submitted", _) => return Ok(true),
-                ("created", _) => {
-                    // Paid a moment ago: wait for the gateway's notification before paying again.
-                    if paid_at.is_some_and(|t| t.elapsed() < Duration::from_secs(5)) {
-                        tokio::time::sleep(Duration::from_millis(200)).await;
-                        return Ok(false);
-                    }
-                    let r = phone.post(&p("payments"), json!({"channel": "wechat"})).await?;
-                    let url = r["pay_url"].as_str().ok_or("no pay_url")?;
-                    let t = url.split("?t=").nth(1).ok_or("no cashier token")?.to_owned();
-                    let confirm = phone.http.post(format!("{}/sandbox/cashier/confirm", phone.base)).form(&[("t", t)]);
-                    let r = confirm.send().await.map_err(|e| e.to_string())?;
-                    if r.status() != StatusCode::SEE_OTHER {
-                        return Err(format!("cashier: {}", r.status()));
-                    }
-                    paid_at = Some(Instant::now());
-                }
-                ("collecting", Some("phone")) => {
-                    let code = ask_code(&h, &phone, &p("phone/code"), &number, &mut used).await?;
-                    phone.post(&p("phone"), json!({"phone": number, "code": code})).await?;
-                }
-                ("collecting", Some("id_card")) => {
-                    let photos = reqwest::multipart::Form::new()
-                        .part("front", reqwest::multipart::Part::bytes(jpeg()).file_name("front.jpg"))
-                        .part("back", reqwest::multipart::Part::bytes(jpeg()).file_name("back.jpg"));
-                    phone.post_form(&p("id-card/photos"), photos).await?;
-                    phone.post(&p("id-card"), id_card(&id_number(n))).await?;
-                }
-                ("collecting", Some("liveness")) => {
-                    let c = phone.post(&p("liveness/challenge"), json!({})).await?;
-                    let mut video = mp4();
-                    video.resize(2 * 1024 * 1024, n as u8);
-                    let form = reqwest::multipart::Form::new()
-                        .text("challenge_id", c["challenge_id"].as_str().ok_or("no challenge")?.to_owned())
-                        .part("video", reqwest::multipart::Part::bytes(video).file_name("liveness.mp4"));
-                    phone.post_form(&p("liveness"), form).await?;
-                }
-                ("collecting", Some("signature")) => {
-                    let sig = reqwest::multipart::Form::new()
-                        .part("image", reqwest::multipart::Part::bytes(png()).file_name("signature.png"))
-                        .text("strokes", strokes());
-                    phone.post_form(&p("signature"), sig).await?;
-                }
-                ("collecting", Some("address")) => {
-                    phone.post(&p("address"), address()).await?;
-                }
-                ("collecting", None) => {
-                    phone.post(&p("submit"), json!({})).await?;
-                }
-                (state, next) => return Err(format!("unexpected state {state} / {next:?}")),
-            }
-            Ok(false)
-        }
-        .await;
-        match step {
-            Ok(true) => return (order.expect("an order"), retried),
-            Ok(false) => {}
-            Err(e) => {
-                retried += 1;
-                eprintln!("applicant {n}: a step failed, reading the order again: {e}");
-                tokio::time::sleep(Duration::from_millis(200)).await;
-            }
-        }
-    }
-    panic!("applicant {n} never reached 受理成功 (order {order:?})");
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 4)]
@@ -321,7 +160,7 @@ async fn three_nodes_behind_nginx_finish_every_journey_when_one_is_killed() {
         let child = Command::new(env!("CARGO_BIN_EXE_yiqian"))
             .args(["serve", "--listen", &format!("127.0.0.1:{port}"), "--data"])
             .arg(&data)
-            .env_remove("YIQIAN_CONFIG")
+            .env("YIQIAN_CONFIG", node_settings(work.path()))
             .env("YIQIAN_DATABASE_URL", h.config.database_url())
             .env("YIQIAN_PUBLIC_URL", &public)
             .env("YIQIAN_MASTER_KEY", key("master.key"))
@@ -365,11 +204,15 @@ async fn three_nodes_behind_nginx_finish_every_journey_when_one_is_killed() {
         .map(|n| {
             let phone = Phone {
                 base: public.clone(),
-                http: reqwest::Client::builder().redirect(reqwest::redirect::Policy::none()).build().unwrap(),
+                http: phone_client(n),
                 token: None,
                 requests: requests.clone(),
             };
-            tokio::spawn(journey(h.clone(), phone, n))
+            let h = h.clone();
+            tokio::spawn(async move {
+                let mut phone = phone;
+                journey(h, &mut phone, n, None).await
+            })
         })
         .collect();
     let expected_requests = APPLICANTS * 18;
@@ -418,4 +261,119 @@ async fn three_nodes_behind_nginx_finish_every_journey_when_one_is_killed() {
     let verdict = app.store().verify_audit().await.unwrap();
     assert!(matches!(verdict, yiqian_store::audit::AuditVerdict::Intact { .. }), "{verdict:?}");
     drop(processes);
+}
+
+/// The peak resident memory of process `pid` so far (`VmHWM`), in MB.
+fn peak_mb(pid: u32) -> f64 {
+    let status = std::fs::read_to_string(format!("/proc/{pid}/status")).unwrap();
+    let kb = status.lines().find_map(|l| l.strip_prefix("VmHWM:")).unwrap();
+    kb.trim().trim_end_matches("kB").trim().parse::<f64>().unwrap() / 1024.0
+}
+
+/// One `yiqian serve` process (SQLite, blobs in its data directory) taking 29 MB face videos
+/// from many applicants at once (16; `YIQIAN_BENCH_UPLOADS` for another number). Each video is
+/// checked and sealed into the store as it arrives, so the process's peak memory grows by a few
+/// MB per upload, not by the videos: buffered whole, 16 of them took +620 MB. The identity check
+/// reads videos whole within its own budget (32 MiB for all checks at once).
+#[tokio::test(flavor = "multi_thread", worker_threads = 4)]
+async fn face_videos_uploaded_at_once_keep_the_nodes_memory_bounded() {
+    let uploads: usize = std::env::var("YIQIAN_BENCH_UPLOADS").ok().and_then(|v| v.parse().ok()).unwrap_or(16);
+    const VIDEO: usize = 29 * 1024 * 1024;
+    // A node in this process on the same database reads the sandbox SMS inbox for the phones.
+    let h = Arc::new(start(Backend::Sqlite).await);
+    let key = |f: &str| std::fs::read_to_string(h.dir.path().join("data").join(f)).unwrap().trim().to_owned();
+    let port = free_port();
+    let base = format!("http://127.0.0.1:{port}");
+    let work = tempfile::tempdir().unwrap();
+    let child = Command::new(std::env::var("YIQIAN_BENCH_BIN").unwrap_or_else(|_| env!("CARGO_BIN_EXE_yiqian").into()))
+        .args(["serve", "--listen", &format!("127.0.0.1:{port}"), "--data"])
+        .arg(work.path().join("data"))
+        .env("YIQIAN_CONFIG", node_settings(work.path()))
+        .env("YIQIAN_DATABASE_URL", h.config.database_url())
+        .env("YIQIAN_MASTER_KEY", key("master.key"))
+        .env("YIQIAN_PIN_ESCROW_KEY", key("pin-escrow.key"))
+        .env("YIQIAN_SANDBOX_GATEWAY_KEY", key("sandbox-gateway.key"))
+        .env("YIQIAN_CONCURRENT_UPLOADS", uploads.to_string())
+        .stdout(Stdio::null())
+        .stderr(Stdio::null())
+        .spawn()
+        .expect("start yiqian serve");
+    let mut processes = Processes(vec![child]);
+    wait_until_answering(&base, "yiqian serve", &mut processes.0[0]).await;
+    let pid = processes.0[0].id();
+
+    // Every applicant up to the face video, a few at a time.
+    let requests = Arc::new(AtomicUsize::new(0));
+    let mut phones = Vec::new();
+    for batch in (0..uploads).collect::<Vec<_>>().chunks(8) {
+        let ready: Vec<_> = batch
+            .iter()
+            .map(|&n| {
+                let h = h.clone();
+                let mut phone = Phone {
+                    base: base.clone(),
+                    http: phone_client(n),
+                    token: None,
+                    requests: requests.clone(),
+                };
+                tokio::spawn(async move {
+                    let (order, _) = journey(h, &mut phone, n, Some("liveness")).await;
+                    (phone, order)
+                })
+            })
+            .collect();
+        for r in ready {
+            phones.push(r.await.unwrap());
+        }
+    }
+    let mut video = mp4();
+    video.resize(VIDEO, 0x5A);
+    let video = bytes::Bytes::from(video);
+    let before = peak_mb(pid);
+
+    let sends: Vec<_> = phones
+        .into_iter()
+        .map(|(phone, order)| {
+            let video = video.clone();
+            tokio::spawn(async move {
+                let p = |tail: &str| format!("/api/v1/orders/{order}/{tail}");
+                let c = phone.post(&p("liveness/challenge"), json!({})).await.unwrap();
+                let part = reqwest::multipart::Part::stream_with_length(reqwest::Body::from(video), VIDEO as u64)
+                    .file_name("liveness.mp4");
+                let form = reqwest::multipart::Form::new()
+                    .text("challenge_id", c["challenge_id"].as_str().unwrap().to_owned())
+                    .part("video", part);
+                phone.post_form(&p("liveness"), form).await.unwrap_or_else(|e| panic!("{order}: {e}"));
+                let o = phone.get(&format!("/api/v1/orders/{order}")).await.unwrap();
+                assert_eq!(o["next_step"], "signature", "{order}: the face step is done");
+            })
+        })
+        .collect();
+    for s in sends {
+        s.await.unwrap();
+    }
+    let after = peak_mb(pid);
+    let growth = after - before;
+    eprintln!(
+        "{uploads} face videos of 29 MB at once: peak RSS {before:.0} MB before, {after:.0} MB after: +{growth:.0} MB, {:.1} MB per upload",
+        growth / uploads as f64
+    );
+    // Buffered whole, each upload took about 39 MB; sealed as it arrives, a few.
+    assert!(growth < 8.0 * uploads as f64, "+{growth:.0} MB for {uploads} uploads of 29 MB");
+    // Everything went to the blob directory, sealed.
+    let stored: u64 = walk(&work.path().join("data/blobs"));
+    assert!(stored >= (uploads * VIDEO) as u64, "{stored} bytes stored for {uploads} videos");
+    drop(processes);
+}
+
+/// Bytes in the files under `dir`.
+fn walk(dir: &Path) -> u64 {
+    std::fs::read_dir(dir)
+        .map(|entries| {
+            entries
+                .flatten()
+                .map(|e| if e.path().is_dir() { walk(&e.path()) } else { e.metadata().map(|m| m.len()).unwrap_or(0) })
+                .sum()
+        })
+        .unwrap_or(0)
 }

@@ -246,7 +246,7 @@ impl Store {
     /// PDFs; read videos with [`Store::blob_reader`]).
     pub async fn get_blob(&self, id: &str) -> Result<(BlobInfo, Vec<u8>), StoreError> {
         let reader = self.blob_reader(id).await?;
-        let bytes = reader.read(0..reader.size()).await?;
+        let bytes = reader.read_all().await?;
         Ok((reader.info, bytes))
     }
 }
@@ -310,6 +310,21 @@ impl BlobReader {
             Layout::Whole(bytes) => bytes.len() as u64,
             Layout::Segments(opener) => opener.size,
         }
+    }
+
+    /// The whole plaintext, read and opened a piece at a time into one buffer (so a blob read
+    /// whole takes its own size in memory, not twice that).
+    pub async fn read_all(&self) -> Result<Vec<u8>, StoreError> {
+        const PIECE: u64 = 1024 * 1024;
+        let size = self.size();
+        let mut out = Vec::with_capacity(size as usize);
+        let mut at = 0;
+        while at < size {
+            let end = (at + PIECE).min(size);
+            out.extend_from_slice(&self.read(at..end).await?);
+            at = end;
+        }
+        Ok(out)
     }
 
     /// The plaintext bytes of `range`, reading and opening only the segments that hold them.

@@ -3,6 +3,7 @@
 
 #![allow(dead_code)]
 
+pub mod phone;
 pub mod station;
 
 use chrono::Utc;
