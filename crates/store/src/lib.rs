@@ -9,6 +9,7 @@
 pub mod audit;
 pub mod blobs;
 pub mod certificates;
+pub mod copy;
 mod error;
 pub mod fulfilment;
 pub mod jobs;
@@ -52,7 +53,7 @@ pub struct Store {
     blobs: Arc<dyn BlobStore>,
 }
 
-static MIGRATOR: sqlx::migrate::Migrator = sqlx::migrate!("./migrations");
+pub(crate) static MIGRATOR: sqlx::migrate::Migrator = sqlx::migrate!("./migrations");
 
 impl Store {
     /// Connects to `url` (`sqlite://PATH?mode=rwc` or `postgres://…`) and brings the schema up

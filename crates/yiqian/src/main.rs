@@ -62,10 +62,32 @@ enum Command {
         #[command(subcommand)]
         command: PaymentsCommand,
     },
+    /// Database operations.
+    Db {
+        #[command(subcommand)]
+        command: DbCommand,
+    },
     /// The personalisation station, on the workstation with the UKEY hub.
     Station {
         #[command(subcommand)]
         command: yiqian::station::StationCommand,
+    },
+}
+
+#[derive(Subcommand)]
+enum DbCommand {
+    /// Copies this deployment's database (and with --blobs-to its blobs) into a new, empty
+    /// database — SQLite to PostgreSQL on the way to more than one node — and verifies the
+    /// copy: row counts, the audit chain, a sample of sealed values opened on both sides.
+    Copy {
+        /// The target database (`postgres://USER:PASS@HOST/DB` or `sqlite://PATH?mode=rwc`);
+        /// it must be empty.
+        #[arg(long)]
+        to: String,
+        /// Where the copy's blobs go: a bucket (`https://HOST/BUCKET[/PREFIX]`, credentials
+        /// as for `[blobs]`) or a directory; without it the copy uses this deployment's blobs.
+        #[arg(long)]
+        blobs_to: Option<String>,
     },
 }
 
@@ -268,6 +290,25 @@ async fn run(command: &Command, config: &mut Config) -> Result<ExitCode, Box<dyn
             }
         }
         Command::Ca { command } => ca(command, config).await,
+        Command::Db { command: DbCommand::Copy { to, blobs_to } } => {
+            let (source, _) = open_store(config).await?;
+            let target = yiqian::server::open_copy_target(config, &to, blobs_to.as_deref()).await?;
+            let report = source.copy_to(&target, blobs_to.is_some(), |line| eprintln!("copied {line}")).await?;
+            let rows: i64 = report.rows.iter().map(|(_, n)| n).sum();
+            println!(
+                "copied {rows} rows in {} tables and {} blobs ({} bytes); verified: row counts equal, audit chain intact ({} entries, same head), {} sealed values open alike",
+                report.rows.len(),
+                report.blobs,
+                report.blob_bytes,
+                report.audit_entries,
+                report.sampled
+            );
+            println!(
+                "now point every node at the copy (database_url{}) and start them",
+                if blobs_to.is_some() { ", and [blobs] at the new blob store" } else { "" }
+            );
+            Ok(ExitCode::SUCCESS)
+        }
         Command::Station { command } => yiqian::station::station(command, config).await,
         Command::Providers { command: ProvidersCommand::Check } => {
             for (service, choice, _) in config.providers.services() {

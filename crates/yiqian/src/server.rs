@@ -53,16 +53,61 @@ pub async fn open_store(config: &Config) -> Result<(Store, Vec<String>), StartEr
         source: e.into(),
     })?;
     let master = NodeKey::resolve(&shared_keys::MASTER, config)?;
-    let blobs: Arc<dyn BlobStore> = match config.s3().map_err(|e| StartError::Config(e.to_string()))? {
-        Some(settings) => Arc::new(S3BlobStore::new(&settings).map_err(storage("preparing the object storage"))?),
-        None => Arc::new(LocalBlobStore::new(config.data_dir.join("blobs"))),
-    };
+    let blobs = blob_store(config)?;
     notes.push(format!("photos, videos and PDFs are kept (sealed) in {}", blobs.describe()));
     let store = Store::open(&config.database_url(), Vault::new(master.key()), blobs)
         .await
         .map_err(storage("opening the database"))?;
     notes.extend(master.confirm(&store).await?);
     Ok((store, notes))
+}
+
+/// The blob store `config` names: the data directory's `blobs/` or an S3 bucket.
+pub fn blob_store(config: &Config) -> Result<Arc<dyn BlobStore>, StartError> {
+    Ok(match config.s3().map_err(|e| StartError::Config(e.to_string()))? {
+        Some(settings) => Arc::new(S3BlobStore::new(&settings).map_err(storage("preparing the object storage"))?),
+        None => Arc::new(LocalBlobStore::new(config.data_dir.join("blobs"))),
+    })
+}
+
+/// The target of `yiqian db copy`: the database at `url` (migrated, under this deployment's
+/// master key) with its blobs in `blobs_to` — a bucket (`http(s)://HOST/BUCKET[/PREFIX]`, with
+/// `[blobs]`' access key id and region and the secret in `YIQIAN_S3_SECRET_ACCESS_KEY`) or a
+/// directory — or, without it, in this deployment's own blob store.
+pub async fn open_copy_target(config: &Config, url: &str, blobs_to: Option<&str>) -> Result<Store, StartError> {
+    let master = NodeKey::resolve(&shared_keys::MASTER, config)?;
+    if master.is_fresh() {
+        return Err(StartError::Config(
+            "this deployment has no master key (neither master_key nor its key file): nothing to copy".into(),
+        ));
+    }
+    let blobs: Arc<dyn BlobStore> = match blobs_to {
+        None => blob_store(config)?,
+        Some(to) if to.starts_with("http://") || to.starts_with("https://") => {
+            let (scheme, rest) = to.split_once("://").expect("checked above");
+            let mut parts = rest.trim_end_matches('/').splitn(3, '/');
+            let host = parts.next().unwrap_or_default();
+            let bucket = parts.next().unwrap_or_default();
+            if bucket.is_empty() {
+                return Err(StartError::Config(format!("--blobs-to {to}: name the bucket, as http(s)://HOST/BUCKET")));
+            }
+            let secret = config.secret_env.get(crate::config::S3_SECRET_VARIABLE).cloned().ok_or_else(|| {
+                StartError::Config(format!("--blobs-to a bucket needs its secret in {}", crate::config::S3_SECRET_VARIABLE))
+            })?;
+            let settings = yiqian_store::blobs::S3Settings {
+                endpoint: format!("{scheme}://{host}"),
+                bucket: bucket.to_owned(),
+                region: config.blobs.region.clone(),
+                path_style: true,
+                prefix: parts.next().unwrap_or_default().to_owned(),
+                access_key_id: config.blobs.access_key_id.clone(),
+                secret_access_key: secret,
+            };
+            Arc::new(S3BlobStore::new(&settings).map_err(storage("preparing the target bucket"))?)
+        }
+        Some(dir) => Arc::new(LocalBlobStore::new(dir)),
+    };
+    Store::open(url, Vault::new(master.key()), blobs).await.map_err(storage("opening the target database"))
 }
 
 /// The application's configuration for a service reachable at `public_url`.

@@ -98,6 +98,11 @@ impl NodeKey {
         }
     }
 
+    /// Whether the key was made just now, as none was configured or on disk.
+    pub fn is_fresh(&self) -> bool {
+        self.origin == KeyOrigin::Fresh
+    }
+
     /// The key itself.
     pub fn key(&self) -> &MasterKey {
         &self.key

@@ -320,3 +320,118 @@ async fn nodes_starting_at_once_on_an_empty_database_share_one_ca() {
         }
     }
 }
+
+/// `yiqian db copy`: the embedded deployment (SQLite, blobs in its data directory) moves to
+/// PostgreSQL and a bucket, a service started on the copy serves the same order and the same
+/// face video, a second copy into the same database is refused, and the copy comes back to a
+/// new SQLite file and directory just as whole.
+#[tokio::test]
+async fn a_deployment_moves_to_postgresql_and_a_bucket_and_back_without_losing_a_byte() {
+    let Some(s3) = yiqian_store::testing::test_s3_settings() else {
+        eprintln!("no S3-protocol server (YIQIAN_TEST_S3_URL): skipped");
+        return;
+    };
+    if !backends().contains(&yiqian_store::Backend::Postgres) {
+        eprintln!("no PostgreSQL (YIQIAN_TEST_DATABASE_URL): skipped");
+        return;
+    }
+    let h = start(yiqian_store::Backend::Sqlite).await;
+    let token = h.login("13800138000").await;
+    let id = h.create_order(&token).await;
+    h.pay(&token, &id).await;
+    let mut video = mp4();
+    video.extend((0..3_000_000u32).map(|i| i.to_le_bytes()[1]));
+    let m = Materials { video: (video.clone(), "liveness.mp4".into()), ..Materials::default() };
+    h.complete_materials_with(&token, &id, "13800138000", m).await;
+    let before = h.order(&token, &id).await;
+    let data = h.dir.path().join("data");
+    h.server.stop().await;
+
+    let postgres = yiqian_store::testing::fresh_postgres_database().await;
+    let bucket = format!("{}/{}/{}", s3.endpoint, s3.bucket, s3.prefix);
+    let envs = [
+        ("YIQIAN_S3_ACCESS_KEY_ID", s3.access_key_id.clone()),
+        ("YIQIAN_S3_SECRET_ACCESS_KEY", s3.secret_access_key.clone()),
+    ];
+    let (ok, out) = run_yiqian(&data, &envs, &["db", "copy", "--to", &postgres, "--blobs-to", &bucket]);
+    assert!(ok, "{out}");
+    assert!(out.contains("audit chain intact") && out.contains("blobs"), "{out}");
+    assert!(!out.contains("yiqian:yiqian@"), "no database password in the output: {out}");
+    let (ok, out) = run_yiqian(&data, &envs, &["db", "copy", "--to", &postgres, "--blobs-to", &bucket]);
+    assert!(!ok && out.contains("not empty"), "a second copy is refused: {out}");
+
+    // The service on the copy: same keys (the data directory's files), database and bucket moved.
+    let on_copy = |database_url: String, blobs: yiqian::config::BlobsSection| {
+        let mut c = node_config(data.clone(), &database_url);
+        c.blobs = blobs;
+        c.secret_env.insert(yiqian::config::S3_SECRET_VARIABLE.into(), s3.secret_access_key.clone());
+        c
+    };
+    let bucket_section = yiqian::config::BlobsSection {
+        store: "s3".into(),
+        endpoint: s3.endpoint.clone(),
+        bucket: s3.bucket.clone(),
+        region: s3.region.clone(),
+        path_style: true,
+        prefix: s3.prefix.clone(),
+        access_key_id: s3.access_key_id.clone(),
+        secret_access_key_file: String::new(),
+    };
+    std::fs::rename(data.join("blobs"), data.join("blobs-before-the-move")).unwrap();
+    let config = on_copy(postgres.clone(), bucket_section);
+    let moved = Server::start(&config).await.unwrap_or_else(|e| panic!("the service on the copy: {e}"));
+    let order = reqwest::Client::new()
+        .get(format!("{}/api/v1/orders/{id}", moved.public_url))
+        .bearer_auth(&token)
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(order.json::<serde_json::Value>().await.unwrap(), before, "the order reads the same on the copy");
+    let dossier_video = |app: &yiqian_app::App| {
+        let app = app.clone();
+        let id = id.clone();
+        async move {
+            let store = app.store().clone();
+            let mut tx = store.read().await.unwrap();
+            let evidence = tx.material(&yiqian_domain::OrderId::parse(&id).unwrap(), "liveness").await.unwrap().unwrap();
+            drop(tx);
+            store.get_blob(evidence["video"].as_str().unwrap()).await.unwrap().1
+        }
+    };
+    assert!(dossier_video(&moved.app).await == video, "the face video opens from the bucket");
+    moved.stop().await;
+
+    // And back: to a new SQLite file and blob directory.
+    let back = tempfile::tempdir().unwrap();
+    let sqlite = format!("sqlite://{}?mode=rwc", back.path().join("back.db").display());
+    let blobs_dir = back.path().join("blobs");
+    let mut cfg = std::fs::File::create(back.path().join("moved.toml")).unwrap();
+    use std::io::Write;
+    writeln!(
+        cfg,
+        "database_url = \"{postgres}\"\n[blobs]\nstore = \"s3\"\nendpoint = \"{}\"\nbucket = \"{}\"\nprefix = \"{}\"\naccess_key_id = \"{}\"",
+        s3.endpoint, s3.bucket, s3.prefix, s3.access_key_id
+    )
+    .unwrap();
+    drop(cfg);
+    let out = std::process::Command::new(env!("CARGO_BIN_EXE_yiqian"))
+        .args(["db", "copy", "--to", &sqlite, "--blobs-to"])
+        .arg(&blobs_dir)
+        .arg("--data")
+        .arg(&data)
+        .env("YIQIAN_CONFIG", back.path().join("moved.toml"))
+        .env_remove("YIQIAN_DATABASE_URL")
+        .envs(envs.iter().map(|(k, v)| (*k, v.as_str())))
+        .output()
+        .unwrap();
+    let text = format!("{}{}", String::from_utf8_lossy(&out.stdout), String::from_utf8_lossy(&out.stderr));
+    assert!(out.status.success() && text.contains("audit chain intact"), "{text}");
+    let config = on_copy(
+        sqlite,
+        yiqian::config::BlobsSection { store: "local".into(), ..yiqian::config::BlobsSection::default() },
+    );
+    std::fs::rename(&blobs_dir, data.join("blobs")).unwrap();
+    let home = Server::start(&config).await.unwrap_or_else(|e| panic!("the service back on SQLite: {e}"));
+    assert!(dossier_video(&home.app).await == video, "the face video opens from the directory again");
+    home.stop().await;
+}
