@@ -328,32 +328,81 @@ pub async fn read_parts(Upload(mut multipart): Upload) -> Result<HashMap<String,
     }
 }
 
+/// A multipart upload read as a stream: the parser is handed one piece of the body at a time,
+/// so what it holds stays about one piece however fast the client sends (given the whole body
+/// at once, it would read everything the connection has ready).
+pub struct StreamedUpload(multer::Multipart<'static>);
+
+impl<S: Send + Sync> FromRequest<S> for StreamedUpload {
+    type Rejection = ApiError;
+
+    async fn from_request(req: Request, _state: &S) -> Result<Self, Self::Rejection> {
+        use axum::RequestExt;
+        let not_multipart = || ApiError::invalid("upload_not_multipart", "请以 multipart/form-data 格式上传文件");
+        let boundary = req
+            .headers()
+            .get(header::CONTENT_TYPE)
+            .and_then(|v| v.to_str().ok())
+            .and_then(|v| multer::parse_boundary(v).ok())
+            .ok_or_else(not_multipart)?;
+        let body = req.with_limited_body().into_body().into_data_stream();
+        Ok(StreamedUpload(multer::Multipart::new(OnePieceAtATime { body, handed: false }, boundary)))
+    }
+}
+
+/// A body stream that, after each piece, says "not yet" once (and asks to be polled again at
+/// once), so a reader that drains whatever is ready takes one piece at a time.
+struct OnePieceAtATime<B> {
+    body: B,
+    handed: bool,
+}
+
+impl<B: futures::Stream + Unpin> futures::Stream for OnePieceAtATime<B> {
+    type Item = B::Item;
+
+    fn poll_next(
+        mut self: std::pin::Pin<&mut Self>,
+        cx: &mut std::task::Context<'_>,
+    ) -> std::task::Poll<Option<Self::Item>> {
+        if self.handed {
+            self.handed = false;
+            cx.waker().wake_by_ref();
+            return std::task::Poll::Pending;
+        }
+        let next = std::pin::Pin::new(&mut self.body).poll_next(cx);
+        self.handed = matches!(next, std::task::Poll::Ready(Some(_)));
+        next
+    }
+}
+
 /// Reads a face-video upload: the `video` field piece by piece into `upload` (checked and
-/// sealed into the store as it arrives, never whole in memory), the other fields whole (a few
-/// bytes each). Returns the challenge id and the upload; on any failure the upload is given up.
+/// sealed into the store as it arrives, never whole in memory), `challenge_id` whole (a few
+/// bytes); other fields are read past. Returns the challenge id and the upload; on any failure
+/// the upload is given up.
 pub async fn read_face_video(
-    Upload(mut multipart): Upload,
+    StreamedUpload(mut multipart): StreamedUpload,
     mut upload: FaceVideoUpload,
 ) -> Result<(String, FaceVideoUpload), ApiError> {
     let mut challenge: Option<String> = None;
     let mut video = false;
     let result: Result<(), ApiError> = async {
-        while let Some(mut field) = multipart.next_field().await.map_err(upload_error)? {
+        while let Some(mut field) = multipart.next_field().await.map_err(streamed_upload_error)? {
             match field.name().unwrap_or_default() {
                 "video" if !video => {
                     video = true;
-                    while let Some(piece) = field.chunk().await.map_err(upload_error)? {
+                    while let Some(piece) = field.chunk().await.map_err(streamed_upload_error)? {
                         upload.push(&piece).await?;
                     }
                 }
                 "challenge_id" => {
-                    let text = field.text().await.map_err(upload_error)?;
+                    let text = field.text().await.map_err(streamed_upload_error)?;
                     if text.len() > 256 {
                         return Err(ApiError::invalid("challenge_unknown", "验证码数字无效,请重新进入身份验证"));
                     }
                     challenge = Some(text);
                 }
-                _ => return Err(ApiError::invalid("upload_unexpected", "上传内容有误,请重新录制")),
+                // Other fields are read past, not kept.
+                _ => while field.chunk().await.map_err(streamed_upload_error)?.is_some() {},
             }
         }
         Ok(())
@@ -371,11 +420,29 @@ pub async fn read_face_video(
 }
 
 fn upload_error(e: axum::extract::multipart::MultipartError) -> ApiError {
-    if e.status() == axum::http::StatusCode::PAYLOAD_TOO_LARGE {
+    upload_failed(e.status() == axum::http::StatusCode::PAYLOAD_TOO_LARGE)
+}
+
+/// Why reading an upload failed: too large, or cut off.
+fn upload_failed(too_large: bool) -> ApiError {
+    if too_large {
         ApiError::invalid("upload_too_large", "文件过大,请重新拍摄后再试")
     } else {
         ApiError::invalid("upload_incomplete", "上传中断,请重试")
     }
+}
+
+/// [`upload_failed`] for the streamed parser: a body over the route's limit is too large.
+fn streamed_upload_error(e: multer::Error) -> ApiError {
+    let too_large = match &e {
+        multer::Error::StreamReadFailed(inner) => {
+            std::error::Error::source(inner.as_ref()).is_some_and(|s| s.to_string().contains("length limit"))
+                || inner.to_string().contains("length limit")
+        }
+        multer::Error::StreamSizeExceeded { .. } | multer::Error::FieldSizeExceeded { .. } => true,
+        _ => false,
+    };
+    upload_failed(too_large)
 }
 
 /// The body of the ID card photos (two photos and the form's overhead).
@@ -426,7 +493,7 @@ async fn liveness_video(
     State(s): State<WebState>,
     ApiApplicant(a): ApiApplicant,
     Path(id): Path<String>,
-    multipart: Upload,
+    multipart: StreamedUpload,
 ) -> ApiResult {
     let upload = s.app.receive_liveness_video(&a, &id).await?;
     let (challenge, upload) = read_face_video(multipart, upload).await?;

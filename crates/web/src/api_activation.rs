@@ -4,7 +4,7 @@
 //! [`crate::api::routes`]; the rules live in the application.
 
 use crate::WebState;
-use crate::api::{ApiResult, Body, Upload, read_face_video};
+use crate::api::{ApiResult, Body, StreamedUpload, read_face_video};
 use crate::auth::ApiApplicant;
 use crate::views::{ActivationPage, activation_detail, activation_page, invoice_detail};
 use axum::Json;
@@ -61,7 +61,7 @@ pub async fn video(
     State(s): State<WebState>,
     ApiApplicant(a): ApiApplicant,
     Path(code): Path<String>,
-    multipart: Upload,
+    multipart: StreamedUpload,
 ) -> ApiResult {
     let view = match s.app.receive_activation_video(&a, &code).await? {
         ActivationVideo::AlreadySubmitted(view) => *view,

@@ -133,20 +133,7 @@ async fn three_nodes_behind_nginx_finish_every_journey_when_one_is_killed() {
     }
     let started = chrono::Utc::now();
     // A node in this process too: the test reads the sandbox SMS inbox and the store through it.
-    let h = start_configured(Backend::Postgres, false, |c| {
-        c.blobs = yiqian::config::BlobsSection {
-            store: "s3".into(),
-            endpoint: s3.endpoint.clone(),
-            bucket: s3.bucket.clone(),
-            region: s3.region.clone(),
-            path_style: true,
-            prefix: s3.prefix.clone(),
-            access_key_id: s3.access_key_id.clone(),
-            secret_access_key_file: String::new(),
-        };
-        c.secret_env.insert(yiqian::config::S3_SECRET_VARIABLE.into(), s3.secret_access_key.clone());
-    })
-    .await;
+    let h = start_configured(Backend::Postgres, false, |c| blobs_in_bucket(c, &s3)).await;
     let key = |f: &str| std::fs::read_to_string(h.dir.path().join("data").join(f)).unwrap().trim().to_owned();
     let nginx_port = free_port();
     let public = format!("http://127.0.0.1:{nginx_port}");

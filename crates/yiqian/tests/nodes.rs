@@ -114,21 +114,6 @@ async fn a_node_starts_only_with_the_deployments_keys_and_then_serves_its_data()
     }
 }
 
-/// The service configured to keep its blobs in the test bucket (under a fresh prefix).
-fn blobs_in_bucket(config: &mut Config, settings: &yiqian_store::blobs::S3Settings) {
-    config.blobs = yiqian::config::BlobsSection {
-        store: "s3".into(),
-        endpoint: settings.endpoint.clone(),
-        bucket: settings.bucket.clone(),
-        region: settings.region.clone(),
-        path_style: settings.path_style,
-        prefix: settings.prefix.clone(),
-        access_key_id: settings.access_key_id.clone(),
-        secret_access_key_file: String::new(),
-    };
-    config.secret_env.insert(yiqian::config::S3_SECRET_VARIABLE.into(), settings.secret_access_key.clone());
-}
-
 #[tokio::test]
 async fn a_thirty_megabyte_face_video_goes_to_the_bucket_and_back_to_the_reviewer() {
     let Some(settings) = yiqian_store::testing::test_s3_settings() else {
@@ -361,24 +346,9 @@ async fn a_deployment_moves_to_postgresql_and_a_bucket_and_back_without_losing_a
     assert!(!ok && out.contains("not empty"), "a second copy is refused: {out}");
 
     // The service on the copy: same keys (the data directory's files), database and bucket moved.
-    let on_copy = |database_url: String, blobs: yiqian::config::BlobsSection| {
-        let mut c = node_config(data.clone(), &database_url);
-        c.blobs = blobs;
-        c.secret_env.insert(yiqian::config::S3_SECRET_VARIABLE.into(), s3.secret_access_key.clone());
-        c
-    };
-    let bucket_section = yiqian::config::BlobsSection {
-        store: "s3".into(),
-        endpoint: s3.endpoint.clone(),
-        bucket: s3.bucket.clone(),
-        region: s3.region.clone(),
-        path_style: true,
-        prefix: s3.prefix.clone(),
-        access_key_id: s3.access_key_id.clone(),
-        secret_access_key_file: String::new(),
-    };
     std::fs::rename(data.join("blobs"), data.join("blobs-before-the-move")).unwrap();
-    let config = on_copy(postgres.clone(), bucket_section);
+    let mut config = node_config(data.clone(), &postgres);
+    blobs_in_bucket(&mut config, &s3);
     let moved = Server::start(&config).await.unwrap_or_else(|e| panic!("the service on the copy: {e}"));
     let order = reqwest::Client::new()
         .get(format!("{}/api/v1/orders/{id}", moved.public_url))
@@ -426,10 +396,7 @@ async fn a_deployment_moves_to_postgresql_and_a_bucket_and_back_without_losing_a
         .unwrap();
     let text = format!("{}{}", String::from_utf8_lossy(&out.stdout), String::from_utf8_lossy(&out.stderr));
     assert!(out.status.success() && text.contains("audit chain intact"), "{text}");
-    let config = on_copy(
-        sqlite,
-        yiqian::config::BlobsSection { store: "local".into(), ..yiqian::config::BlobsSection::default() },
-    );
+    let config = node_config(data.clone(), &sqlite);
     std::fs::rename(&blobs_dir, data.join("blobs")).unwrap();
     let home = Server::start(&config).await.unwrap_or_else(|e| panic!("the service back on SQLite: {e}"));
     assert!(dossier_video(&home.app).await == video, "the face video opens from the directory again");

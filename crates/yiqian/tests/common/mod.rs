@@ -886,3 +886,18 @@ pub async fn start_with_vendors_and_clock(
     })
     .await
 }
+
+/// The service configured to keep its blobs in the test bucket (under a fresh prefix).
+pub fn blobs_in_bucket(config: &mut Config, settings: &yiqian_store::blobs::S3Settings) {
+    config.blobs = yiqian::config::BlobsSection {
+        store: "s3".into(),
+        endpoint: settings.endpoint.clone(),
+        bucket: settings.bucket.clone(),
+        region: settings.region.clone(),
+        path_style: settings.path_style,
+        prefix: settings.prefix.clone(),
+        access_key_id: settings.access_key_id.clone(),
+        secret_access_key_file: String::new(),
+    };
+    config.secret_env.insert(yiqian::config::S3_SECRET_VARIABLE.into(), settings.secret_access_key.clone());
+}
