@@ -29,3 +29,10 @@ CREATE TABLE job_runs (
 -- on an empty database cannot both create a CA: the second insert fails and that node uses
 -- the first node's.
 CREATE UNIQUE INDEX ca_keys_one_active ON ca_keys(role) WHERE active = 1;
+
+-- Indexes for queries that scanned their tables (found by the PostgreSQL index test): face-video
+-- challenges per order (the daily limit), payments by creation time (reconciliation), the
+-- sandbox SMS inbox per phone.
+CREATE INDEX liveness_challenges_by_order ON liveness_challenges(order_id, created_at);
+CREATE INDEX payments_by_creation ON payments(created_at);
+CREATE INDEX sandbox_sms_by_phone ON sandbox_sms(phone, created_at);

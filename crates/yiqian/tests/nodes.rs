@@ -402,3 +402,61 @@ async fn a_deployment_moves_to_postgresql_and_a_bucket_and_back_without_losing_a
     assert!(dossier_video(&home.app).await == video, "the face video opens from the directory again");
     home.stop().await;
 }
+
+/// Every query of an applicant's journey and its review finds its rows through an index on
+/// PostgreSQL: with sequential scans made a last resort for the database (`enable_seqscan =
+/// off`, so the planner takes any index that serves, even on tiny tables), a whole journey
+/// leaves no sequential scan on a table that grows with the business — a query scanning one
+/// would cost time in proportion to its rows at a million orders.
+#[tokio::test]
+async fn the_queries_of_a_journey_use_indexes_on_postgresql() {
+    use sqlx::{Connection, Executor, Row};
+    if !backends().contains(&yiqian_store::Backend::Postgres) {
+        eprintln!("no PostgreSQL (YIQIAN_TEST_DATABASE_URL): skipped");
+        return;
+    }
+    let url = yiqian_store::testing::fresh_postgres_database().await;
+    let name = url.rsplit('/').next().unwrap().split('?').next().unwrap().to_owned();
+    let mut admin = sqlx::AnyConnection::connect(&url).await.unwrap();
+    admin.execute(sqlx::AssertSqlSafe(format!("ALTER DATABASE {name} SET enable_seqscan = off"))).await.unwrap();
+    // Migrate first, in a process of its own: building the indexes scans their tables, and a
+    // process that has exited has handed in its statistics.
+    let master = yiqian_store::MasterKey::generate().to_base64();
+    let scratch = tempfile::tempdir().unwrap();
+    let env = [("YIQIAN_DATABASE_URL", url.clone()), ("YIQIAN_MASTER_KEY", master.clone())];
+    let (ok, out) = run_yiqian(&scratch.path().join("data"), &env, &["migrate"]);
+    assert!(ok, "{out}");
+    let scans = |rows: Vec<sqlx::any::AnyRow>| -> std::collections::BTreeMap<String, i64> {
+        rows.iter().map(|r| (r.get::<String, _>("t"), r.get::<i64, _>("seq_scan"))).collect()
+    };
+    let query = "SELECT relname::text AS t, seq_scan FROM pg_stat_user_tables ORDER BY relname";
+    tokio::time::sleep(std::time::Duration::from_millis(500)).await;
+    let before = scans(sqlx::query(query).fetch_all(&mut admin).await.unwrap());
+    let h = start_configured(yiqian_store::Backend::Postgres, false, |c| {
+        c.database_url = url.clone();
+        c.master_key = master.clone();
+    })
+    .await;
+    let token = h.login("13800138000").await;
+    let id = h.create_order(&token).await;
+    h.pay(&token, &id).await;
+    h.complete_materials_with(&token, &id, "13800138000", Materials::default()).await;
+    let reviewer = console_login(&h, "li.wei", "reviewer").await;
+    assert_eq!(reviewer.get(&format!("/console/review/{id}")).await.status, StatusCode::OK);
+    h.order(&token, &id).await;
+    h.server.stop().await;
+    // The service's connections are closed: their statistics are in.
+    tokio::time::sleep(std::time::Duration::from_millis(500)).await;
+    admin.execute("SELECT pg_stat_clear_snapshot()").await.unwrap();
+    let after = scans(sqlx::query(query).fetch_all(&mut admin).await.unwrap());
+    // Tables of a handful of rows that do not grow with orders, and the migrations' own table.
+    let small = ["_sqlx_migrations", "audit_head", "ca_keys", "key_checks", "job_runs"];
+    let scanned: Vec<String> = after
+        .iter()
+        .map(|(t, n)| (t, n - before.get(t).copied().unwrap_or(0)))
+        .filter(|(t, n)| *n > 0 && !small.contains(&t.as_str()))
+        .map(|(t, n)| format!("{t} ({n} scans)"))
+        .collect();
+    assert!(scanned.is_empty(), "sequential scans on growing tables: {}", scanned.join(", "));
+    admin.close().await.unwrap();
+}
