@@ -43,9 +43,20 @@ pub const STATUS_RECHECK: std::time::Duration = std::time::Duration::from_secs(1
 #[derive(Clone)]
 struct Signed {
     bytes: Arc<Vec<u8>>,
+    /// The first 16 bytes of the response's SHA-256, computed once (an HTTP entity tag).
+    tag: [u8; 16],
     signed_at: DateTime<Utc>,
     stamp: Option<StatusStamp>,
     checked_at: Instant,
+}
+
+impl Signed {
+    fn new(bytes: Arc<Vec<u8>>, signed_at: DateTime<Utc>, stamp: Option<StatusStamp>) -> Signed {
+        use sha2::Digest;
+        let digest = sha2::Sha256::digest(bytes.as_slice());
+        let tag = digest[..16].try_into().expect("SHA-256 is 32 bytes");
+        Signed { bytes, tag, signed_at, stamp, checked_at: Instant::now() }
+    }
 }
 
 /// What the cache has for a request.
@@ -68,6 +79,9 @@ pub struct OcspAnswer {
     /// When a cacheable response was signed; `None` for answers made for one requester (with a
     /// nonce, several certificates) and error answers.
     pub this_update: Option<DateTime<Utc>>,
+    /// For a cacheable response, the first 16 bytes of its SHA-256 (an HTTP entity tag),
+    /// computed once when it was signed.
+    pub tag: Option<[u8; 16]>,
 }
 
 impl OcspAnswer {
@@ -77,11 +91,11 @@ impl OcspAnswer {
     }
 
     fn cacheable(s: &Signed) -> OcspAnswer {
-        OcspAnswer { der: s.bytes.clone(), this_update: Some(s.signed_at) }
+        OcspAnswer { der: s.bytes.clone(), this_update: Some(s.signed_at), tag: Some(s.tag) }
     }
 
     fn for_one_requester(der: Vec<u8>) -> OcspAnswer {
-        OcspAnswer { der: Arc::new(der), this_update: None }
+        OcspAnswer { der: Arc::new(der), this_update: None, tag: None }
     }
 }
 
@@ -241,7 +255,7 @@ impl App {
                 Lookup::Miss => self.store().certificate_status(&serial).await.map_err(|e| failed(e.into()))?,
             };
             let bytes = Arc::new(self.sign_ocsp(std::slice::from_ref(one), None, now).await.map_err(failed)?);
-            let signed = Signed { bytes, signed_at: now, stamp, checked_at: Instant::now() };
+            let signed = Signed::new(bytes, now, stamp);
             cache.put(&serial, one.hash, signed.clone());
             return Ok(OcspAnswer::cacheable(&signed));
         }
@@ -265,7 +279,7 @@ impl App {
         let now = self.now();
         let stamp = self.store().certificate_status(serial).await?;
         let bytes = Arc::new(self.sign_ocsp(std::slice::from_ref(&id), None, now).await?);
-        self.inner.ocsp_cache.put(serial, hash, Signed { bytes, signed_at: now, stamp, checked_at: Instant::now() });
+        self.inner.ocsp_cache.put(serial, hash, Signed::new(bytes, now, stamp));
         Ok(())
     }
 

@@ -11,7 +11,6 @@ use axum::http::{HeaderMap, StatusCode, header};
 use axum::response::{IntoResponse, Response};
 use axum::routing::{get, post};
 use chrono::{DateTime, Utc};
-use sha2::{Digest, Sha256};
 use yiqian_app::ocsp::OcspAnswer;
 
 /// PKI routes.
@@ -33,7 +32,7 @@ const OCSP_MAX_AGE_SECONDS: i64 = 300;
 
 /// A POST answer: never cached (RFC 5019 §5: caches key on the URL, which a POST lacks).
 fn ocsp_answer(answer: OcspAnswer) -> Response {
-    let der = Bytes::from(answer.der.as_ref().clone());
+    let der = Bytes::from_owner(SharedDer(answer.der));
     ([(header::CONTENT_TYPE, "application/ocsp-response"), (header::CACHE_CONTROL, "no-cache")], der).into_response()
 }
 
@@ -50,12 +49,13 @@ async fn ocsp_get(State(s): State<WebState>, Path(request): Path<String>, header
     let der = STANDARD.decode(request.trim()).or_else(|_| URL_SAFE.decode(request.trim())).unwrap_or_default();
     // Undecodable input reaches the parser as empty bytes and is answered malformedRequest.
     let answer = s.app.ocsp(&der).await;
-    let (Some(this_update), Some(next_update)) = (answer.this_update, answer.next_update()) else {
+    let (Some(this_update), Some(next_update), Some(tag)) = (answer.this_update, answer.next_update(), answer.tag)
+    else {
         return ocsp_answer(answer);
     };
     let now = s.app.now();
     let max_age = (next_update - now).num_seconds().clamp(0, OCSP_MAX_AGE_SECONDS);
-    let etag = format!("\"{}\"", hex::encode(&Sha256::digest(answer.der.as_slice())[..16]));
+    let etag = format!("\"{}\"", hex::encode(tag));
     let cache = [
         (header::CACHE_CONTROL, format!("public, max-age={max_age}, no-transform, must-revalidate")),
         (header::LAST_MODIFIED, http_date(this_update)),
@@ -69,13 +69,22 @@ async fn ocsp_get(State(s): State<WebState>, Path(request): Path<String>, header
     if unchanged {
         return (StatusCode::NOT_MODIFIED, cache).into_response();
     }
-    let der = Bytes::from(answer.der.as_ref().clone());
+    let der = Bytes::from_owner(SharedDer(answer.der));
     (cache, [(header::CONTENT_TYPE, "application/ocsp-response")], der).into_response()
+}
+
+/// A pre-signed response handed to the HTTP body without copying it.
+struct SharedDer(std::sync::Arc<Vec<u8>>);
+
+impl AsRef<[u8]> for SharedDer {
+    fn as_ref(&self) -> &[u8] {
+        self.0.as_slice()
+    }
 }
 
 /// An HTTP date (RFC 9110 §5.6.7), e.g. `Mon, 07 Dec 2026 10:00:00 GMT`.
 fn http_date(t: DateTime<Utc>) -> String {
-    t.format("%a, %d %b %Y %H:%M:%S GMT").to_string()
+    httpdate::fmt_http_date(t.into())
 }
 
 fn der(content_type: &'static str, bytes: Vec<u8>, max_age: &'static str) -> Response {
