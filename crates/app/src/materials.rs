@@ -358,7 +358,11 @@ impl App {
         self.face_video_upload(&rec, "liveness_video").await
     }
 
-    pub(crate) async fn face_video_upload(&self, rec: &OrderRecord, kind: &'static str) -> Result<FaceVideoUpload, AppError> {
+    pub(crate) async fn face_video_upload(
+        &self,
+        rec: &OrderRecord,
+        kind: &'static str,
+    ) -> Result<FaceVideoUpload, AppError> {
         let id = new_id("BL", 24);
         let order_id = rec.order.id.to_string();
         let writer = self.store().blob_writer(&id, &order_id, kind).await?;

@@ -196,12 +196,7 @@ impl App {
 
     /// Opens a photo, video or signature of an order for staff, to read in ranges; the access
     /// is audited.
-    pub async fn staff_blob(
-        &self,
-        staff: &StaffMember,
-        order_id: &str,
-        blob_id: &str,
-    ) -> Result<BlobReader, AppError> {
+    pub async fn staff_blob(&self, staff: &StaffMember, order_id: &str, blob_id: &str) -> Result<BlobReader, AppError> {
         staff.require_any(&[
             Permission::ReviewApplications,
             Permission::ReviewActivations,

@@ -45,7 +45,8 @@ impl Job {
             Job::CrlRefresh => every(300),
             Job::Reconciliation => {
                 let beijing = now.with_timezone(&crate::china_time());
-                let day = if beijing.hour() < 10 { beijing.date_naive() - Duration::days(1) } else { beijing.date_naive() };
+                let day =
+                    if beijing.hour() < 10 { beijing.date_naive() - Duration::days(1) } else { beijing.date_naive() };
                 let ten = day.and_hms_opt(10, 0, 0).expect("10:00 exists");
                 crate::china_time().from_local_datetime(&ten).single().expect("UTC+8 has no gaps").with_timezone(&Utc)
             }

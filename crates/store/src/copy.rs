@@ -122,7 +122,10 @@ impl Store {
         }
         for table in SEEDED {
             let mut tx = target.begin().await?;
-            sqlx::query(sqlx::AssertSqlSafe(format!("DELETE FROM {table}"))).execute(tx.conn()).await.map_err(StoreError::from)?;
+            sqlx::query(sqlx::AssertSqlSafe(format!("DELETE FROM {table}")))
+                .execute(tx.conn())
+                .await
+                .map_err(StoreError::from)?;
             tx.commit().await?;
         }
         for table in tables() {
@@ -149,7 +152,11 @@ impl Store {
             for row in chunk {
                 let mut q = sqlx::query(sqlx::AssertSqlSafe(insert.clone()));
                 for (i, (_, integer)) in columns.iter().enumerate() {
-                    q = if *integer { q.bind(row.try_get::<Option<i64>, _>(i)?) } else { q.bind(row.try_get::<Option<String>, _>(i)?) };
+                    q = if *integer {
+                        q.bind(row.try_get::<Option<i64>, _>(i)?)
+                    } else {
+                        q.bind(row.try_get::<Option<String>, _>(i)?)
+                    };
                 }
                 q.execute(tx.conn()).await?;
                 copied += 1;

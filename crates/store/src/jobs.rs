@@ -74,10 +74,11 @@ impl Store {
 
     /// The last claim on `job`, if it ever ran.
     pub async fn job_run(&self, job: &str) -> Result<Option<JobRun>, StoreError> {
-        let Some(row) = sqlx::query("SELECT holder, period_start, lease_until, done, runs FROM job_runs WHERE job = $1")
-            .bind(job)
-            .fetch_optional(self.pool())
-            .await?
+        let Some(row) =
+            sqlx::query("SELECT holder, period_start, lease_until, done, runs FROM job_runs WHERE job = $1")
+                .bind(job)
+                .fetch_optional(self.pool())
+                .await?
         else {
             return Ok(None);
         };

@@ -158,10 +158,8 @@ impl Vault {
 
     /// Unwraps a data key made by [`Vault::new_data_key`] for the same `context`.
     pub(crate) fn open_data_key(&self, wrap_nonce: &[u8], wrapped: &[u8], context: &str) -> Option<[u8; 32]> {
-        let dek = self
-            .wrap
-            .decrypt(Nonce::from_slice(wrap_nonce), Payload { msg: wrapped, aad: context.as_bytes() })
-            .ok()?;
+        let dek =
+            self.wrap.decrypt(Nonce::from_slice(wrap_nonce), Payload { msg: wrapped, aad: context.as_bytes() }).ok()?;
         dek.try_into().ok()
     }
 

@@ -304,10 +304,11 @@ impl Config {
         if let Some(v) = env("YIQIAN_SANDBOX_FACE_CHECK") {
             config.sandbox_face_check = v;
         }
-        for name in SECRET_VARIABLES
-            .iter()
-            .chain(&[crate::ukey::FACTORY_SO_PIN_VARIABLE, crate::ukey::DEVICE_AUTH_KEY_VARIABLE, S3_SECRET_VARIABLE])
-        {
+        for name in SECRET_VARIABLES.iter().chain(&[
+            crate::ukey::FACTORY_SO_PIN_VARIABLE,
+            crate::ukey::DEVICE_AUTH_KEY_VARIABLE,
+            S3_SECRET_VARIABLE,
+        ]) {
             if let Some(v) = env(name) {
                 config.secret_env.insert((*name).to_owned(), v);
             }
@@ -405,10 +406,7 @@ impl Config {
             Some(v) => v.clone(),
             None if !b.secret_access_key_file.is_empty() => std::fs::read_to_string(&b.secret_access_key_file)
                 .map_err(|e| {
-                    invalid(
-                        "blobs.secret_access_key_file",
-                        format!("cannot read {}: {e}", b.secret_access_key_file),
-                    )
+                    invalid("blobs.secret_access_key_file", format!("cannot read {}: {e}", b.secret_access_key_file))
                 })?
                 .trim()
                 .to_owned(),

@@ -3,6 +3,7 @@
 //! the HTTP server.
 
 use crate::config::Config;
+use crate::shared_keys::{self, NodeKey};
 use std::net::SocketAddr;
 use std::sync::Arc;
 use tokio::sync::oneshot;
@@ -12,7 +13,6 @@ use yiqian_app::{App, AppConfig, Clock, Providers, SystemClock};
 use yiqian_providers::payment::{PaymentGateway, PaymentGateways};
 use yiqian_providers::sandbox::{SandboxGateway, SandboxIdentity, SandboxSms};
 use yiqian_store::blobs::{BlobStore, LocalBlobStore, S3BlobStore};
-use crate::shared_keys::{self, NodeKey};
 use yiqian_store::{Store, StoreError, Vault};
 
 /// Why the service could not start.
@@ -39,7 +39,8 @@ pub enum StartError {
     },
 }
 
-fn storage(what: impl Into<String>) -> impl FnOnce(StoreError) -> StartError {
+/// Turns a storage failure into a start failure saying what was being prepared.
+pub(crate) fn storage(what: impl Into<String>) -> impl FnOnce(StoreError) -> StartError {
     let what = what.into();
     move |source| StartError::Storage { what, source }
 }
@@ -92,7 +93,10 @@ pub async fn open_copy_target(config: &Config, url: &str, blobs_to: Option<&str>
                 return Err(StartError::Config(format!("--blobs-to {to}: name the bucket, as http(s)://HOST/BUCKET")));
             }
             let secret = config.secret_env.get(crate::config::S3_SECRET_VARIABLE).cloned().ok_or_else(|| {
-                StartError::Config(format!("--blobs-to a bucket needs its secret in {}", crate::config::S3_SECRET_VARIABLE))
+                StartError::Config(format!(
+                    "--blobs-to a bucket needs its secret in {}",
+                    crate::config::S3_SECRET_VARIABLE
+                ))
             })?;
             let settings = yiqian_store::blobs::S3Settings {
                 endpoint: format!("{scheme}://{host}"),

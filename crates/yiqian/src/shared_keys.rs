@@ -5,11 +5,11 @@
 //! the database remembers before the node writes anything under it.
 
 use crate::config::Config;
-use crate::server::StartError;
+use crate::server::{StartError, storage};
 use std::path::{Path, PathBuf};
 use yiqian_store::keys::{KeyCheck, KeyOrigin};
 use yiqian_store::vault::{read_key_file, write_new_key_file};
-use yiqian_store::{MasterKey, Store, StoreError};
+use yiqian_store::{MasterKey, Store};
 
 /// One of the shared keys: its name in the database and how an operator gives it.
 pub struct SharedKey {
@@ -79,15 +79,15 @@ impl NodeKey {
     pub fn resolve(spec: &'static SharedKey, config: &Config) -> Result<NodeKey, StartError> {
         let (inline, file) = (spec.configured)(config);
         let file = if file.is_empty() { config.data_dir.join(spec.default_file) } else { PathBuf::from(file) };
-        let refused = |what: String| {
-            move |source: StoreError| StartError::Storage { what, source }
-        };
         if !inline.is_empty() {
-            let key = MasterKey::from_base64(inline).map_err(refused(format!("reading the {} from {}", spec.what, spec.setting)))?;
+            let key = MasterKey::from_base64(inline)
+                .map_err(storage(format!("reading the {} from {}", spec.what, spec.setting)))?;
             return Ok(NodeKey { spec, key, origin: KeyOrigin::Given, file, source: format!("from {}", spec.setting) });
         }
-        match read_key_file(&file).map_err(refused(format!("{} file {}", spec.what, file.display())))? {
-            Some(key) => Ok(NodeKey { spec, key, origin: KeyOrigin::Given, source: format!("from {}", file.display()), file }),
+        match read_key_file(&file).map_err(storage(format!("{} file {}", spec.what, file.display())))? {
+            Some(key) => {
+                Ok(NodeKey { spec, key, origin: KeyOrigin::Given, source: format!("from {}", file.display()), file })
+            }
             None => Ok(NodeKey {
                 spec,
                 key: MasterKey::generate(),

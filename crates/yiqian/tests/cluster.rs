@@ -17,8 +17,8 @@ mod common;
 
 use common::phone::*;
 use common::*;
-use serde_json::json;
 use reqwest::StatusCode;
+use serde_json::json;
 
 use std::path::{Path, PathBuf};
 use std::process::{Child, Command, Stdio};
@@ -189,12 +189,7 @@ async fn three_nodes_behind_nginx_finish_every_journey_when_one_is_killed() {
     let requests = Arc::new(AtomicUsize::new(0));
     let journeys: Vec<_> = (0..APPLICANTS)
         .map(|n| {
-            let phone = Phone {
-                base: public.clone(),
-                http: phone_client(n),
-                token: None,
-                requests: requests.clone(),
-            };
+            let phone = Phone { base: public.clone(), http: phone_client(n), token: None, requests: requests.clone() };
             let h = h.clone();
             tokio::spawn(async move {
                 let mut phone = phone;
@@ -297,12 +292,8 @@ async fn face_videos_uploaded_at_once_keep_the_nodes_memory_bounded() {
             .iter()
             .map(|&n| {
                 let h = h.clone();
-                let mut phone = Phone {
-                    base: base.clone(),
-                    http: phone_client(n),
-                    token: None,
-                    requests: requests.clone(),
-                };
+                let mut phone =
+                    Phone { base: base.clone(), http: phone_client(n), token: None, requests: requests.clone() };
                 tokio::spawn(async move {
                     let (order, _) = journey(h, &mut phone, n, Some("liveness")).await;
                     (phone, order)

@@ -363,7 +363,8 @@ async fn a_deployment_moves_to_postgresql_and_a_bucket_and_back_without_losing_a
         async move {
             let store = app.store().clone();
             let mut tx = store.read().await.unwrap();
-            let evidence = tx.material(&yiqian_domain::OrderId::parse(&id).unwrap(), "liveness").await.unwrap().unwrap();
+            let evidence =
+                tx.material(&yiqian_domain::OrderId::parse(&id).unwrap(), "liveness").await.unwrap().unwrap();
             drop(tx);
             store.get_blob(evidence["video"].as_str().unwrap()).await.unwrap().1
         }

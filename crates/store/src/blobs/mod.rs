@@ -228,9 +228,7 @@ impl Store {
         let sealed_len = self.blob_store().size(id).await?;
         let head = self.blob_store().get_range(id, 0..sealed_len.min(segments::HEADER as u64)).await?;
         let layout = match head.first() {
-            Some(&segments::VERSION) => {
-                Layout::Segments(Opener::new(self.vault(), &head, sealed_len, &context)?)
-            }
+            Some(&segments::VERSION) => Layout::Segments(Opener::new(self.vault(), &head, sealed_len, &context)?),
             // Blobs sealed whole, before segments.
             Some(1) => Layout::Whole(self.vault().open(&self.blob_store().get(id).await?, &context)?),
             _ => return Err(corrupt()),

@@ -120,7 +120,10 @@ pub async fn journey(h: Arc<Harness>, phone: &mut Phone, n: usize, stop_at: Opti
                 }
                 let product = phone.get("/api/v1/product").await?;
                 let r = phone
-                    .post("/api/v1/orders", json!({"agreement_version": product["agreement_version"], "accepted": true}))
+                    .post(
+                        "/api/v1/orders",
+                        json!({"agreement_version": product["agreement_version"], "accepted": true}),
+                    )
                     .await?;
                 order = Some(r["id"].as_str().ok_or("no id")?.to_owned());
                 return Ok(false);
@@ -198,4 +201,3 @@ pub async fn journey(h: Arc<Harness>, phone: &mut Phone, n: usize, stop_at: Opti
     }
     panic!("applicant {n} never reached 受理成功 (order {order:?}, last seen {last})");
 }
-
