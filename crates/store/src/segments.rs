@@ -103,6 +103,7 @@ pub struct Opener {
     /// Plaintext size of the whole blob.
     pub size: u64,
     segments: u64,
+    sealed_len: u64,
 }
 
 impl Opener {
@@ -128,7 +129,7 @@ impl Opener {
         }
         let size = (segments - 1) * segment as u64 + (last - TAG as u64);
         let stream = StreamBE32::from_aead(Aes256Gcm::new(&dek.into()), prefix.into());
-        Ok(Opener { stream, context: context.to_owned(), segment, size, segments })
+        Ok(Opener { stream, context: context.to_owned(), segment, size, segments, sealed_len })
     }
 
     /// Where the sealed segments holding plaintext `range` are: the sealed byte range to read
@@ -140,13 +141,8 @@ impl Opener {
         let last = last.min(self.segments - 1);
         let full = seg + TAG as u64;
         let start = HEADER as u64 + first * full;
-        let end = (HEADER as u64 + (last + 1) * full).min(HEADER as u64 + self.sealed_body_len());
+        let end = (HEADER as u64 + (last + 1) * full).min(self.sealed_len);
         (start..end, first)
-    }
-
-    fn sealed_body_len(&self) -> u64 {
-        let full = (self.segment + TAG) as u64;
-        (self.segments - 1) * full + (self.size - (self.segments - 1) * self.segment as u64) + TAG as u64
     }
 
     /// Opens consecutive sealed segments starting with segment `first` (as read from
