@@ -183,10 +183,14 @@ async fn an_order_goes_from_accepted_to_activated_with_its_pin_and_invoice() {
         assert_eq!(pins.len(), 1, "one PIN SMS: {pins:?}");
         assert_eq!(pin_of(&pins[0]).len(), 8);
         // The escrow copy is gone; the SO PIN stays for the counter.
-        let mut tx = h.server.app.store().read().await.unwrap();
-        let escrow = tx.escrowed_pin(&key.serial, yiqian_store::fulfilment::PinKind::User).await.unwrap().unwrap();
-        assert!(escrow.sealed.is_none());
-        drop(tx);
+        // (Destroyed right after the SMS is handed over: wait for that unit of work.)
+        let store = h.server.app.store().clone();
+        h.poll_until("the user PIN's escrow copy destroyed", || async {
+            let mut tx = store.read().await.unwrap();
+            let escrow = tx.escrowed_pin(&key.serial, yiqian_store::fulfilment::PinKind::User).await.unwrap().unwrap();
+            escrow.sealed.is_none().then_some(())
+        })
+        .await;
 
         // E-invoice: requested by the applicant, issued by finance, downloaded.
         let inv = h
