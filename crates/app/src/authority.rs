@@ -309,39 +309,8 @@ impl App {
             (None, name, cn) => Self::holder_name(name, cn)?,
         };
         let now = self.now();
-        let not_after = now + Duration::days(365 * i64::from(self.config().product.validity_years));
-        let profile = Profile::Personal {
-            name: name.clone(),
-            id_number: request.id_number.clone(),
-            id_policy: self.config().ca.id_policy,
-        };
-        let serial = SerialNumber::random();
-        let certificate = yiqian_pki::issue(
-            &CertificateRequest {
-                profile,
-                subject: yiqian_pki::personal_subject(&name).map_err(pki("invalid_name"))?,
-                public_key: csr.public_key,
-                serial: serial.clone(),
-                not_before: system_time(now),
-                not_after: system_time(not_after),
-                issuer: Some(&ca.certificate),
-                options: &self.config().ca.options,
-            },
-            ca.signer.as_ref(),
-        )
-        .map_err(pki("invalid_request"))?;
-        let record = CertificateRecord {
-            serial: serial.to_hex(),
-            issuer_id: ca.id.clone(),
-            order_id: request.order.clone(),
-            profile: "personal".into(),
-            status: if request.hold { CertificateStatus::Hold } else { CertificateStatus::Active },
-            reason: request.hold.then(|| RevocationReason::CertificateHold.to_string()),
-            status_changed_at: now,
-            not_before: now,
-            not_after,
-            der: certificate.to_der().map_err(internal)?,
-        };
+        let record = self.sign_personal(&ca, &name, &request.id_number, csr.public_key, request.hold, now)?;
+        let record = CertificateRecord { order_id: request.order.clone(), ..record };
         in_tx!(self, |tx| {
             tx.insert_certificate(&record).await?;
             let subject = format!("certificate:{}", record.serial);
@@ -358,6 +327,53 @@ impl App {
         }
         self.presign_ocsp(&record.serial).await;
         Ok(record)
+    }
+
+    /// Signs a personal certificate for `name` over `public_key` as the product's profile says
+    /// (validity, identity extension, policy), active or on hold from `now`: the record to
+    /// store, not stored yet. The one place a personal certificate's content is decided.
+    pub(crate) fn sign_personal(
+        &self,
+        ca: &IssuingCa,
+        name: &str,
+        id_number: &str,
+        public_key: yiqian_pki::spki::SubjectPublicKeyInfoOwned,
+        hold: bool,
+        now: DateTime<Utc>,
+    ) -> Result<CertificateRecord, AppError> {
+        let not_after = now + Duration::days(365 * i64::from(self.config().product.validity_years));
+        let profile = Profile::Personal {
+            name: name.to_owned(),
+            id_number: id_number.to_owned(),
+            id_policy: self.config().ca.id_policy,
+        };
+        let serial = SerialNumber::random();
+        let certificate = yiqian_pki::issue(
+            &CertificateRequest {
+                profile,
+                subject: yiqian_pki::personal_subject(name).map_err(pki("invalid_name"))?,
+                public_key,
+                serial: serial.clone(),
+                not_before: system_time(now),
+                not_after: system_time(not_after),
+                issuer: Some(&ca.certificate),
+                options: &self.config().ca.options,
+            },
+            ca.signer.as_ref(),
+        )
+        .map_err(pki("invalid_request"))?;
+        Ok(CertificateRecord {
+            serial: serial.to_hex(),
+            issuer_id: ca.id.clone(),
+            order_id: None,
+            profile: "personal".into(),
+            status: if hold { CertificateStatus::Hold } else { CertificateStatus::Active },
+            reason: hold.then(|| RevocationReason::CertificateHold.to_string()),
+            status_changed_at: now,
+            not_before: now,
+            not_after,
+            der: certificate.to_der().map_err(internal)?,
+        })
     }
 
     /// The holder's name from the request and the CSR's CN, which must agree.

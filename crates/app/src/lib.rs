@@ -26,6 +26,7 @@ pub mod reconciliation;
 pub mod review;
 pub mod sandbox_inbox;
 pub mod schedule;
+pub mod seed;
 pub mod shipping;
 pub mod sms_codes;
 pub mod staff;

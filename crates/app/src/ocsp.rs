@@ -1,8 +1,10 @@
 //! The OCSP responder (RFC 6960), built for throughput the way large CAs run theirs: a
 //! delegated OCSP-signing key answers for the issuing CA; responses without a nonce are
-//! signed once, kept in memory, served from there and signed again only when half of their
-//! validity has passed or the certificate's status changed (changes made here evict at once;
-//! an indexed read at most every [`STATUS_RECHECK`] catches changes made by another process). A request with a nonce is
+//! signed once, kept in memory, served from there and signed again when half of their
+//! validity has passed (only those asked for since; the others leave the cache, so it holds
+//! what relying parties ask about, not every certificate issued) or the certificate's status
+//! changed (changes made here evict at once; an indexed read at most every
+//! [`STATUS_RECHECK`] catches changes made by another process). A request with a nonce is
 //! signed on the spot, echoing it.
 
 use crate::{App, AppError, in_tx, new_id};
@@ -48,6 +50,10 @@ struct Signed {
     signed_at: DateTime<Utc>,
     stamp: Option<StatusStamp>,
     checked_at: Instant,
+    /// Whether it was served since it was signed: only those are signed again when they
+    /// age, so the cache holds what relying parties ask about, not every certificate ever
+    /// issued.
+    served: bool,
 }
 
 impl Signed {
@@ -55,7 +61,7 @@ impl Signed {
         use sha2::Digest;
         let digest = sha2::Sha256::digest(bytes.as_slice());
         let tag = digest[..16].try_into().expect("SHA-256 is 32 bytes");
-        Signed { bytes, tag, signed_at, stamp, checked_at: Instant::now() }
+        Signed { bytes, tag, signed_at, stamp, checked_at: Instant::now(), served: false }
     }
 }
 
@@ -108,9 +114,10 @@ pub(crate) struct ResponseCache {
 
 impl ResponseCache {
     fn lookup(&self, serial: &str, hash: CertIdHash, now: DateTime<Utc>) -> Lookup {
-        let entries = self.entries.lock().expect("OCSP cache lock");
-        match entries.get(&(serial.to_owned(), hash)) {
+        let mut entries = self.entries.lock().expect("OCSP cache lock");
+        match entries.get_mut(&(serial.to_owned(), hash)) {
             Some(e) if now < e.signed_at + RESPONSE_VALIDITY / 2 => {
+                e.served = true;
                 if e.checked_at.elapsed() < STATUS_RECHECK {
                     Lookup::Serve(OcspAnswer::cacheable(e))
                 } else {
@@ -132,15 +139,27 @@ impl ResponseCache {
         self.entries.lock().expect("OCSP cache lock").insert((serial.to_owned(), hash), entry);
     }
 
-    /// Forgets the responses of a certificate whose status changed.
+    /// Forgets the responses of a certificate whose status changed (one lookup per CertID
+    /// hash, whatever the size of the cache).
     pub(crate) fn forget(&self, serial: &str) {
-        self.entries.lock().expect("OCSP cache lock").retain(|(s, _), _| s != serial);
+        let mut entries = self.entries.lock().expect("OCSP cache lock");
+        for hash in CertIdHash::ALL {
+            entries.remove(&(serial.to_owned(), hash));
+        }
     }
 
-    /// The entries signed before `before`, due for re-signing.
+    /// The entries signed before `before` that were served since, due for re-signing; the
+    /// ones nobody asked for are dropped (signed again on the next request).
     fn stale(&self, before: DateTime<Utc>) -> Vec<(String, CertIdHash)> {
-        let entries = self.entries.lock().expect("OCSP cache lock");
+        let mut entries = self.entries.lock().expect("OCSP cache lock");
+        entries.retain(|_, e| e.signed_at >= before || e.served);
         entries.iter().filter(|(_, e)| e.signed_at < before).map(|(k, _)| k.clone()).collect()
+    }
+
+    /// How many responses are held.
+    #[cfg(test)]
+    fn len(&self) -> usize {
+        self.entries.lock().expect("OCSP cache lock").len()
     }
 }
 
@@ -333,4 +352,35 @@ impl App {
 fn ocsp_name() -> Result<yiqian_pki::x509_cert::name::Name, AppError> {
     use std::str::FromStr;
     yiqian_pki::x509_cert::name::Name::from_str("CN=yiqian OCSP Responder,O=yiqian,C=CN").map_err(internal)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn signed(at: DateTime<Utc>) -> Signed {
+        Signed::new(Arc::new(vec![0x30, 0x03, 0x0a, 0x01, 0x00]), at, None)
+    }
+
+    #[test]
+    fn aging_responses_nobody_asked_for_are_dropped_and_the_asked_ones_kept_for_resigning() {
+        let cache = ResponseCache::default();
+        let now = Utc::now();
+        let old = now - RESPONSE_VALIDITY / 2 - Duration::minutes(1);
+        for serial in ["01", "02", "03"] {
+            cache.put(serial, CertIdHash::Sha1, signed(old + Duration::minutes(2)));
+        }
+        cache.put("03", CertIdHash::Sha256, signed(now));
+        // "01" is asked for while fresh; "02" never is.
+        assert!(matches!(cache.lookup("01", CertIdHash::Sha1, now), Lookup::Serve(_)));
+        // An hour later both SHA-1 entries of "01" and "02" are past half their validity.
+        let later = now + Duration::hours(1);
+        let mut due = cache.stale(later - RESPONSE_VALIDITY / 2);
+        due.sort_by(|a, b| a.0.cmp(&b.0));
+        assert_eq!(due, vec![("01".to_owned(), CertIdHash::Sha1)]);
+        assert_eq!(cache.len(), 2, "02 and 03/SHA-1 dropped, 01/SHA-1 kept for re-signing, 03/SHA-256 fresh");
+        cache.forget("03");
+        assert_eq!(cache.len(), 1);
+        assert!(matches!(cache.lookup("03", CertIdHash::Sha256, now), Lookup::Miss));
+    }
 }

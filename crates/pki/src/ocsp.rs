@@ -66,6 +66,9 @@ pub enum CertIdHash {
 }
 
 impl CertIdHash {
+    /// Both hashes a CertID may use.
+    pub const ALL: [CertIdHash; 2] = [CertIdHash::Sha1, CertIdHash::Sha256];
+
     /// The hash algorithm's OID.
     pub fn oid(self) -> const_oid::ObjectIdentifier {
         match self {
@@ -130,6 +133,13 @@ impl CertId {
             issuer_key_hash: key_hash,
             serial: serial.clone(),
         }
+    }
+
+    /// A DER OCSPRequest for this one certificate, without a nonce or a signature: what an
+    /// RFC 5019 client sends (and what a cacheable GET carries).
+    pub fn request_der(&self) -> Vec<u8> {
+        let single = tlv(tag::SEQUENCE, &[&self.to_der()]);
+        tlv(tag::SEQUENCE, &[&tlv(tag::SEQUENCE, &[&tlv(tag::SEQUENCE, &[&single])])])
     }
 
     /// The DER CertID, as it goes in a SingleResponse (or a request).
@@ -553,6 +563,15 @@ mod tests {
     fn unhex(s: &str) -> Vec<u8> {
         let s: Vec<u8> = s.bytes().filter(u8::is_ascii_hexdigit).collect();
         s.chunks(2).map(|p| u8::from_str_radix(std::str::from_utf8(p).unwrap(), 16).unwrap()).collect()
+    }
+
+    #[test]
+    fn a_single_request_is_what_the_general_builder_makes_without_extensions() {
+        let (ca, _) = fixtures();
+        let id = CertId::for_serial(CertIdHash::Sha1, ca, &SerialNumber::random());
+        assert_eq!(id.request_der(), request(std::slice::from_ref(&id), &[], false));
+        let parsed = parse_ocsp_request(&id.request_der()).unwrap();
+        assert_eq!((parsed.cert_ids, parsed.nonce), (vec![id], None));
     }
 
     #[test]

@@ -153,3 +153,12 @@ impl Tx {
         .transpose()
     }
 }
+
+impl crate::Store {
+    /// How many applicants have an account.
+    pub async fn count_applicants(&self) -> Result<i64, StoreError> {
+        let mut tx = self.read().await?;
+        let r = sqlx::query("SELECT COUNT(*) AS n FROM applicants").fetch_one(tx.conn()).await?;
+        Ok(r.try_get("n")?)
+    }
+}

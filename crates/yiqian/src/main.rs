@@ -89,6 +89,22 @@ enum DbCommand {
         #[arg(long)]
         blobs_to: Option<String>,
     },
+    /// Fills a sandbox deployment with generated orders (activated with certificates, some
+    /// waiting for review, some expired unpaid) to measure how the service's cost grows with
+    /// its data. Refused unless every provider is the sandbox (or manual) one.
+    Seed {
+        /// How many orders.
+        #[arg(long)]
+        orders: usize,
+        /// How many of them get a login session, written with their order and certificate to
+        /// --sample-out for a benchmark to ask about.
+        #[arg(long, default_value_t = 0)]
+        sessions: usize,
+        /// Where the sampled orders go, one JSON object a line: `token`, `order`, `serial`,
+        /// `ocsp` (the OCSP request in base64, as a GET to /pki/ocsp/ carries it).
+        #[arg(long)]
+        sample_out: Option<PathBuf>,
+    },
 }
 
 #[derive(Subcommand)]
@@ -309,6 +325,9 @@ async fn run(command: &Command, config: &mut Config) -> Result<ExitCode, Box<dyn
             );
             Ok(ExitCode::SUCCESS)
         }
+        Command::Db { command: DbCommand::Seed { orders, sessions, sample_out } } => {
+            seed(config, *orders, *sessions, sample_out.as_deref()).await
+        }
         Command::Station { command } => yiqian::station::station(command, config).await,
         Command::Providers { command: ProvidersCommand::Check } => {
             for (service, choice, _) in config.providers.services() {
@@ -394,6 +413,71 @@ async fn admin(command: &AdminCommand, config: &Config) -> Result<ExitCode, Box<
             }
         }
     }
+    Ok(ExitCode::SUCCESS)
+}
+
+async fn seed(
+    config: &Config,
+    orders: usize,
+    sessions: usize,
+    sample_out: Option<&std::path::Path>,
+) -> Result<ExitCode, Box<dyn std::error::Error>> {
+    use base64::Engine;
+    let real: Vec<String> = config
+        .providers
+        .services()
+        .iter()
+        .filter(|(_, choice, allowed)| *choice != allowed[0])
+        .map(|(service, choice, _)| format!("{service} = {choice}"))
+        .collect();
+    if !real.is_empty() {
+        return Err(format!(
+            "refusing to seed: this deployment talks to real providers ({}); seed only a sandbox deployment",
+            real.join(", ")
+        )
+        .into());
+    }
+    if sessions > 0 && sample_out.is_none() {
+        return Err("--sessions needs --sample-out FILE for the sessions to go to".into());
+    }
+    let mut out = match sample_out {
+        Some(path) => Some(std::io::BufWriter::new(
+            std::fs::File::create(path).map_err(|e| format!("creating {}: {e}", path.display()))?,
+        )),
+        None => None,
+    };
+    let app = assemble(config, &config.public_url(), std::sync::Arc::new(SystemClock)).await?.app;
+    app.ca_init(config.ca_algorithm()?, "operator").await?;
+    let started = std::time::Instant::now();
+    let step = (orders / 20).max(yiqian_app::seed::BATCH);
+    let report = app
+        .seed_orders(orders, sessions, move |done| {
+            if done % step < yiqian_app::seed::BATCH || done == orders {
+                eprintln!("seeded {done} of {orders} orders ({:.0} s)", started.elapsed().as_secs_f64());
+            }
+        })
+        .await?;
+    if let Some(out) = out.as_mut() {
+        use std::io::Write;
+        for s in &report.sample {
+            let line = serde_json::json!({
+                "token": s.session_token,
+                "order": s.order_id,
+                "serial": s.serial,
+                "ocsp": s.ocsp_request.as_ref().map(|r| base64::engine::general_purpose::STANDARD.encode(r)),
+            });
+            writeln!(out, "{line}")?;
+        }
+        out.flush()?;
+    }
+    println!(
+        "seeded {} orders ({} with certificates) in {:.0} s; {} sessions{}",
+        report.orders,
+        report.certificates,
+        started.elapsed().as_secs_f64(),
+        report.sample.len(),
+        sample_out.map(|p| format!(" written to {}", p.display())).unwrap_or_default()
+    );
     Ok(ExitCode::SUCCESS)
 }
 

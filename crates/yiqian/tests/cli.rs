@@ -1,6 +1,7 @@
 //! The operator's commands, run as a person would: `migrate`, `sms outbox` and
 //! `audit verify` on a data directory the service wrote, including a tampered one;
 //! `providers check` on a good and a broken vendor configuration; `payments reconcile`.
+//! `db seed` on a sandbox deployment (and its refusal on a real one).
 
 mod common;
 
@@ -187,4 +188,61 @@ async fn hostile_bodies_are_refused_early_and_memory_stays_bounded() {
     println!("peak RSS {before} MB before, {after} MB after 20 hostile 30 MB bodies");
     assert!(after - before < 60, "peak RSS grew from {before} MB to {after} MB");
     assert!(http.get(format!("{base}/healthz")).send().await.unwrap().status().is_success(), "still serving");
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn db_seed_fills_a_sandbox_deployment_that_then_serves_it() {
+    let dir = tempfile::tempdir().unwrap();
+    let data = dir.path().join("data");
+    let sample = dir.path().join("sample.jsonl");
+    let (ok, out) = yiqian(&data, &["db", "seed", "--orders", "20"]);
+    assert!(ok && out.contains("seeded 20 orders (10 with certificates)"), "{out}");
+    let (ok, out) = yiqian(&data, &["db", "seed", "--orders", "300", "--sessions", "10"]);
+    assert!(!ok && out.contains("--sample-out"), "{out}");
+    let args = ["db", "seed", "--orders", "300", "--sessions", "10", "--sample-out", sample.to_str().unwrap()];
+    let (ok, out) = yiqian(&data, &args);
+    assert!(ok && out.contains("seeded 300 orders (270 with certificates)") && out.contains("10 sessions"), "{out}");
+    let (ok, out) = yiqian(&data, &["audit", "verify"]);
+    assert!(ok && out.contains("audit trail intact"), "{out}");
+
+    // The service serves the seeded orders to their applicants, and OCSP answers for their
+    // certificates from cacheable GETs.
+    let config =
+        yiqian::config::Config { listen: "127.0.0.1:0".parse().unwrap(), data_dir: data.clone(), ..Default::default() };
+    let server = yiqian::server::Server::start(&config).await.unwrap();
+    let http = reqwest::Client::new();
+    let lines: Vec<serde_json::Value> =
+        std::fs::read_to_string(&sample).unwrap().lines().map(|l| serde_json::from_str(l).unwrap()).collect();
+    assert_eq!(lines.len(), 10);
+    let mut states = std::collections::BTreeSet::new();
+    for s in &lines {
+        let url = format!("{}/api/v1/orders/{}", server.public_url, s["order"].as_str().unwrap());
+        let order: serde_json::Value =
+            http.get(&url).bearer_auth(s["token"].as_str().unwrap()).send().await.unwrap().json().await.unwrap();
+        assert_eq!(order["id"], s["order"], "{order}");
+        states.insert(order["state"].as_str().unwrap().to_owned());
+        if let Some(ocsp) = s["ocsp"].as_str() {
+            assert_eq!(order["state"], "activated");
+            let path = ocsp.replace('+', "%2B").replace('/', "%2F").replace('=', "%3D");
+            let r = http.get(format!("{}/pki/ocsp/{path}", server.public_url)).send().await.unwrap();
+            assert_eq!(r.status(), 200);
+            assert!(r.headers().contains_key("etag"), "{:?}", r.headers());
+            assert!(r.bytes().await.unwrap().len() > 100);
+        }
+    }
+    assert!(states.contains("activated"), "{states:?}");
+    // Someone else's session does not open an order.
+    let url = format!("{}/api/v1/orders/{}", server.public_url, lines[0]["order"].as_str().unwrap());
+    let r = http.get(&url).bearer_auth(lines[1]["token"].as_str().unwrap()).send().await.unwrap();
+    assert_eq!(r.status(), 404);
+    server.stop().await;
+
+    // A deployment that talks to real providers holds real people: never seeded.
+    let accounts = yiqian_sim::accounts::SimAccounts::generate().unwrap();
+    let keys = dir.path().join("accounts");
+    accounts.write(&keys).unwrap();
+    let file = dir.path().join("yiqian.toml");
+    std::fs::write(&file, accounts.yiqian_config(&keys, "http://127.0.0.1:9", false)).unwrap();
+    let (ok, out) = yiqian(&data, &["--config", file.to_str().unwrap(), "db", "seed", "--orders", "5"]);
+    assert!(!ok && out.contains("refusing to seed") && out.contains("payment_wechat = wechatpay"), "{out}");
 }
