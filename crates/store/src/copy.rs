@@ -93,6 +93,42 @@ async fn integer_columns(store: &Store, table: &str) -> Result<Vec<(String, bool
         .collect()
 }
 
+/// Rows written to the target per unit of work.
+const COPY_CHUNK: usize = 1000;
+
+/// Rows per INSERT statement: at most 100 × the widest table's 15 columns bound values, far
+/// below both databases' limits on bound parameters.
+const ROWS_PER_INSERT: usize = 100;
+
+/// Inserts `rows` (read from the same columns) into `table` in one statement.
+async fn insert_rows(
+    tx: &mut crate::Tx,
+    table: &str,
+    columns: &[(String, bool)],
+    rows: &[AnyRow],
+) -> Result<(), StoreError> {
+    let names: Vec<&str> = columns.iter().map(|(n, _)| n.as_str()).collect();
+    let tuples: Vec<String> = (0..rows.len())
+        .map(|r| {
+            let slots: Vec<String> = (1..=names.len()).map(|c| format!("${}", r * names.len() + c)).collect();
+            format!("({})", slots.join(", "))
+        })
+        .collect();
+    let insert = format!("INSERT INTO {table} ({}) VALUES {}", names.join(", "), tuples.join(", "));
+    let mut q = sqlx::query(sqlx::AssertSqlSafe(insert));
+    for row in rows {
+        for (i, (_, integer)) in columns.iter().enumerate() {
+            q = if *integer {
+                q.bind(row.try_get::<Option<i64>, _>(i)?)
+            } else {
+                q.bind(row.try_get::<Option<String>, _>(i)?)
+            };
+        }
+    }
+    q.execute(tx.conn()).await?;
+    Ok(())
+}
+
 impl Store {
     /// Rows in each of the schema's tables.
     pub async fn row_counts(&self) -> Result<RowCounts, StoreError> {
@@ -139,31 +175,34 @@ impl Store {
         Ok(report)
     }
 
+    /// Copies one table as a stream: rows are read as they come and written in units of
+    /// [`COPY_CHUNK`] rows, several to a statement, so memory holds one chunk whatever the
+    /// size of the table.
     async fn copy_table(&self, target: &Store, table: &str) -> Result<u64, StoreError> {
+        use futures::TryStreamExt;
         let columns = integer_columns(target, table).await?;
         let names: Vec<&str> = columns.iter().map(|(n, _)| n.as_str()).collect();
         let select = format!("SELECT {} FROM {table}", names.join(", "));
-        let placeholders: Vec<String> = (1..=names.len()).map(|i| format!("${i}")).collect();
-        let insert = format!("INSERT INTO {table} ({}) VALUES ({})", names.join(", "), placeholders.join(", "));
-        let rows: Vec<AnyRow> = sqlx::query(sqlx::AssertSqlSafe(select)).fetch_all(self.pool()).await?;
+        let mut rows = sqlx::query(sqlx::AssertSqlSafe(select)).fetch(self.pool());
+        let mut chunk: Vec<AnyRow> = Vec::with_capacity(COPY_CHUNK);
         let mut copied = 0;
-        for chunk in rows.chunks(500) {
-            let mut tx = target.begin().await?;
-            for row in chunk {
-                let mut q = sqlx::query(sqlx::AssertSqlSafe(insert.clone()));
-                for (i, (_, integer)) in columns.iter().enumerate() {
-                    q = if *integer {
-                        q.bind(row.try_get::<Option<i64>, _>(i)?)
-                    } else {
-                        q.bind(row.try_get::<Option<String>, _>(i)?)
-                    };
+        loop {
+            let row = rows.try_next().await?;
+            let end = row.is_none();
+            chunk.extend(row);
+            if chunk.len() == COPY_CHUNK || (end && !chunk.is_empty()) {
+                let mut tx = target.begin().await?;
+                for rows in chunk.chunks(ROWS_PER_INSERT) {
+                    insert_rows(&mut tx, table, &columns, rows).await?;
                 }
-                q.execute(tx.conn()).await?;
-                copied += 1;
+                tx.commit().await?;
+                copied += chunk.len() as u64;
+                chunk.clear();
             }
-            tx.commit().await?;
+            if end {
+                return Ok(copied);
+            }
         }
-        Ok(copied)
     }
 
     /// Copies the sealed bytes of every recorded blob to `target`'s blob store, as they are.
