@@ -339,19 +339,8 @@ async fn face_videos_uploaded_at_once_keep_the_nodes_memory_bounded() {
     // Buffered whole, each upload took about 39 MB; sealed as it arrives, a few.
     assert!(growth < 8.0 * uploads as f64, "+{growth:.0} MB for {uploads} uploads of 29 MB");
     // Everything went to the blob directory, sealed.
-    let stored: u64 = walk(&work.path().join("data/blobs"));
+    let stored: u64 =
+        files_under(&work.path().join("data/blobs")).iter().map(|f| f.metadata().map(|m| m.len()).unwrap_or(0)).sum();
     assert!(stored >= (uploads * VIDEO) as u64, "{stored} bytes stored for {uploads} videos");
     drop(processes);
-}
-
-/// Bytes in the files under `dir`.
-fn walk(dir: &Path) -> u64 {
-    std::fs::read_dir(dir)
-        .map(|entries| {
-            entries
-                .flatten()
-                .map(|e| if e.path().is_dir() { walk(&e.path()) } else { e.metadata().map(|m| m.len()).unwrap_or(0) })
-                .sum()
-        })
-        .unwrap_or(0)
 }

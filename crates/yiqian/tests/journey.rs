@@ -284,7 +284,7 @@ async fn bad_requests_get_clear_errors_and_lose_nothing() {
         let form = reqwest::multipart::Form::new()
             .text("challenge_id", c["challenge_id"].as_str().unwrap().to_owned())
             .part("video", reqwest::multipart::Part::bytes(big));
-        let files = |dir: std::path::PathBuf| walk_files(&dir);
+        let files = |dir: std::path::PathBuf| files_under(&dir);
         let stored_before = files(h.dir.path().join("data/blobs"));
         let r = h.post_form(&token, &p("liveness"), form).await;
         assert_eq!(r.status, StatusCode::BAD_REQUEST, "{}", r.body);
@@ -608,20 +608,4 @@ async fn relying_parties_fetch_the_ca_certificates_and_the_crl() {
         assert!(text.contains("SM2-with-SM3"), "{path}: {text}");
     }
     h.server.stop().await;
-}
-
-/// The files under `dir` (blob files, without the `.part` files of writes in progress).
-fn walk_files(dir: &std::path::Path) -> Vec<std::path::PathBuf> {
-    let mut out = Vec::new();
-    if let Ok(entries) = std::fs::read_dir(dir) {
-        for e in entries.flatten() {
-            if e.path().is_dir() {
-                out.extend(walk_files(&e.path()));
-            } else {
-                out.push(e.path());
-            }
-        }
-    }
-    out.sort();
-    out
 }

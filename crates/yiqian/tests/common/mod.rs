@@ -901,3 +901,19 @@ pub fn blobs_in_bucket(config: &mut Config, settings: &yiqian_store::blobs::S3Se
     };
     config.secret_env.insert(yiqian::config::S3_SECRET_VARIABLE.into(), settings.secret_access_key.clone());
 }
+
+/// Every file under `dir`, at any depth, sorted; none if `dir` does not exist.
+pub fn files_under(dir: &std::path::Path) -> Vec<std::path::PathBuf> {
+    let mut out = Vec::new();
+    if let Ok(entries) = std::fs::read_dir(dir) {
+        for e in entries.flatten() {
+            if e.path().is_dir() {
+                out.extend(files_under(&e.path()));
+            } else {
+                out.push(e.path());
+            }
+        }
+    }
+    out.sort();
+    out
+}
