@@ -19,6 +19,9 @@ use yiqian_store::outbox::OutboxMessage;
 const MAX_DELIVERIES: i64 = 12;
 /// How long a worker holds a claimed message before another may retry it.
 const LEASE_SECONDS: i64 = 120;
+/// Messages claimed at a time: one, so that a node killed mid-delivery strands only the
+/// message it was delivering until its lease runs out, not a batch behind it.
+const CLAIM: i64 = 1;
 
 #[derive(serde::Deserialize)]
 struct RefundPayload {
@@ -45,7 +48,7 @@ impl App {
         let mut delivered = 0;
         loop {
             let now = self.now();
-            let batch = self.store().claim_outbox(now, now + Duration::seconds(LEASE_SECONDS), 20).await?;
+            let batch = self.store().claim_outbox(now, now + Duration::seconds(LEASE_SECONDS), CLAIM).await?;
             if batch.is_empty() {
                 return Ok(delivered);
             }
