@@ -133,6 +133,8 @@ pub struct IssuingCa {
     pub root_der: Vec<u8>,
     /// What signs for it.
     pub signer: Arc<dyn Signer>,
+    /// Its name and key hashes, which OCSP requests name it by.
+    pub ocsp_hashes: yiqian_pki::IssuerHashes,
 }
 
 /// What `ca init` did.
@@ -264,8 +266,10 @@ impl App {
         let issuing = self.store().active_ca_key("issuing").await?.ok_or_else(missing)?;
         let root = self.store().active_ca_key("root").await?.ok_or_else(missing)?;
         let signer = self.load_signer(&issuing)?;
+        let certificate = Certificate::from_der(&issuing.certificate_der).map_err(internal)?;
         let ca = Arc::new(IssuingCa {
-            certificate: Certificate::from_der(&issuing.certificate_der).map_err(internal)?,
+            ocsp_hashes: yiqian_pki::IssuerHashes::of(&certificate),
+            certificate,
             certificate_der: issuing.certificate_der,
             root_der: root.certificate_der,
             signer,

@@ -254,7 +254,7 @@ impl App {
             OcspErrorStatus::InternalError
         };
         let ca = self.issuing_ca().await.map_err(failed)?;
-        if !request.cert_ids.iter().all(|id| id.is_issued_by(&ca.certificate)) {
+        if !request.cert_ids.iter().all(|id| ca.ocsp_hashes.issued(id)) {
             return Err(OcspErrorStatus::Unauthorized);
         }
         let now = self.now();

@@ -43,7 +43,7 @@ pub use error::PkiError;
 pub use key::{DEFAULT_SM2_DISTID, Signer, SoftwareKey, verify};
 pub use name::{common_name, personal_subject};
 pub use ocsp::{
-    CertId, CertIdHash, CertStatus, MAX_OCSP_REQUEST_SIZE, OcspErrorStatus, OcspRequest, SingleResponse,
+    CertId, CertIdHash, CertStatus, IssuerHashes, MAX_OCSP_REQUEST_SIZE, OcspErrorStatus, OcspRequest, SingleResponse,
     build_ocsp_response, ocsp_error_response, parse_ocsp_request,
 };
 pub use pkcs11::{Pkcs11Config, Pkcs11Key};

@@ -158,6 +158,32 @@ impl CertId {
     }
 }
 
+/// An issuer's name and key hashes under both CertID hashes, computed once: what a responder
+/// compares every request's CertIDs with (`CertId::is_issued_by` computes them each time).
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct IssuerHashes {
+    by_hash: [(CertIdHash, Option<Vec<u8>>, Vec<u8>); 2],
+}
+
+impl IssuerHashes {
+    /// The hashes of `issuer`.
+    pub fn of(issuer: &Certificate) -> IssuerHashes {
+        IssuerHashes {
+            by_hash: CertIdHash::ALL.map(|hash| {
+                let (name, key) = issuer_hashes(hash, issuer);
+                (hash, name, key)
+            }),
+        }
+    }
+
+    /// Whether `id` names a certificate of this issuer (as [`CertId::is_issued_by`]).
+    pub fn issued(&self, id: &CertId) -> bool {
+        self.by_hash.iter().any(|(hash, name, key)| {
+            *hash == id.hash && name.as_deref() == Some(id.issuer_name_hash.as_slice()) && *key == id.issuer_key_hash
+        })
+    }
+}
+
 /// The name and key hashes of `issuer` under `hash` (the name hash is `None` only if the
 /// subject cannot be encoded).
 fn issuer_hashes(hash: CertIdHash, issuer: &Certificate) -> (Option<Vec<u8>>, Vec<u8>) {
@@ -563,6 +589,21 @@ mod tests {
     fn unhex(s: &str) -> Vec<u8> {
         let s: Vec<u8> = s.bytes().filter(u8::is_ascii_hexdigit).collect();
         s.chunks(2).map(|p| u8::from_str_radix(std::str::from_utf8(p).unwrap(), 16).unwrap()).collect()
+    }
+
+    #[test]
+    fn precomputed_issuer_hashes_agree_with_is_issued_by() {
+        let (ca, responder) = fixtures();
+        let hashes = IssuerHashes::of(ca);
+        for hash in CertIdHash::ALL {
+            let ours = CertId::for_serial(hash, ca, &SerialNumber::random());
+            let theirs = CertId::for_serial(hash, responder, &SerialNumber::random());
+            assert!(hashes.issued(&ours) && ours.is_issued_by(ca));
+            assert!(!hashes.issued(&theirs) && !theirs.is_issued_by(ca));
+            let mut other_key = ours.clone();
+            other_key.issuer_key_hash[0] ^= 1;
+            assert!(!hashes.issued(&other_key));
+        }
     }
 
     #[test]

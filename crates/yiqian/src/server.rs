@@ -283,6 +283,13 @@ impl Server {
                     })
                     .await
             });
+            // Small answers (OCSP, JSON) go out at once rather than waiting on Nagle's algorithm,
+            // as nginx's `tcp_nodelay on` does for kept-alive connections.
+            let listener = axum::serve::ListenerExt::tap_io(listener, |tcp: &mut tokio::net::TcpStream| {
+                if let Err(e) = tcp.set_nodelay(true) {
+                    tracing::debug!(error = %e, "TCP_NODELAY not set");
+                }
+            });
             let served = axum::serve(listener, router.into_make_service_with_connect_info::<SocketAddr>())
                 .with_graceful_shutdown(async {
                     let _ = rx.await;
