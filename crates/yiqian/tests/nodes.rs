@@ -404,7 +404,7 @@ async fn a_deployment_moves_to_postgresql_and_a_bucket_and_back_without_losing_a
     home.stop().await;
 }
 
-/// Every query of an applicant's journey and its review finds its rows through an index on
+/// Every query of an applicant's journey, its review and an OCSP lookup finds its rows through an index on
 /// PostgreSQL: with sequential scans made a last resort for the database (`enable_seqscan =
 /// off`, so the planner takes any index that serves, even on tiny tables), a whole journey
 /// leaves no sequential scan on a table that grows with the business — a query scanning one
@@ -445,6 +445,11 @@ async fn the_queries_of_a_journey_use_indexes_on_postgresql() {
     let reviewer = console_login(&h, "li.wei", "reviewer").await;
     assert_eq!(reviewer.get(&format!("/console/review/{id}")).await.status, StatusCode::OK);
     h.order(&token, &id).await;
+    // A relying party asks OCSP about a certificate (a status read by serial).
+    let ca = h.server.app.issuing_ca().await.unwrap();
+    let serial = yiqian_pki::SerialNumber::random();
+    let request = yiqian_pki::CertId::for_serial(yiqian_pki::CertIdHash::Sha1, &ca.certificate, &serial).request_der();
+    assert!(h.server.app.ocsp(&request).await.this_update.is_some());
     h.server.stop().await;
     // The service's connections are closed: their statistics are in.
     tokio::time::sleep(std::time::Duration::from_millis(500)).await;
