@@ -65,11 +65,13 @@ pub fn router(state: WebState) -> Router {
     let slots = limits::UploadSlots::new(state.concurrent_uploads);
     compressed
         .merge(notify::routes())
-        .merge(pki::routes())
         // Every body small unless its route says otherwise (the upload routes), none left idle.
         .layer(DefaultBodyLimit::max(limits::SMALL_BODY_LIMIT))
         .layer(RequestBodyTimeoutLayer::new(limits::BODY_IDLE_TIMEOUT))
         .layer(axum::middleware::from_fn_with_state(slots, limits::gate_uploads))
+        // The relying parties' routes, the busiest of all, carry only what they need: they take
+        // no uploads, and their one body (an OCSP POST) has its own limit and idle deadline.
+        .merge(pki::routes())
         .with_state(state)
 }
 

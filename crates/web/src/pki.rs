@@ -11,16 +11,22 @@ use axum::http::{HeaderMap, StatusCode, header};
 use axum::response::{IntoResponse, Response};
 use axum::routing::{get, post};
 use chrono::{DateTime, Utc};
+use tower_http::timeout::RequestBodyTimeoutLayer;
 use yiqian_app::ocsp::OcspAnswer;
 
 /// PKI routes.
 pub fn routes() -> Router<WebState> {
+    // The one body these routes take: an OCSP POST, small, with an idle deadline.
+    let post_ocsp = Router::new()
+        .route("/pki/ocsp", post(ocsp_post))
+        .layer(DefaultBodyLimit::max(OCSP_BODY_LIMIT))
+        .layer(RequestBodyTimeoutLayer::new(crate::limits::BODY_IDLE_TIMEOUT));
     Router::new()
         .route("/pki/ca.crt", get(ca_cert))
         .route("/pki/root.crt", get(root_cert))
         .route("/pki/crl", get(crl))
-        .route("/pki/ocsp", post(ocsp_post).layer(DefaultBodyLimit::max(OCSP_BODY_LIMIT)))
         .route("/pki/ocsp/{*request}", get(ocsp_get))
+        .merge(post_ocsp)
 }
 
 /// Largest OCSP request body read (the parser accepts far less).
