@@ -19,6 +19,7 @@ use yiqian_providers::invoice::{InvoiceIssuer, InvoiceRequest as IssuerRequest, 
 use yiqian_providers::sms::SmsTemplate;
 use yiqian_store::audit::NewAuditEntry;
 use yiqian_store::blobs::BlobInfo;
+use yiqian_store::blobs::BlobReader;
 use yiqian_store::fulfilment::InvoiceRecord;
 
 /// Largest invoice PDF accepted.
@@ -89,15 +90,15 @@ impl App {
         Ok(tx.invoice(&rec.order.id).await?)
     }
 
-    /// The issued invoice's PDF, for the applicant.
-    pub async fn invoice_pdf(&self, applicant: &ApplicantId, order_id: &str) -> Result<Vec<u8>, AppError> {
+    /// The issued invoice's PDF, for the applicant: opened piece by piece as it is read.
+    pub async fn invoice_pdf(&self, applicant: &ApplicantId, order_id: &str) -> Result<BlobReader, AppError> {
         let invoice = self.invoice_of(applicant, order_id).await?.ok_or(AppError::NotFound("发票"))?;
         self.invoice_file(&invoice).await
     }
 
-    async fn invoice_file(&self, invoice: &InvoiceRecord) -> Result<Vec<u8>, AppError> {
+    async fn invoice_file(&self, invoice: &InvoiceRecord) -> Result<BlobReader, AppError> {
         match (&invoice.state, &invoice.pdf_blob) {
-            (InvoiceState::Issued, Some(blob)) => Ok(self.store().get_blob(blob).await?.1),
+            (InvoiceState::Issued, Some(blob)) => Ok(self.store().blob_reader(blob).await?),
             _ => Err(AppError::Conflict {
                 code: "invoice_pending", message: "发票尚在开具中,请稍后查看".into()
             }),
@@ -115,8 +116,8 @@ impl App {
         Ok(self.store().read().await?.invoices_in_state(state, limit).await?)
     }
 
-    /// An issued invoice's PDF, for finance.
-    pub async fn staff_invoice_pdf(&self, staff: &StaffMember, order_id: &str) -> Result<Vec<u8>, AppError> {
+    /// An issued invoice's PDF, for finance: opened piece by piece as it is read.
+    pub async fn staff_invoice_pdf(&self, staff: &StaffMember, order_id: &str) -> Result<BlobReader, AppError> {
         staff.require(Permission::ManageInvoices)?;
         let id = parse_order_id(order_id)?;
         let invoice = self.store().read().await?.invoice(&id).await?.ok_or(AppError::NotFound("发票"))?;

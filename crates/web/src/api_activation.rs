@@ -108,6 +108,7 @@ pub async fn invoice_pdf(
         (header::CONTENT_TYPE, "application/pdf".to_owned()),
         (header::CONTENT_DISPOSITION, disposition),
         (header::CACHE_CONTROL, "no-store".to_owned()),
+        (header::CONTENT_LENGTH, pdf.size().to_string()),
     ];
-    Ok((headers, pdf).into_response())
+    Ok((headers, crate::download::whole_body(pdf)).into_response())
 }

@@ -9,6 +9,7 @@ mod api_station;
 mod assets;
 mod auth;
 mod console;
+mod download;
 mod error;
 mod limits;
 mod notify;

@@ -301,8 +301,12 @@ async fn download(State(s): State<WebState>, staff: ConsoleStaff, Path(file): Pa
         Ok(pdf) => {
             // A parsed order number: letters and digits only, nothing to escape.
             let disposition = format!("attachment; filename=\"invoice-{order}.pdf\"");
-            ([(header::CONTENT_TYPE, "application/pdf".to_owned()), (header::CONTENT_DISPOSITION, disposition)], pdf)
-                .into_response()
+            let headers = [
+                (header::CONTENT_TYPE, "application/pdf".to_owned()),
+                (header::CONTENT_DISPOSITION, disposition),
+                (header::CONTENT_LENGTH, pdf.size().to_string()),
+            ];
+            (headers, crate::download::whole_body(pdf)).into_response()
         }
         Err(e) => console_error(&s, Some(&staff.member), e),
     }

@@ -786,9 +786,6 @@ async fn blob(
     }
 }
 
-/// Bytes of a blob read and sent at a time when it is sent whole.
-const MEDIA_PIECE: u64 = 1024 * 1024;
-
 /// A stored photo, video or signature, shown in the page (never cached), with one byte range
 /// when asked for one (browsers seek in videos that way). Only the asked bytes are read and
 /// opened; a whole blob is sent piece by piece as it is read.
@@ -801,7 +798,7 @@ async fn media(reader: BlobReader, range: Option<&HeaderValue>) -> Response {
     let len = reader.size();
     let asked = range.and_then(|r| r.to_str().ok()).map(|r| byte_range(r, len as usize));
     let (status, body, content_range) = match asked {
-        None | Some(RangeAsked::Whole) => (StatusCode::OK, whole_body(reader), None),
+        None | Some(RangeAsked::Whole) => (StatusCode::OK, crate::download::whole_body(reader), None),
         Some(RangeAsked::Part(start, end)) => match reader.read(start as u64..end as u64 + 1).await {
             Ok(bytes) => (StatusCode::PARTIAL_CONTENT, Body::from(bytes), Some(format!("bytes {start}-{end}/{len}"))),
             Err(e) => {
@@ -829,25 +826,6 @@ async fn media(reader: BlobReader, range: Option<&HeaderValue>) -> Response {
         h.insert(header::CONTENT_RANGE, v);
     }
     response
-}
-
-/// The whole blob as a body read [`MEDIA_PIECE`] bytes at a time; a failure half-way ends the
-/// response early (the browser sees a short body, never wrong bytes).
-fn whole_body(reader: BlobReader) -> Body {
-    let pieces = futures::stream::unfold((reader, 0u64), |(reader, at)| async move {
-        if at >= reader.size() {
-            return None;
-        }
-        let end = (at + MEDIA_PIECE).min(reader.size());
-        match reader.read(at..end).await {
-            Ok(bytes) => Some((Ok::<_, std::io::Error>(axum::body::Bytes::from(bytes)), (reader, end))),
-            Err(e) => {
-                tracing::error!(error = %e, "a stored blob could not be read to its end");
-                Some((Err(std::io::Error::other(e)), (reader, u64::MAX)))
-            }
-        }
-    });
-    Body::from_stream(pieces)
 }
 
 /// What a `Range` header asks of a body of `len` bytes.
