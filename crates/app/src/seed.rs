@@ -118,15 +118,15 @@ fn seeded_id_card(n: usize, today: NaiveDate) -> Result<yiqian_domain::applicant
 
 /// Everything one seeded order writes, made before its unit of work starts.
 struct SeededOrder {
-    applicant: ApplicantId,
     phone: MobileNumber,
+    /// The order, with the applicant id to create the account under.
     record: OrderRecord,
     events: Vec<OrderEvent>,
     materials: Vec<(&'static str, serde_json::Value)>,
     id_hash: Option<String>,
     payment: Option<PaymentRecord>,
-    certificate: Option<yiqian_store::certificates::CertificateRecord>,
-    shipment: Option<Shipment>,
+    /// For an order that reached its key: the certificate on it and the parcel it went in.
+    on_key: Option<(yiqian_store::certificates::CertificateRecord, Shipment)>,
 }
 
 impl App {
@@ -170,7 +170,7 @@ impl App {
                     let picked =
                         app.write_seeded(&batch, &sampled.iter().map(|i| i - start).collect::<Vec<_>>(), &ca).await?;
                     report.orders += batch.len();
-                    report.certificates += batch.iter().filter(|o| o.certificate.is_some()).count();
+                    report.certificates += batch.iter().filter(|o| o.on_key.is_some()).count();
                     report.sample.extend(picked);
                     progress(written.fetch_add(batch.len(), Ordering::Relaxed) + batch.len());
                 }
@@ -217,32 +217,13 @@ impl App {
             events.extend(t.events);
             Ok(())
         };
-        let mut seeded = SeededOrder {
-            applicant: applicant.clone(),
-            phone: phone.clone(),
-            record: OrderRecord {
-                order: order.clone(),
-                applicant,
-                product_code: product.code.clone(),
-                agreement_version: product.agreement_version.clone(),
-                agreement_accepted_at: created,
-                created_at: created,
-                updated_at: created,
-                version: 1,
-            },
-            events: Vec::new(),
-            materials: Vec::new(),
-            id_hash: None,
-            payment: None,
-            certificate: None,
-            shipment: None,
-        };
+        let (mut materials, mut id_hash, mut payment_record, mut on_key) = (Vec::new(), None, None, None);
         if ending == Ending::Expired {
             run(&mut order, Command::Expire { now: created + self.config().pay_ttl + Duration::seconds(1) })?;
         } else {
             let payment = PaymentId::parse(&new_id("PY", 20)).expect("generated ids are valid");
             run(&mut order, Command::ConfirmPayment { payment: payment.clone(), amount: product.price })?;
-            seeded.payment = Some(PaymentRecord {
+            payment_record = Some(PaymentRecord {
                 id: payment,
                 order: id.clone(),
                 channel: if n % 3 == 0 { Channel::Alipay } else { Channel::Wechat },
@@ -261,10 +242,10 @@ impl App {
                 street: format!("景山前街{}号", n % 500 + 1),
             })
             .map_err(|e| AppError::Internal(format!("seeded address {n}: {e}")))?;
-            seeded.id_hash = Some(self.store().vault().lookup_hash("resident-id", card.id_number.as_str()));
-            seeded.materials.push((Step::Phone.code(), json!({"phone": phone.as_str(), "proof": "login"})));
-            seeded.materials.push((Step::IdCard.code(), json!({"card": card})));
-            seeded.materials.push((Step::Address.code(), serde_json::to_value(&address).map_err(internal)?));
+            id_hash = Some(self.store().vault().lookup_hash("resident-id", card.id_number.as_str()));
+            materials.push((Step::Phone.code(), json!({"phone": phone.as_str(), "proof": "login"})));
+            materials.push((Step::IdCard.code(), json!({"card": card})));
+            materials.push((Step::Address.code(), serde_json::to_value(&address).map_err(internal)?));
             for step in Step::ALL {
                 run(&mut order, Command::CompleteStep(step))?;
             }
@@ -292,14 +273,27 @@ impl App {
                     certificate.reason = Some(RevocationReason::KeyCompromise.to_string());
                     certificate.status_changed_at = created + Duration::days(30).min(now - created);
                 }
-                seeded.certificate = Some(certificate);
-                seeded.shipment = Some(shipment);
+                on_key = Some((certificate, shipment));
             }
         }
-        seeded.record.order = order;
-        seeded.record.updated_at = created + Duration::days(3).min(now - created);
-        seeded.events = events;
-        Ok(seeded)
+        Ok(SeededOrder {
+            phone,
+            record: OrderRecord {
+                order,
+                applicant,
+                product_code: product.code.clone(),
+                agreement_version: product.agreement_version.clone(),
+                agreement_accepted_at: created,
+                created_at: created,
+                updated_at: created + Duration::days(3).min(now - created),
+                version: 1,
+            },
+            events,
+            materials,
+            id_hash,
+            payment: payment_record,
+            on_key,
+        })
     }
 
     /// Writes a batch of seeded orders in one unit of work; the orders at `sampled` positions
@@ -314,7 +308,7 @@ impl App {
             let mut picked = Vec::new();
             for (i, o) in batch.iter().enumerate() {
                 let created = o.record.created_at;
-                let applicant = tx.applicant_by_phone(&o.phone, &o.applicant, created).await?;
+                let applicant = tx.applicant_by_phone(&o.phone, &o.record.applicant, created).await?;
                 let record = OrderRecord { applicant: applicant.clone(), ..o.record.clone() };
                 tx.insert_order(&record).await?;
                 tx.append_history(
@@ -334,7 +328,7 @@ impl App {
                     tx.insert_payment(&PaymentRecord { state: GatewayState::Pending, ..p.clone() }).await?;
                     tx.confirm_payment(&p.id, p.gateway_txn.as_deref().unwrap_or_default(), created).await?;
                 }
-                if let (Some(c), Some(s)) = (&o.certificate, &o.shipment) {
+                if let Some((c, s)) = &o.on_key {
                     tx.insert_certificate(c).await?;
                     tx.insert_fulfilment(&record.order.id, &new_id("", 24), created).await?;
                     let token = format!("SEED{}", new_id("", 12));
@@ -353,14 +347,15 @@ impl App {
                 }
                 if sampled.contains(&i) {
                     let session = self.open_session(&mut tx, applicant, "seed", self.now()).await?;
-                    let ocsp_request = o.certificate.as_ref().map(|c| {
+                    let certificate = o.on_key.as_ref().map(|(c, _)| c);
+                    let ocsp_request = certificate.map(|c| {
                         let serial = SerialNumber::from_hex(&c.serial).expect("serials we made are hex");
                         CertId::for_serial(CertIdHash::Sha1, &ca.certificate, &serial).request_der()
                     });
                     picked.push(SeedSample {
                         session_token: session.token,
                         order_id: record.order.id.to_string(),
-                        serial: o.certificate.as_ref().map(|c| c.serial.clone()),
+                        serial: certificate.map(|c| c.serial.clone()),
                         ocsp_request,
                     });
                 }

@@ -223,7 +223,8 @@ async fn db_seed_fills_a_sandbox_deployment_that_then_serves_it() {
         states.insert(order["state"].as_str().unwrap().to_owned());
         if let Some(ocsp) = s["ocsp"].as_str() {
             assert_eq!(order["state"], "activated");
-            let path = ocsp.replace('+', "%2B").replace('/', "%2F").replace('=', "%3D");
+            use base64::Engine;
+            let path = ocsp_get_path(&base64::engine::general_purpose::STANDARD.decode(ocsp).unwrap());
             let r = http.get(format!("{}/pki/ocsp/{path}", server.public_url)).send().await.unwrap();
             assert_eq!(r.status(), 200);
             assert!(r.headers().contains_key("etag"), "{:?}", r.headers());

@@ -107,18 +107,8 @@ async fn hot_paths_as_the_data_grows() {
             sqlx::query_scalar("SELECT pg_database_size(current_database())").fetch_one(&mut db).await.unwrap();
 
         let sample = Arc::new(report.sample.clone());
-        let with_certs: Arc<Vec<String>> = Arc::new(
-            report
-                .sample
-                .iter()
-                .filter_map(|s| s.ocsp_request.as_ref())
-                .map(|r| {
-                    use base64::Engine;
-                    let b64 = base64::engine::general_purpose::STANDARD.encode(r);
-                    b64.replace('+', "%2B").replace('/', "%2F").replace('=', "%3D")
-                })
-                .collect(),
-        );
+        let with_certs: Arc<Vec<String>> =
+            Arc::new(report.sample.iter().filter_map(|s| s.ocsp_request.as_ref()).map(|r| ocsp_get_path(r)).collect());
         let (base, http) = (h.base.clone(), h.http.clone());
         let details = {
             let (sample, base, http) = (sample.clone(), base.clone(), http.clone());
@@ -166,7 +156,7 @@ async fn hot_paths_as_the_data_grows() {
             h.server.stop().await;
         }
         // A million orders take gigabytes: the database goes when measured.
-        let name = url.rsplit('/').next().unwrap().split('?').next().unwrap().to_owned();
+        let name = database_name(&url);
         let mut admin = sqlx::PgConnection::connect(&std::env::var("YIQIAN_TEST_DATABASE_URL").unwrap()).await.unwrap();
         sqlx::query(sqlx::AssertSqlSafe(format!("DROP DATABASE {name} WITH (FORCE)")))
             .execute(&mut admin)

@@ -417,7 +417,7 @@ async fn the_queries_of_a_journey_use_indexes_on_postgresql() {
         return;
     }
     let url = yiqian_store::testing::fresh_postgres_database().await;
-    let name = url.rsplit('/').next().unwrap().split('?').next().unwrap().to_owned();
+    let name = database_name(&url);
     let mut admin = sqlx::AnyConnection::connect(&url).await.unwrap();
     admin.execute(sqlx::AssertSqlSafe(format!("ALTER DATABASE {name} SET enable_seqscan = off"))).await.unwrap();
     // Migrate first, in a process of its own: building the indexes scans their tables, and a

@@ -110,17 +110,7 @@ async fn scenario(algorithm: &str) {
     let second = h.http.post(&url).body(req.clone()).send().await.unwrap().bytes().await.unwrap();
     assert_eq!(first, second);
     // GET, base64 in the path (RFC 6960 appendix A).
-    use base64::Engine;
-    let b64 = base64::engine::general_purpose::STANDARD.encode(&req);
-    let encoded: String = b64
-        .chars()
-        .map(|c| match c {
-            '/' => "%2F".to_owned(),
-            '+' => "%2B".to_owned(),
-            '=' => "%3D".to_owned(),
-            c => c.to_string(),
-        })
-        .collect();
+    let encoded = ocsp_get_path(&req);
     let got = h.http.get(format!("{url}/{encoded}")).send().await.unwrap();
     // Cacheable by CDNs and proxies (RFC 5019 §6.2): for at most 5 minutes, valid until
     // nextUpdate, four hours after thisUpdate; a POST answer is not.

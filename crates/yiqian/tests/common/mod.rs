@@ -917,3 +917,18 @@ pub fn files_under(dir: &std::path::Path) -> Vec<std::path::PathBuf> {
     out.sort();
     out
 }
+
+/// The path segment of an OCSP GET for a DER request: base64, URL-encoded (RFC 6960 appendix A).
+pub fn ocsp_get_path(request: &[u8]) -> String {
+    use base64::Engine;
+    base64::engine::general_purpose::STANDARD
+        .encode(request)
+        .replace('+', "%2B")
+        .replace('/', "%2F")
+        .replace('=', "%3D")
+}
+
+/// The database name in a PostgreSQL URL.
+pub fn database_name(url: &str) -> String {
+    url.rsplit('/').next().unwrap().split('?').next().unwrap().to_owned()
+}
