@@ -168,7 +168,10 @@ fn rejected_with(result: Result<impl std::fmt::Debug, ProviderError>, code: &str
 async fn jsapi_payment_is_created_idempotently_paid_and_notified() {
     let env = env().await;
     let id = payment_id();
-    let start = env.gateway.create_payment(&jsapi(&id, 150)).await.unwrap();
+    // One request, sent twice below: its deadline is made from the clock, and a repeat with
+    // another deadline (a second later) is a different order to WeChat Pay.
+    let request = jsapi(&id, 150);
+    let start = env.gateway.create_payment(&request).await.unwrap();
     let PaymentStart::WechatJsapi { params, return_url } = start else { panic!("expected JSAPI, got {start:?}") };
     assert_eq!(return_url, RETURN_URL);
     assert_eq!(params.app_id, account().appid);
@@ -185,7 +188,7 @@ async fn jsapi_payment_is_created_idempotently_paid_and_notified() {
     assert!(!merchant.verify(params.package.as_bytes(), &params.pay_sign));
 
     // The same payment again: the same prepay id.
-    let again = env.gateway.create_payment(&jsapi(&id, 150)).await.unwrap();
+    let again = env.gateway.create_payment(&request).await.unwrap();
     let PaymentStart::WechatJsapi { params: params2, .. } = again else { panic!() };
     assert_eq!(params2.package, params.package);
     assert_eq!(env.gateway.query_payment(&id).await.unwrap(), GatewayTrade::NotPaid);
