@@ -70,6 +70,7 @@ pub fn router(state: WebState) -> Router {
         .layer(DefaultBodyLimit::max(limits::SMALL_BODY_LIMIT))
         .layer(RequestBodyTimeoutLayer::new(limits::BODY_IDLE_TIMEOUT))
         .layer(axum::middleware::from_fn_with_state(slots, limits::gate_uploads))
+        .layer(axum::middleware::from_fn(limits::close_when_body_unread))
         // The relying parties' routes, the busiest of all, carry only what they need: they take
         // no uploads, and their one body (an OCSP POST) has its own limit and idle deadline.
         .merge(pki::routes())

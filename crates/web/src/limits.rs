@@ -1,6 +1,7 @@
 //! What one client may make the server hold: a small body limit for every route, larger ones
 //! only on the upload routes, a deadline on a body that stops sending, and a cap on uploads in
-//! progress at once, beyond which an applicant is told to try again shortly.
+//! progress at once, beyond which an applicant is told to try again shortly; an answer given
+//! before its body was read closes the connection.
 
 use axum::Json;
 use axum::extract::{DefaultBodyLimit, Request, State};
@@ -8,7 +9,10 @@ use axum::http::{HeaderValue, StatusCode, header};
 use axum::middleware::Next;
 use axum::response::{IntoResponse, Response};
 use serde_json::json;
+use std::pin::Pin;
 use std::sync::Arc;
+use std::sync::atomic::{AtomicBool, Ordering};
+use std::task::{Context, Poll};
 use std::time::Duration;
 use tokio::sync::Semaphore;
 
@@ -76,4 +80,52 @@ fn busy() -> Response {
         (header::CACHE_CONTROL, HeaderValue::from_static("no-store")),
     ];
     (StatusCode::SERVICE_UNAVAILABLE, headers, Json(body)).into_response()
+}
+
+/// Middleware: an answer given before its request's body was read to the end (a refused
+/// upload, every upload slot taken) says `Connection: close`. The server cannot take another
+/// request on that connection until the rest of the body has gone by, so it closes it; saying
+/// so keeps the client from sending its next request on a connection about to close (which it
+/// would see as a broken answer, and a POST is not retried).
+pub async fn close_when_body_unread(request: Request, next: Next) -> Response {
+    if http_body::Body::is_end_stream(request.body()) {
+        return next.run(request).await;
+    }
+    let finished = Arc::new(AtomicBool::new(false));
+    let request = request.map(|body| axum::body::Body::new(WatchedBody { inner: body, finished: finished.clone() }));
+    let mut response = next.run(request).await;
+    if !finished.load(Ordering::Acquire) {
+        response.headers_mut().insert(header::CONNECTION, HeaderValue::from_static("close"));
+    }
+    response
+}
+
+/// A request body that notes when it has been read to its end.
+struct WatchedBody {
+    inner: axum::body::Body,
+    finished: Arc<AtomicBool>,
+}
+
+impl http_body::Body for WatchedBody {
+    type Data = axum::body::Bytes;
+    type Error = axum::Error;
+
+    fn poll_frame(
+        mut self: Pin<&mut Self>,
+        cx: &mut Context<'_>,
+    ) -> Poll<Option<Result<http_body::Frame<Self::Data>, Self::Error>>> {
+        let frame = Pin::new(&mut self.inner).poll_frame(cx);
+        if matches!(frame, Poll::Ready(None)) || self.inner.is_end_stream() {
+            self.finished.store(true, Ordering::Release);
+        }
+        frame
+    }
+
+    fn is_end_stream(&self) -> bool {
+        self.inner.is_end_stream()
+    }
+
+    fn size_hint(&self) -> http_body::SizeHint {
+        self.inner.size_hint()
+    }
 }

@@ -371,12 +371,14 @@ async fn bodies_are_bounded_and_uploads_beyond_the_slots_are_told_to_retry() {
     use tokio::io::AsyncWriteExt;
     let h = start_configured(Backend::Sqlite, false, |c| c.concurrent_uploads = 1).await;
     // 256 KiB of JSON to the login code route: refused, whatever it says. (Small enough to sit
-    // in the socket's buffers whole, so the answer is read cleanly; the server then closes the
-    // connection, which is not used again.)
+    // in the socket's buffers whole, so the answer is read cleanly.) The answer came before the
+    // body was read, so it closes the connection and says so: the client does not send its next
+    // request on it.
     let big = format!("{{\"phone\":\"{}\"}}", "1".repeat(256 * 1024));
     let r = h.http.post(h.url("/api/v1/session/code")).header("content-type", "application/json");
-    let r = r.header("connection", "close").body(big).send().await.unwrap();
+    let r = r.body(big).send().await.unwrap();
     assert_eq!(r.status(), StatusCode::PAYLOAD_TOO_LARGE);
+    assert_eq!(r.headers()["connection"], "close");
     let body: serde_json::Value = r.json().await.unwrap();
     assert_eq!(body["error"]["code"], "body_too_large", "{body}");
     // Within the small limit, the same route answers as before.
@@ -400,11 +402,8 @@ async fn bodies_are_bounded_and_uploads_beyond_the_slots_are_told_to_retry() {
             .part("front", reqwest::multipart::Part::bytes(jpeg()).file_name("front.jpg"))
             .part("back", reqwest::multipart::Part::bytes(jpeg()).file_name("back.jpg"))
     };
-    // Uploads refused before their bodies are read leave connections the server closes: a
-    // client that keeps none open, so no request goes out on one of those.
-    let fresh = reqwest::Client::builder().pool_max_idle_per_host(0).build().unwrap();
     let upload = || {
-        let r = fresh.post(h.url(&format!("/api/v1/orders/{id}/id-card/photos"))).bearer_auth(&token);
+        let r = h.http.post(h.url(&format!("/api/v1/orders/{id}/id-card/photos"))).bearer_auth(&token);
         async move { r.multipart(photos()).send().await.ok() }
     };
     let busy = h
@@ -413,12 +412,14 @@ async fn bodies_are_bounded_and_uploads_beyond_the_slots_are_told_to_retry() {
         })
         .await;
     assert_eq!(busy.headers()["retry-after"], "10");
+    assert_eq!(busy.headers()["connection"], "close", "refused before its body was read");
     let body: serde_json::Value = busy.json().await.unwrap();
     assert_eq!(body["error"]["code"], "uploads_busy", "{body}");
     assert!(body["error"]["message"].as_str().unwrap().contains("稍等片刻后重试"), "{body}");
     // Not an upload: not held back.
-    let order = fresh.get(h.url(&format!("/api/v1/orders/{id}"))).bearer_auth(&token).send().await.unwrap();
+    let order = h.http.get(h.url(&format!("/api/v1/orders/{id}"))).bearer_auth(&token).send().await.unwrap();
     assert!(order.status().is_success());
+    assert!(order.headers().get("connection").is_none(), "a bodiless request keeps its connection");
     // The held upload gives up: its slot frees and the next upload goes through.
     drop(held);
     h.poll_until("the slot to free", || async {
