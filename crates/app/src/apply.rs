@@ -70,6 +70,9 @@ impl App {
         }
         let now = self.now();
         let updated = tx.update_order(&OrderRecord { order: transition.order, ..rec.clone() }, now).await?;
+        if updated.order.state != rec.order.state {
+            crate::metrics::order_transition(rec.order.state, updated.order.state);
+        }
         let label = actor.label();
         tx.append_history(&updated.order, &label, &transition.events, now).await?;
         for event in &transition.events {

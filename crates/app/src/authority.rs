@@ -326,6 +326,7 @@ impl App {
             .await?;
             Ok(())
         })?;
+        crate::metrics::certificate_issued(&csr.algorithm.to_string());
         if request.hold {
             self.regenerate_crl().await?;
         }
@@ -444,6 +445,7 @@ impl App {
             tx.audit(NewAuditEntry { actor, action, subject: &subject, detail }, now).await?;
             Ok(())
         })?;
+        crate::metrics::certificate_status_changed(to.code());
         self.regenerate_crl().await?;
         self.presign_ocsp(&serial).await;
         self.store().certificate(&serial).await?.ok_or_else(not_found)
@@ -460,6 +462,12 @@ impl App {
             return Ok(der);
         }
         self.regenerate_crl().await
+    }
+
+    /// When the latest published CRL says the next is due; `None` before the first.
+    pub async fn crl_next_update(&self) -> Result<Option<DateTime<Utc>>, AppError> {
+        let ca = self.issuing_ca().await?;
+        Ok(self.store().latest_crl(&ca.id).await?.map(|(_, _, next_update, _)| next_update))
     }
 
     /// Builds, signs and records a new full CRL listing every revoked and held certificate.

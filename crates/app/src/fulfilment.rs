@@ -106,6 +106,7 @@ impl App {
         }
         let reason_text = reason.map(|r| r.to_string());
         tx.change_certificate_status(serial, current, to, reason_text.as_deref(), now).await?;
+        crate::metrics::certificate_status_changed(to.code());
         let action = match to {
             CertificateStatus::Active => "certificate.released",
             CertificateStatus::Revoked => "certificate.revoked",

@@ -208,16 +208,24 @@ impl App {
             detail: "personalisation without an order".into(),
         })?;
         let actor = payload["actor"].as_str().unwrap_or("system").to_owned();
-        self.personalise_order(&order, &actor).await.map_err(transient)
+        let result = self.personalise_order(&order, &actor).await;
+        match &result {
+            Ok(true) => crate::metrics::personalisation("server", "done"),
+            Ok(false) => {}
+            Err(_) => crate::metrics::personalisation("server", "failed"),
+        }
+        result.map(|_| ()).map_err(transient)
     }
 
-    async fn personalise_order(&self, order: &OrderId, actor: &str) -> Result<(), AppError> {
+    /// Personalises the key of an approved order; `false` when there was nothing to do (done
+    /// already, or the order went another way).
+    async fn personalise_order(&self, order: &OrderId, actor: &str) -> Result<bool, AppError> {
         let (rec, card) = {
             let mut tx = self.store().read().await?;
             let rec = tx.load_order(order).await?;
             if rec.order.state != OrderState::Approved {
                 // Done already, or the order went another way.
-                return Ok(());
+                return Ok(false);
             }
             let card = tx
                 .material(order, Step::IdCard.code())
@@ -248,7 +256,7 @@ impl App {
             let _ = self.revoke_certificate(&cert, RevocationReason::Superseded, "system").await;
             return Err(e);
         }
-        Ok(())
+        Ok(true)
     }
 
     /// Personalises a blank key: PINs, key pair, CSR on the key, certificate (on hold when

@@ -14,10 +14,12 @@ pub mod clock;
 pub mod counter;
 mod error;
 pub mod fulfilment;
+pub mod health;
 pub mod invoices;
 pub mod issuance;
 pub mod login;
 pub mod materials;
+pub mod metrics;
 pub mod ocsp;
 pub mod orders;
 pub mod outbox;
@@ -156,6 +158,8 @@ struct Inner {
     node_id: String,
     /// Memory for face videos read whole for the identity provider, in MiB permits.
     face_checks: tokio::sync::Semaphore,
+    /// When the background worker last passed its loop.
+    worker_seen: std::sync::Mutex<Option<std::time::Instant>>,
 }
 
 /// The application: every use case, over one store and one set of providers. Cheap to clone.
@@ -175,6 +179,12 @@ impl App {
         config: AppConfig,
         pin_escrow: &yiqian_store::MasterKey,
     ) -> App {
+        // Calls to the SMS and identity providers are counted and timed for the operators.
+        let providers = Providers {
+            sms: Arc::new(metrics::MeteredSms(providers.sms)),
+            identity: Arc::new(metrics::MeteredIdentity(providers.identity)),
+            ..providers
+        };
         App {
             inner: Arc::new(Inner {
                 store,
@@ -190,6 +200,7 @@ impl App {
                 documents: std::sync::OnceLock::new(),
                 node_id: format!("node-{}-{}", std::process::id(), new_id("", 6)),
                 face_checks: tokio::sync::Semaphore::new(FACE_CHECK_MEMORY_MIB as usize),
+                worker_seen: std::sync::Mutex::new(None),
             }),
         }
     }

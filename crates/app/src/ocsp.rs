@@ -243,7 +243,14 @@ impl App {
     pub async fn ocsp(&self, request: &[u8]) -> OcspAnswer {
         match self.answer_ocsp(request).await {
             Ok(answer) => answer,
-            Err(status) => OcspAnswer::for_one_requester(ocsp_error_response(status)),
+            Err(status) => {
+                crate::metrics::ocsp_answer(match status {
+                    OcspErrorStatus::MalformedRequest => "malformed",
+                    OcspErrorStatus::Unauthorized => "unauthorized",
+                    _ => "internal_error",
+                });
+                OcspAnswer::for_one_requester(ocsp_error_response(status))
+            }
         }
     }
 
@@ -262,11 +269,15 @@ impl App {
             let serial = one.serial.to_hex();
             let cache = &self.inner.ocsp_cache;
             let stamp = match cache.lookup(&serial, one.hash, now) {
-                Lookup::Serve(answer) => return Ok(answer),
+                Lookup::Serve(answer) => {
+                    crate::metrics::ocsp_answer("cached");
+                    return Ok(answer);
+                }
                 Lookup::Confirm(signed_for, answer) => {
                     let stamp = self.store().certificate_status(&serial).await.map_err(|e| failed(e.into()))?;
                     if stamp == signed_for {
                         cache.confirmed(&serial, one.hash);
+                        crate::metrics::ocsp_answer("confirmed");
                         return Ok(answer);
                     }
                     stamp
@@ -276,9 +287,11 @@ impl App {
             let bytes = Arc::new(self.sign_ocsp(std::slice::from_ref(one), None, now).await.map_err(failed)?);
             let signed = Signed::new(bytes, now, stamp);
             cache.put(&serial, one.hash, signed.clone());
+            crate::metrics::ocsp_answer("signed");
             return Ok(OcspAnswer::cacheable(&signed));
         }
         let der = self.sign_ocsp(&request.cert_ids, request.nonce.as_deref(), now).await.map_err(failed)?;
+        crate::metrics::ocsp_answer("signed_for_requester");
         Ok(OcspAnswer::for_one_requester(der))
     }
 

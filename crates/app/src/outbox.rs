@@ -53,9 +53,11 @@ impl App {
                 return Ok(delivered);
             }
             for message in batch {
+                self.worker_seen();
                 match self.deliver(&message).await {
                     Ok(()) => {
                         self.store().outbox_done(&message.id, self.now()).await?;
+                        crate::metrics::outbox_delivery(&message.kind, "delivered");
                         delivered += 1;
                     }
                     Err(e) => {
@@ -63,6 +65,10 @@ impl App {
                             .then(|| self.now() + Duration::seconds(2i64.pow(message.attempts.clamp(0, 11) as u32)));
                         tracing::warn!(message = %message.id, kind = %message.kind, attempts = message.attempts, error = %e, gave_up = retry.is_none(), "outbox delivery failed");
                         self.store().outbox_failed(&message.id, &e.to_string(), retry).await?;
+                        crate::metrics::outbox_delivery(
+                            &message.kind,
+                            if retry.is_some() { "retrying" } else { "dead" },
+                        );
                     }
                 }
             }
@@ -109,13 +115,18 @@ impl App {
             reason: r.reason.unwrap_or_else(|| "订单退款".into()),
         };
         let gateway = self.providers().payments.for_channel(r.channel).clone();
-        match gateway.refund(&request).await? {
+        let outcome = gateway.refund(&request).await?;
+        crate::metrics::refund(gateway.name(), "requested");
+        match outcome {
             RefundOutcome::Pending => Ok(()),
             RefundOutcome::Succeeded { .. } => {
                 let actor = Actor::Gateway(gateway.name());
                 let refund = request.refund.clone();
                 let confirm = async { in_tx!(self, |tx| self.confirm_refund_in(&mut tx, &refund, &actor).await) };
                 let confirmed: Result<bool, AppError> = confirm.await;
+                if let Ok(true) = confirmed {
+                    crate::metrics::refund(gateway.name(), "succeeded");
+                }
                 confirmed.map(|_| ()).map_err(|e| ProviderError::Transient {
                     provider: "outbox",
                     detail: format!("refund settled at the gateway but not recorded yet: {e}"),
@@ -135,6 +146,7 @@ impl App {
         let mut expiry = tokio::time::interval(std::time::Duration::from_secs(30));
         let mut pki = tokio::time::interval(std::time::Duration::from_secs(300));
         loop {
+            self.worker_seen();
             if let Err(e) = self.deliver_due().await {
                 tracing::error!(error = %e, "outbox worker");
             }

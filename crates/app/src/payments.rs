@@ -114,6 +114,7 @@ impl App {
                 .await?;
             Ok(())
         })?;
+        crate::metrics::payment(gateway.name(), "started");
         Ok(start)
     }
 
@@ -144,16 +145,31 @@ impl App {
         let gateway = self.gateway_named(gateway_name)?;
         let notification = gateway.verify_notification(signed, self.now()).map_err(|e| {
             tracing::warn!(gateway = gateway.name(), reason = %e, "payment notification rejected");
-            AppError::invalid(
-                match e {
-                    NotificationRejected::Stale => "notification_stale",
-                    NotificationRejected::Malformed(_) => "notification_malformed",
-                    _ => "notification_signature",
-                },
-                e.to_string(),
-            )
+            let (code, verdict) = match e {
+                NotificationRejected::Stale => ("notification_stale", "stale"),
+                NotificationRejected::Malformed(_) => ("notification_malformed", "malformed"),
+                _ => ("notification_signature", "signature"),
+            };
+            crate::metrics::payment_notification(gateway.name(), verdict);
+            AppError::invalid(code, e.to_string())
         })?;
-        self.take_notification(gateway.as_ref(), &notification).await
+        let taken = self.take_notification(gateway.as_ref(), &notification).await;
+        let verdict = match &taken {
+            Ok(NotificationOutcome::Applied) => "applied",
+            Ok(NotificationOutcome::Duplicate) => "duplicate",
+            Ok(NotificationOutcome::Acknowledged) => "acknowledged",
+            Err(_) => "refused",
+        };
+        crate::metrics::payment_notification(gateway.name(), verdict);
+        if let Ok(NotificationOutcome::Applied) = taken {
+            match notification {
+                GatewayNotification::PaymentSucceeded { .. } => crate::metrics::payment(gateway.name(), "confirmed"),
+                GatewayNotification::RefundSucceeded { .. } => crate::metrics::refund(gateway.name(), "succeeded"),
+                GatewayNotification::RefundFailed { .. } => crate::metrics::refund(gateway.name(), "failed"),
+                GatewayNotification::Informational { .. } => {}
+            }
+        }
+        taken
     }
 
     /// Applies a verified notification (or a trade query's answer in its form) exactly once.

@@ -101,9 +101,15 @@ impl App {
 
     /// [`App::run_job`], with a failure logged rather than returned (for the workers).
     pub(crate) async fn run_job_logged(&self, job: Job) {
-        if let Err(e) = self.run_job(job).await {
-            tracing::error!(job = job.name(), error = %e, "scheduled job failed");
-        }
+        let outcome = match self.run_job(job).await {
+            Ok(true) => "ran",
+            Ok(false) => "skipped",
+            Err(e) => {
+                tracing::error!(job = job.name(), error = %e, "scheduled job failed");
+                "failed"
+            }
+        };
+        crate::metrics::scheduled_job(job.name(), outcome);
     }
 }
 

@@ -146,7 +146,7 @@ impl App {
         let public_key = subject_key.public_key().clone();
         drop(subject_key);
         let first = self.store().count_applicants().await? as usize;
-        let every = if sample == 0 { usize::MAX } else { (count / sample).max(1) };
+        let every = count.checked_div(sample).map_or(usize::MAX, |n| n.max(1));
         let written = Arc::new(AtomicUsize::new(0));
         let progress = Arc::new(progress);
         let next = Arc::new(AtomicUsize::new(0));
@@ -226,7 +226,7 @@ impl App {
             payment_record = Some(PaymentRecord {
                 id: payment,
                 order: id.clone(),
-                channel: if n % 3 == 0 { Channel::Alipay } else { Channel::Wechat },
+                channel: if n.is_multiple_of(3) { Channel::Alipay } else { Channel::Wechat },
                 amount: product.price,
                 state: GatewayState::Succeeded,
                 gateway_txn: Some(new_id("SEED", 24)),

@@ -539,7 +539,7 @@ impl App {
             return Err(AppError::invalid("invalid_key_id", "密钥标识格式不正确"));
         }
         let actor = station.actor();
-        in_tx!(self, |tx| {
+        let completed: Result<OrderId, AppError> = in_tx!(self, |tx| {
             let now = self.now();
             let lease = self.own_lease(&mut tx, station, lease_id).await?;
             let ready =
@@ -604,7 +604,11 @@ impl App {
             tx.audit(NewAuditEntry { actor: &actor, action: "token.personalised", subject: &subject, detail }, now)
                 .await?;
             Ok(lease.order)
-        })
+        });
+        if completed.is_ok() {
+            crate::metrics::personalisation("station", "done");
+        }
+        completed
     }
 
     /// The station gives a lease up (a key pulled out, a key that failed): the order goes back
@@ -613,15 +617,20 @@ impl App {
     pub async fn station_abandon(&self, station: &Station, lease_id: &str, reason: &str) -> Result<(), AppError> {
         let reason: String = reason.trim().chars().filter(|c| !c.is_control()).take(200).collect();
         let actor = station.actor();
-        in_tx!(self, |tx| {
+        let abandoned: bool = in_tx!(self, |tx| {
             let now = self.now();
             let lease = self.own_lease(&mut tx, station, lease_id).await?;
-            if lease.state.is_live() {
-                let outcome = if reason.is_empty() { "abandoned at the station" } else { reason.as_str() };
-                self.abandon_lease(&mut tx, &lease, outcome, &actor, now).await?;
+            if !lease.state.is_live() {
+                return Ok(false);
             }
-            Ok(())
-        })
+            let outcome = if reason.is_empty() { "abandoned at the station" } else { reason.as_str() };
+            self.abandon_lease(&mut tx, &lease, outcome, &actor, now).await?;
+            Ok(true)
+        })?;
+        if abandoned {
+            crate::metrics::personalisation("station", "abandoned");
+        }
+        Ok(())
     }
 
     /// The SO PIN of a key a lease left half-personalised, re-sealed to the station's one-time

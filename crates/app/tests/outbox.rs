@@ -37,6 +37,10 @@ impl FlakySms {
 
 #[async_trait]
 impl SmsSender for FlakySms {
+    fn name(&self) -> &'static str {
+        "flaky"
+    }
+
     async fn send(&self, message: &SmsMessage, key: &str) -> Result<(), ProviderError> {
         assert!(message.template.text().contains("验证码"));
         self.attempts.lock().unwrap().push(key.to_owned());

@@ -251,6 +251,8 @@ pub struct SmsMessage {
 /// Sends SMS.
 #[async_trait]
 pub trait SmsSender: Send + Sync {
+    /// The provider's name (`sandbox`, `tencent`), for the operators' metrics.
+    fn name(&self) -> &'static str;
     /// Sends `message` once per `idempotency_key`: a repeated key is accepted and not sent again.
     async fn send(&self, message: &SmsMessage, idempotency_key: &str) -> Result<(), ProviderError>;
 }

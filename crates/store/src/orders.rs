@@ -376,3 +376,12 @@ pub struct Challenge {
     /// When answered, if it was.
     pub used_at: Option<DateTime<Utc>>,
 }
+
+impl crate::Store {
+    /// How many orders are in each state (by state code); states without orders are absent.
+    pub async fn count_orders_by_state(&self) -> Result<Vec<(String, i64)>, StoreError> {
+        let mut tx = self.read().await?;
+        let rows = sqlx::query("SELECT state, COUNT(*) AS n FROM orders GROUP BY state").fetch_all(tx.conn()).await?;
+        rows.iter().map(|r| Ok((r.try_get("state")?, r.try_get("n")?))).collect()
+    }
+}

@@ -172,6 +172,15 @@ impl Store {
         row.map(|r| Ok((r.try_get("state")?, r.try_get("attempts")?, r.try_get("last_error")?))).transpose()
     }
 
+    /// When the oldest message still waiting for delivery (pending or being sent) was queued;
+    /// `None` when none waits.
+    pub async fn oldest_waiting_outbox_message(&self) -> Result<Option<DateTime<Utc>>, StoreError> {
+        let row = sqlx::query("SELECT MIN(created_at) AS oldest FROM outbox WHERE state IN ('pending', 'sending')")
+            .fetch_one(self.pool())
+            .await?;
+        Ok(row.try_get::<Option<i64>, _>("oldest")?.map(from_millis))
+    }
+
     /// Counts messages per state, for health pages and tests.
     pub async fn outbox_counts(&self) -> Result<Vec<(String, i64)>, StoreError> {
         let rows = sqlx::query("SELECT state, COUNT(*) AS n FROM outbox GROUP BY state ORDER BY state")

@@ -11,8 +11,11 @@ mod auth;
 mod console;
 mod download;
 mod error;
+mod health;
 mod limits;
+pub mod metrics;
 mod notify;
+mod observe;
 mod pages;
 mod pki;
 mod sandbox;
@@ -21,7 +24,6 @@ mod wechat;
 
 use axum::Router;
 use axum::extract::DefaultBodyLimit;
-use axum::response::IntoResponse;
 use axum::routing::get;
 use tower_http::compression::CompressionLayer;
 use tower_http::compression::predicate::{DefaultPredicate, NotForContentType, Predicate};
@@ -45,6 +47,9 @@ pub struct WebState {
     pub trust_x_real_ip: bool,
     /// Uploads (photos, videos, invoice PDFs) handled at once; more are told to try again.
     pub concurrent_uploads: usize,
+    /// Whether `/metrics` is served here; otherwise only on the operators' listener
+    /// ([`operations_router`]).
+    pub metrics_here: bool,
 }
 
 pub use limits::DEFAULT_CONCURRENT_UPLOADS;
@@ -55,7 +60,8 @@ pub fn router(state: WebState) -> Router {
     // applicants are on phone networks. Not the PKI answers (small, binary, cached as they
     // are by proxies) nor the payment webhooks' answers.
     let compressed = Router::new()
-        .route("/healthz", get(healthz))
+        .route("/healthz", get(health::alive))
+        .route("/readyz", get(health::ready))
         .merge(assets::routes())
         .merge(api::routes())
         .merge(pages::routes())
@@ -74,6 +80,24 @@ pub fn router(state: WebState) -> Router {
         // The relying parties' routes, the busiest of all, carry only what they need: they take
         // no uploads, and their one body (an OCSP POST) has its own limit and idle deadline.
         .merge(pki::routes())
+        .merge(if state.metrics_here {
+            Router::new().route("/metrics", get(metrics::exposition))
+        } else {
+            Router::new()
+        })
+        // Outermost: every request gets its id, span and metrics.
+        .layer(axum::middleware::from_fn(observe::observe))
+        .with_state(state)
+}
+
+/// The operators' listener, when `/metrics` is kept off the public one: `/metrics`,
+/// `/healthz` and `/readyz`.
+pub fn operations_router(state: WebState) -> Router {
+    Router::new()
+        .route("/metrics", get(metrics::exposition))
+        .route("/healthz", get(health::alive))
+        .route("/readyz", get(health::ready))
+        .layer(axum::middleware::from_fn(observe::observe))
         .with_state(state)
 }
 
@@ -83,19 +107,6 @@ fn compressible() -> impl Predicate {
     DefaultPredicate::new()
         .and(NotForContentType::const_new("video/"))
         .and(NotForContentType::const_new("application/pdf"))
-}
-
-async fn healthz(axum::extract::State(state): axum::extract::State<WebState>) -> impl IntoResponse {
-    match state.app.store().ping().await {
-        Ok(()) => (axum::http::StatusCode::OK, axum::Json(serde_json::json!({"status": "ok"}))),
-        Err(e) => {
-            tracing::error!(error = %e, "health check: database unreachable");
-            (
-                axum::http::StatusCode::SERVICE_UNAVAILABLE,
-                axum::Json(serde_json::json!({"status": "database unavailable"})),
-            )
-        }
-    }
 }
 
 /// The OpenAPI 3 document of `/api/v1`.

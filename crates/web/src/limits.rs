@@ -11,7 +11,7 @@ use axum::response::{IntoResponse, Response};
 use serde_json::json;
 use std::pin::Pin;
 use std::sync::Arc;
-use std::sync::atomic::{AtomicBool, Ordering};
+use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
 use std::task::{Context, Poll};
 use std::time::Duration;
 use tokio::sync::Semaphore;
@@ -61,10 +61,26 @@ pub async fn gate_uploads(State(slots): State<UploadSlots>, request: Request, ne
     if !is_upload {
         return next.run(request).await;
     }
+    let route = crate::metrics::route_of(&request);
     let Ok(_slot) = slots.0.clone().try_acquire_owned() else {
+        yiqian_app::metrics::upload_rejected(&route, "busy");
         return busy();
     };
-    next.run(request).await
+    let (request, progress) = watch_body(request);
+    let response = next.run(request).await;
+    let status = response.status();
+    if status.is_success() {
+        yiqian_app::metrics::upload_stored(&route, progress.bytes.load(Ordering::Acquire));
+    } else {
+        let reason = match status {
+            StatusCode::PAYLOAD_TOO_LARGE => "too_large",
+            StatusCode::REQUEST_TIMEOUT => "timeout",
+            s if s.is_server_error() => "failed",
+            _ => "refused",
+        };
+        yiqian_app::metrics::upload_rejected(&route, reason);
+    }
+    response
 }
 
 /// The answer when every upload slot is taken: the API's error shape (`uploads_busy`), 503 and
@@ -91,19 +107,35 @@ pub async fn close_when_body_unread(request: Request, next: Next) -> Response {
     if http_body::Body::is_end_stream(request.body()) {
         return next.run(request).await;
     }
-    let finished = Arc::new(AtomicBool::new(false));
-    let request = request.map(|body| axum::body::Body::new(WatchedBody { inner: body, finished: finished.clone() }));
+    let (request, progress) = watch_body(request);
     let mut response = next.run(request).await;
-    if !finished.load(Ordering::Acquire) {
+    if !progress.finished.load(Ordering::Acquire) {
         response.headers_mut().insert(header::CONNECTION, HeaderValue::from_static("close"));
     }
     response
 }
 
-/// A request body that notes when it has been read to its end.
+/// How far a request's body has been read.
+#[derive(Default)]
+struct BodyProgress {
+    /// Bytes read so far.
+    bytes: AtomicU64,
+    /// Whether it was read to its end.
+    finished: AtomicBool,
+}
+
+/// `request` with its body watched as it is read.
+fn watch_body(request: Request) -> (Request, Arc<BodyProgress>) {
+    let progress = Arc::new(BodyProgress::default());
+    let watched = progress.clone();
+    let request = request.map(|inner| axum::body::Body::new(WatchedBody { inner, progress: watched }));
+    (request, progress)
+}
+
+/// A request body that notes what of it has been read.
 struct WatchedBody {
     inner: axum::body::Body,
-    finished: Arc<AtomicBool>,
+    progress: Arc<BodyProgress>,
 }
 
 impl http_body::Body for WatchedBody {
@@ -115,8 +147,13 @@ impl http_body::Body for WatchedBody {
         cx: &mut Context<'_>,
     ) -> Poll<Option<Result<http_body::Frame<Self::Data>, Self::Error>>> {
         let frame = Pin::new(&mut self.inner).poll_frame(cx);
+        if let Poll::Ready(Some(Ok(f))) = &frame
+            && let Some(data) = f.data_ref()
+        {
+            self.progress.bytes.fetch_add(data.len() as u64, Ordering::AcqRel);
+        }
         if matches!(frame, Poll::Ready(None)) || self.inner.is_end_stream() {
-            self.finished.store(true, Ordering::Release);
+            self.progress.finished.store(true, Ordering::Release);
         }
         frame
     }

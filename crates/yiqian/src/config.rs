@@ -43,6 +43,12 @@ pub struct Config {
     pub trust_x_real_ip: bool,
     /// Uploads (ID photos, face videos, invoice PDFs) handled at once; more are told to retry.
     pub concurrent_uploads: usize,
+    /// How log lines are written to standard error: `text` (for people) or `json` (one object
+    /// a line, for a log collector).
+    pub log_format: LogFormat,
+    /// Address of the operators' listener (`/metrics`, `/healthz`, `/readyz`); when set,
+    /// `/metrics` is served only there, not on the public listener.
+    pub metrics_listen: Option<SocketAddr>,
     /// Algorithm of a CA created on first start or by `ca init`: `sm2`, `p256` or `rsa3072`.
     pub ca_algorithm: String,
     /// Certificate policy OID written into personal certificates (dotted), if any.
@@ -100,6 +106,8 @@ impl Default for Config {
             pay_ttl_minutes: 30,
             trust_x_real_ip: false,
             concurrent_uploads: yiqian_web::DEFAULT_CONCURRENT_UPLOADS,
+            metrics_listen: None,
+            log_format: LogFormat::Text,
             sandbox_face_check: "review".into(),
             ca_algorithm: "sm2".into(),
             ca_policy_oid: String::new(),
@@ -156,6 +164,16 @@ impl Default for BlobsSection {
             secret_access_key_file: String::new(),
         }
     }
+}
+
+/// How log lines are written.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Deserialize)]
+#[serde(rename_all = "lowercase")]
+pub enum LogFormat {
+    /// One readable line per event.
+    Text,
+    /// One JSON object per line, with the request's span (its id, method and route).
+    Json,
 }
 
 /// The environment variable holding the object storage's secret access key.
@@ -264,6 +282,24 @@ impl Config {
             config.pay_ttl_minutes = v
                 .parse()
                 .map_err(|_| ConfigError::Env { name: "YIQIAN_PAY_TTL_MINUTES", message: "expected minutes".into() })?;
+        }
+        if let Some(v) = env("YIQIAN_LOG_FORMAT") {
+            config.log_format = match v.as_str() {
+                "text" => LogFormat::Text,
+                "json" => LogFormat::Json,
+                _ => {
+                    return Err(ConfigError::Env {
+                        name: "YIQIAN_LOG_FORMAT",
+                        message: "expected text or json".into(),
+                    });
+                }
+            };
+        }
+        if let Some(v) = env("YIQIAN_METRICS_LISTEN") {
+            config.metrics_listen = Some(v.parse().map_err(|_| ConfigError::Env {
+                name: "YIQIAN_METRICS_LISTEN",
+                message: "expected HOST:PORT".into(),
+            })?);
         }
         if let Some(v) = env("YIQIAN_CONCURRENT_UPLOADS") {
             config.concurrent_uploads = v.parse().ok().filter(|n| *n > 0).ok_or_else(|| ConfigError::Env {

@@ -4,7 +4,7 @@ use clap::{Parser, Subcommand};
 use std::net::SocketAddr;
 use std::path::PathBuf;
 use std::process::ExitCode;
-use yiqian::config::Config;
+use yiqian::config::{Config, LogFormat};
 use yiqian::server::{Server, assemble, open_store};
 use yiqian_app::SystemClock;
 use yiqian_store::audit::AuditVerdict;
@@ -232,15 +232,20 @@ fn load_config(cli: &Cli) -> Result<Config, String> {
     Ok(config)
 }
 
+/// Writes log lines to standard error as `format` says, filtered by `YIQIAN_LOG` (an
+/// `EnvFilter` directive; default `info`).
+fn init_logging(format: LogFormat) {
+    let filter = tracing_subscriber::EnvFilter::try_from_env("YIQIAN_LOG")
+        .unwrap_or_else(|_| "info,sqlx=warn,cryptoki::mechanism=off".into());
+    let logs = tracing_subscriber::fmt().with_env_filter(filter).with_writer(std::io::stderr);
+    match format {
+        LogFormat::Text => logs.init(),
+        LogFormat::Json => logs.json().with_current_span(true).with_span_list(false).init(),
+    }
+}
+
 #[tokio::main]
 async fn main() -> ExitCode {
-    tracing_subscriber::fmt()
-        .with_env_filter(
-            tracing_subscriber::EnvFilter::try_from_env("YIQIAN_LOG")
-                .unwrap_or_else(|_| "info,sqlx=warn,cryptoki::mechanism=off".into()),
-        )
-        .with_writer(std::io::stderr)
-        .init();
     let cli = Cli::parse();
     let mut config = match load_config(&cli) {
         Ok(c) => c,
@@ -249,6 +254,7 @@ async fn main() -> ExitCode {
             return ExitCode::from(2);
         }
     };
+    init_logging(config.log_format);
     match run(&cli.command, &mut config).await {
         Ok(code) => code,
         Err(e) => {
@@ -308,7 +314,7 @@ async fn run(command: &Command, config: &mut Config) -> Result<ExitCode, Box<dyn
         Command::Ca { command } => ca(command, config).await,
         Command::Db { command: DbCommand::Copy { to, blobs_to } } => {
             let (source, _) = open_store(config).await?;
-            let target = yiqian::server::open_copy_target(config, &to, blobs_to.as_deref()).await?;
+            let target = yiqian::server::open_copy_target(config, to, blobs_to.as_deref()).await?;
             let report = source.copy_to(&target, blobs_to.is_some(), |line| eprintln!("copied {line}")).await?;
             let rows: i64 = report.rows.iter().map(|(_, n)| n).sum();
             println!(

@@ -228,6 +228,8 @@ pub struct Server {
     pub app: App,
     /// The address actually bound.
     pub addr: SocketAddr,
+    /// The operators' listener (`/metrics`, health probes), when configured.
+    pub operations_addr: Option<SocketAddr>,
     /// The public URL in force.
     pub public_url: String,
     /// What the operator should know (keys created, …).
@@ -263,14 +265,28 @@ impl Server {
             Ok(_) => {}
             Err(e) => return Err(StartError::Config(format!("preparing the CA: {e}"))),
         }
-        let router = yiqian_web::router(yiqian_web::WebState {
+        yiqian_web::metrics::exporter();
+        let state = yiqian_web::WebState {
             app: app.clone(),
             sandbox_gateway: sandbox,
             dev_mode: config.dev_mode,
             customer_service: config.customer_service.clone(),
             trust_x_real_ip: config.trust_x_real_ip,
             concurrent_uploads: config.concurrent_uploads,
-        });
+            metrics_here: config.metrics_listen.is_none(),
+        };
+        let operations = match config.metrics_listen {
+            Some(at) => {
+                let listener =
+                    tokio::net::TcpListener::bind(at).await.map_err(|source| StartError::Bind { addr: at, source })?;
+                let addr = listener.local_addr().map_err(|source| StartError::Bind { addr: at, source })?;
+                notes.push(format!("metrics and health probes for operators on http://{addr}/metrics"));
+                Some((listener, addr, yiqian_web::operations_router(state.clone())))
+            }
+            None => None,
+        };
+        let operations_addr = operations.as_ref().map(|(_, addr, _)| *addr);
+        let router = yiqian_web::router(state);
 
         let (tx, rx) = oneshot::channel::<()>();
         let worker_app = app.clone();
@@ -290,6 +306,19 @@ impl Server {
                     tracing::debug!(error = %e, "TCP_NODELAY not set");
                 }
             });
+            let (stop_operations, operations_stopped) = oneshot::channel::<()>();
+            let operations = operations.map(|(listener, _, router)| {
+                tokio::spawn(async move {
+                    let served = axum::serve(listener, router)
+                        .with_graceful_shutdown(async {
+                            let _ = operations_stopped.await;
+                        })
+                        .await;
+                    if let Err(e) = served {
+                        tracing::error!(error = %e, "operators' HTTP listener stopped");
+                    }
+                })
+            });
             let served = axum::serve(listener, router.into_make_service_with_connect_info::<SocketAddr>())
                 .with_graceful_shutdown(async {
                     let _ = rx.await;
@@ -298,10 +327,14 @@ impl Server {
             if let Err(e) = served {
                 tracing::error!(error = %e, "HTTP server stopped");
             }
+            let _ = stop_operations.send(());
+            if let Some(operations) = operations {
+                let _ = operations.await;
+            }
             let _ = stop_workers.send(());
             let _ = workers.await;
         });
-        Ok(Server { app, addr, public_url, notes, shutdown: Some(tx), finished, refresher })
+        Ok(Server { app, addr, operations_addr, public_url, notes, shutdown: Some(tx), finished, refresher })
     }
 
     /// Stops accepting requests, lets running ones finish, stops the workers.

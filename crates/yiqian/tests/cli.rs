@@ -247,3 +247,72 @@ async fn db_seed_fills_a_sandbox_deployment_that_then_serves_it() {
     let (ok, out) = yiqian(&data, &["--config", file.to_str().unwrap(), "db", "seed", "--orders", "5"]);
     assert!(!ok && out.contains("refusing to seed") && out.contains("payment_wechat = wechatpay"), "{out}");
 }
+
+/// `yiqian serve` with JSON logs and an operators' listener: every log line is one JSON
+/// object; the lines written while a request is handled carry its id (the one the caller sent)
+/// and its route template, never the phone number it carried; `/metrics` is served on the
+/// operators' listener only, with the health probes.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn json_logs_carry_request_ids_and_metrics_stay_on_the_operators_listener() {
+    let dir = tempfile::tempdir().unwrap();
+    let free_port = || std::net::TcpListener::bind("127.0.0.1:0").unwrap().local_addr().unwrap().port();
+    let (port, ops_port) = (free_port(), free_port());
+    let log = dir.path().join("serve.log");
+    let mut child = std::process::Command::new(env!("CARGO_BIN_EXE_yiqian"))
+        .args(["serve", "--listen", &format!("127.0.0.1:{port}"), "--data"])
+        .arg(dir.path().join("data"))
+        .env_remove("YIQIAN_DATABASE_URL")
+        .env_remove("YIQIAN_CONFIG")
+        .env("YIQIAN_LOG_FORMAT", "json")
+        .env("YIQIAN_LOG", "info,yiqian_web=debug")
+        .env("YIQIAN_METRICS_LISTEN", format!("127.0.0.1:{ops_port}"))
+        .stdout(std::process::Stdio::null())
+        .stderr(std::fs::File::create(&log).unwrap())
+        .spawn()
+        .expect("start yiqian serve");
+    let (base, ops) = (format!("http://127.0.0.1:{port}"), format!("http://127.0.0.1:{ops_port}"));
+    let http = reqwest::Client::new();
+    let deadline = std::time::Instant::now() + std::time::Duration::from_secs(60);
+    loop {
+        match http.get(format!("{ops}/readyz")).send().await {
+            Ok(r) if r.status().is_success() => break,
+            _ => {}
+        }
+        if let Ok(Some(status)) = child.try_wait() {
+            panic!("yiqian serve exited at start: {status}\n{}", std::fs::read_to_string(&log).unwrap());
+        }
+        assert!(std::time::Instant::now() < deadline, "yiqian serve was not ready within 60 s");
+        tokio::time::sleep(std::time::Duration::from_millis(100)).await;
+    }
+    let phone = "13612345678";
+    let r = http
+        .post(format!("{base}/api/v1/session/code"))
+        .header("x-request-id", "journey-42")
+        .json(&serde_json::json!({"phone": phone}))
+        .send()
+        .await
+        .unwrap();
+    assert!(r.status().is_success());
+    assert_eq!(r.headers()["x-request-id"], "journey-42");
+    assert_eq!(http.get(format!("{base}/metrics")).send().await.unwrap().status(), reqwest::StatusCode::NOT_FOUND);
+    let metrics = http.get(format!("{ops}/metrics")).send().await.unwrap().text().await.unwrap();
+    assert!(
+        metrics.contains(r#"yiqian_http_requests_total{method="POST",route="/api/v1/session/code",status="200"} 1"#)
+    );
+    assert!(http.get(format!("{ops}/healthz")).send().await.unwrap().status().is_success());
+    let _ = child.kill();
+    let _ = child.wait();
+
+    let text = std::fs::read_to_string(&log).unwrap();
+    let lines: Vec<serde_json::Value> =
+        text.lines().map(|l| serde_json::from_str(l).unwrap_or_else(|e| panic!("not JSON ({e}): {l}"))).collect();
+    assert!(lines.iter().any(|l| l["level"] == "INFO"), "{text}");
+    let of_request: Vec<&serde_json::Value> = lines.iter().filter(|l| l["span"]["id"] == "journey-42").collect();
+    assert!(!of_request.is_empty(), "no line of the request: {text}");
+    for line in &of_request {
+        assert_eq!(line["span"]["route"], "/api/v1/session/code", "{line}");
+        assert_eq!(line["span"]["method"], "POST", "{line}");
+    }
+    assert!(of_request.iter().any(|l| l["fields"]["message"] == "answered" && l["fields"]["status"] == 200));
+    assert!(!text.contains(phone) && !text.contains(&phone[3..]), "the phone number was logged: {text}");
+}

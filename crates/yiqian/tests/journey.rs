@@ -610,3 +610,104 @@ async fn relying_parties_fetch_the_ca_certificates_and_the_crl() {
     }
     h.server.stop().await;
 }
+
+/// `/metrics` as parsed by a Prometheus text-format grammar.
+type Exposition = openmetrics_parser::MetricsExposition<openmetrics_parser::PrometheusType, PrometheusValue>;
+use openmetrics_parser::PrometheusValue;
+
+/// The value of the family `name` (a counter or gauge; a histogram's count), summed over its
+/// samples whose labels include `labels`; 0 when there are none.
+fn metric(scrape: &Exposition, name: &str, labels: &[(&str, &str)]) -> f64 {
+    let Some(family) = scrape.families.get(name) else { return 0.0 };
+    family
+        .iter_samples()
+        .filter(|s| {
+            let set = s.get_labelset().unwrap();
+            labels.iter().all(|(k, v)| set.get_label_value(k) == Some(*v))
+        })
+        .map(|s| match &s.value {
+            PrometheusValue::Unknown(n) | PrometheusValue::Gauge(n) => n.as_f64(),
+            PrometheusValue::Counter(c) => c.value.as_f64(),
+            PrometheusValue::Histogram(h) => h.count.unwrap_or(0) as f64,
+            PrometheusValue::Summary(_) => 0.0,
+        })
+        .sum()
+}
+
+/// Scrapes `/metrics` and parses it as Prometheus text exposition.
+async fn scrape(h: &Harness) -> (Exposition, String) {
+    let r = h.http.get(h.url("/metrics")).send().await.unwrap();
+    assert_eq!(r.status(), StatusCode::OK);
+    assert!(r.headers()["content-type"].to_str().unwrap().starts_with("text/plain; version=0.0.4"));
+    let text = r.text().await.unwrap();
+    let scrape = openmetrics_parser::prometheus::parse_prometheus(&text).unwrap_or_else(|e| panic!("{e:?}\n{text}"));
+    (scrape, text)
+}
+
+/// `/metrics` parses as Prometheus exposition and its numbers move with a journey (HTTP
+/// requests by route template, order transitions and states, payments and webhook verdicts,
+/// SMS and identity calls, uploads, outbox deliveries); no label carries the applicant's phone
+/// number or the order id. `/healthz` and `/readyz` answer, and every answer carries a request
+/// id (the caller's, when it sent a plain one).
+#[tokio::test(flavor = "multi_thread", worker_threads = 4)]
+async fn metrics_move_with_a_journey_and_the_probes_answer() {
+    let h = start(Backend::Sqlite).await;
+    let (before, _) = scrape(&h).await;
+    let phone = "13912345678";
+    let token = h.login(phone).await;
+    let id = h.create_order(&token).await;
+    h.pay(&token, &id).await;
+    h.complete_materials(&token, &id, phone).await;
+    h.server.app.deliver_due().await.unwrap();
+    let (after, text) = scrape(&h).await;
+    let grew = |name: &str, labels: &[(&str, &str)]| metric(&after, name, labels) - metric(&before, name, labels);
+
+    let orders_route = [("method", "POST"), ("route", "/api/v1/orders")];
+    assert_eq!(grew("yiqian_http_requests_total", &orders_route), 1.0, "{text}");
+    assert_eq!(grew("yiqian_http_request_duration_seconds", &orders_route), 1.0);
+    let code = [("route", "/api/v1/session/code"), ("status", "200")];
+    assert_eq!(grew("yiqian_http_requests_total", &code), 1.0, "{text}");
+    assert_eq!(grew("yiqian_order_transitions_total", &[("from", "created"), ("to", "collecting")]), 1.0, "{text}");
+    assert!(metric(&after, "yiqian_orders", &[("state", "submitted")]) >= 1.0, "{text}");
+    assert_eq!(grew("yiqian_payments_total", &[("gateway", "sandbox"), ("event", "started")]), 1.0);
+    assert_eq!(grew("yiqian_payments_total", &[("gateway", "sandbox"), ("event", "confirmed")]), 1.0);
+    assert_eq!(grew("yiqian_payment_notifications_total", &[("gateway", "sandbox"), ("verdict", "applied")]), 1.0);
+    let sms = [("service", "sms"), ("provider", "sandbox"), ("outcome", "ok")];
+    assert!(grew("yiqian_provider_calls_total", &sms) >= 2.0, "the login code and the paid notice");
+    let ocr = [("service", "identity"), ("call", "read_id_card"), ("outcome", "ok")];
+    assert_eq!(grew("yiqian_provider_calls_total", &ocr), 1.0);
+    assert!(grew("yiqian_outbox_deliveries_total", &[("kind", "sms"), ("outcome", "delivered")]) >= 2.0);
+    let photos = [("route", "/api/v1/orders/{id}/id-card/photos")];
+    assert_eq!(grew("yiqian_uploads_total", &photos), 1.0);
+    assert!(grew("yiqian_upload_bytes_total", &photos) >= 2.0 * jpeg().len() as f64);
+    assert_eq!(metric(&after, "yiqian_outbox_messages", &[("state", "dead")]), 0.0);
+    assert!(metric(&after, "yiqian_crl_next_update_timestamp_seconds", &[]) > 1.7e9);
+    for personal in [phone, &phone[phone.len() - 4..], id.as_str()] {
+        assert!(!text.contains(personal), "{personal} appears in /metrics");
+    }
+    // Two scrapes in a row: counters never go down.
+    let (again, _) = scrape(&h).await;
+    for (name, family) in after.families.iter().filter(|(name, _)| name.ends_with("_total")) {
+        for s in family.iter_samples() {
+            let set = s.get_labelset().unwrap();
+            let labels: Vec<(&str, &str)> = set.iter().map(|(k, v)| (k.as_str(), v.as_str())).collect();
+            assert!(metric(&again, name, &labels) >= metric(&after, name, &labels), "{name}");
+        }
+    }
+
+    let alive = h.http.get(h.url("/healthz")).send().await.unwrap();
+    assert_eq!(alive.status(), StatusCode::OK);
+    let ready = h.http.get(h.url("/readyz")).header("x-request-id", "lb-probe-7").send().await.unwrap();
+    assert_eq!(ready.headers()["x-request-id"], "lb-probe-7");
+    let body: serde_json::Value = ready.json().await.unwrap();
+    assert_eq!(body["status"], "ready", "{body}");
+    for check in ["database", "blobs", "keys", "outbox_worker"] {
+        assert_eq!(body["checks"][check], "ok", "{body}");
+    }
+    let odd = h.http.get(h.url("/healthz")).header("x-request-id", "two words").send().await.unwrap();
+    let given = odd.headers()["x-request-id"].to_str().unwrap().to_owned();
+    assert!(given != "two words" && !given.is_empty(), "an unusable id is replaced: {given}");
+    let other = h.http.get(h.url("/healthz")).send().await.unwrap();
+    assert_ne!(other.headers()["x-request-id"].to_str().unwrap(), given);
+    h.server.stop().await;
+}

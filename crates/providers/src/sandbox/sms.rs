@@ -34,6 +34,10 @@ impl SandboxSms {
 
 #[async_trait]
 impl SmsSender for SandboxSms {
+    fn name(&self) -> &'static str {
+        "sandbox"
+    }
+
     async fn send(&self, message: &SmsMessage, idempotency_key: &str) -> Result<(), ProviderError> {
         self.inbox
             .deliver(idempotency_key, message.to.as_str(), message.template.name(), &message.template.text())

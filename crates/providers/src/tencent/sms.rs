@@ -129,6 +129,10 @@ fn outcome(response: &Value, phone_e164: &str) -> Result<(), ProviderError> {
 
 #[async_trait]
 impl SmsSender for TencentSms {
+    fn name(&self) -> &'static str {
+        "tencent"
+    }
+
     /// Sends once per call: Tencent does not deduplicate, the caller's outbox does.
     async fn send(&self, message: &SmsMessage, idempotency_key: &str) -> Result<(), ProviderError> {
         let body = self.request(message, idempotency_key)?;

@@ -30,7 +30,18 @@ pub trait BlobStore: Send + Sync {
     async fn delete(&self, id: &str) -> Result<(), StoreError>;
     /// Where the blobs are, for the operator (a directory, a bucket).
     fn describe(&self) -> String;
+    /// Whether the store answers: a blob that is not there is looked up, and "not found" is the
+    /// healthy answer.
+    async fn ping(&self) -> Result<(), StoreError> {
+        match self.size(READINESS_PROBE).await {
+            Ok(_) | Err(StoreError::NotFound(_)) => Ok(()),
+            Err(e) => Err(e),
+        }
+    }
 }
+
+/// The id looked up by [`BlobStore::ping`]; never a real blob's (those are generated ids).
+const READINESS_PROBE: &str = "readiness-probe";
 
 /// A blob being stored in pieces.
 #[async_trait]
@@ -114,6 +125,16 @@ impl BlobStore for LocalBlobStore {
     fn describe(&self) -> String {
         format!("the directory {}", self.root.display())
     }
+
+    /// The directory exists (it is made when missing) and is a directory.
+    async fn ping(&self) -> Result<(), StoreError> {
+        tokio::fs::create_dir_all(&self.root).await?;
+        if tokio::fs::metadata(&self.root).await?.is_dir() {
+            Ok(())
+        } else {
+            Err(StoreError::Corrupt(format!("{} is not a directory", self.root.display())))
+        }
+    }
 }
 
 fn not_found_or_io(e: std::io::Error) -> StoreError {
@@ -189,6 +210,11 @@ impl Store {
             return Err(e);
         }
         Ok(BlobWriter { sink, sealer })
+    }
+
+    /// Whether the blob store answers (for the readiness check).
+    pub async fn ping_blobs(&self) -> Result<(), StoreError> {
+        self.blob_store().ping().await
     }
 
     /// Removes a stored blob that was never recorded (its upload was refused).
