@@ -152,20 +152,10 @@ impl Store {
         copy_blobs: bool,
         progress: impl Fn(&str),
     ) -> Result<CopyReport, CopyError> {
-        let counts = target.row_counts().await?;
-        if let Some((table, rows)) = counts.into_iter().find(|(t, n)| *n > 0 && !SEEDED.contains(&t.as_str())) {
-            return Err(CopyError::TargetNotEmpty { table, rows });
-        }
-        for table in SEEDED {
-            let mut tx = target.begin().await?;
-            sqlx::query(sqlx::AssertSqlSafe(format!("DELETE FROM {table}")))
-                .execute(tx.conn())
-                .await
-                .map_err(StoreError::from)?;
-            tx.commit().await?;
-        }
+        prepare_target(target).await?;
         for table in tables() {
-            let copied = self.copy_table(target, &table).await?;
+            let mut source = self.pool().acquire().await.map_err(StoreError::from)?;
+            let copied = copy_table(&mut source, target, &table).await?;
             progress(&format!("{table}: {copied} rows"));
         }
         let (blobs, blob_bytes) = if copy_blobs { self.copy_blobs(target, &progress).await? } else { (0, 0) };
@@ -173,36 +163,6 @@ impl Store {
         report.blobs = blobs;
         report.blob_bytes = blob_bytes;
         Ok(report)
-    }
-
-    /// Copies one table as a stream: rows are read as they come and written in units of
-    /// [`COPY_CHUNK`] rows, several to a statement, so memory holds one chunk whatever the
-    /// size of the table.
-    async fn copy_table(&self, target: &Store, table: &str) -> Result<u64, StoreError> {
-        use futures::TryStreamExt;
-        let columns = integer_columns(target, table).await?;
-        let names: Vec<&str> = columns.iter().map(|(n, _)| n.as_str()).collect();
-        let select = format!("SELECT {} FROM {table}", names.join(", "));
-        let mut rows = sqlx::query(sqlx::AssertSqlSafe(select)).fetch(self.pool());
-        let mut chunk: Vec<AnyRow> = Vec::with_capacity(COPY_CHUNK);
-        let mut copied = 0;
-        loop {
-            let row = rows.try_next().await?;
-            let end = row.is_none();
-            chunk.extend(row);
-            if chunk.len() == COPY_CHUNK || (end && !chunk.is_empty()) {
-                let mut tx = target.begin().await?;
-                for rows in chunk.chunks(ROWS_PER_INSERT) {
-                    insert_rows(&mut tx, table, &columns, rows).await?;
-                }
-                tx.commit().await?;
-                copied += chunk.len() as u64;
-                chunk.clear();
-            }
-            if end {
-                return Ok(copied);
-            }
-        }
     }
 
     /// Copies the sealed bytes of every recorded blob to `target`'s blob store, as they are.
@@ -274,9 +234,61 @@ impl Store {
     }
 }
 
+/// Refuses a target database that holds anything, and empties the tables its migrations
+/// seeded (the copy brings the source's rows).
+pub(crate) async fn prepare_target(target: &Store) -> Result<(), CopyError> {
+    let counts = target.row_counts().await?;
+    if let Some((table, rows)) = counts.into_iter().find(|(t, n)| *n > 0 && !SEEDED.contains(&t.as_str())) {
+        return Err(CopyError::TargetNotEmpty { table, rows });
+    }
+    for table in SEEDED {
+        let mut tx = target.begin().await?;
+        sqlx::query(sqlx::AssertSqlSafe(format!("DELETE FROM {table}")))
+            .execute(tx.conn())
+            .await
+            .map_err(StoreError::from)?;
+        tx.commit().await?;
+    }
+    Ok(())
+}
+
+/// Copies one table from `source` (a connection, perhaps inside a snapshot transaction) to
+/// `target` as a stream: rows are read as they come and written in units of [`COPY_CHUNK`]
+/// rows, several to a statement, so memory holds one chunk whatever the size of the table.
+pub(crate) async fn copy_table(
+    source: &mut sqlx::AnyConnection,
+    target: &Store,
+    table: &str,
+) -> Result<u64, StoreError> {
+    use futures::TryStreamExt;
+    let columns = integer_columns(target, table).await?;
+    let names: Vec<&str> = columns.iter().map(|(n, _)| n.as_str()).collect();
+    let select = format!("SELECT {} FROM {table}", names.join(", "));
+    let mut rows = sqlx::query(sqlx::AssertSqlSafe(select)).fetch(&mut *source);
+    let mut chunk: Vec<AnyRow> = Vec::with_capacity(COPY_CHUNK);
+    let mut copied = 0;
+    loop {
+        let row = rows.try_next().await?;
+        let end = row.is_none();
+        chunk.extend(row);
+        if chunk.len() == COPY_CHUNK || (end && !chunk.is_empty()) {
+            let mut tx = target.begin().await?;
+            for rows in chunk.chunks(ROWS_PER_INSERT) {
+                insert_rows(&mut tx, table, &columns, rows).await?;
+            }
+            tx.commit().await?;
+            copied += chunk.len() as u64;
+            chunk.clear();
+        }
+        if end {
+            return Ok(copied);
+        }
+    }
+}
+
 /// Copies the sealed bytes stored under `id` from one blob store to another a few MiB at a
 /// time; returns how many there were.
-async fn copy_sealed(from: &dyn BlobStore, to: &dyn BlobStore, id: &str) -> Result<u64, StoreError> {
+pub(crate) async fn copy_sealed(from: &dyn BlobStore, to: &dyn BlobStore, id: &str) -> Result<u64, StoreError> {
     const PIECE: u64 = 4 * 1024 * 1024;
     let size = from.size(id).await?;
     let mut sink = to.writer(id).await?;

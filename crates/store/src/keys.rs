@@ -85,6 +85,12 @@ impl Store {
         Ok(if expected == given { KeyCheck::Recorded } else { KeyCheck::Mismatch { expected, given } })
     }
 
+    /// The check value of every key the deployment recorded, by name.
+    pub async fn recorded_check_values(&self) -> Result<std::collections::BTreeMap<String, String>, StoreError> {
+        let rows = sqlx::query("SELECT name, check_value FROM key_checks").fetch_all(self.pool()).await?;
+        rows.iter().map(|r| Ok((r.try_get("name")?, r.try_get("check_value")?))).collect()
+    }
+
     async fn recorded_check_value(&self, name: &str) -> Result<Option<String>, StoreError> {
         let row = sqlx::query("SELECT check_value FROM key_checks WHERE name = $1")
             .bind(name)

@@ -7,6 +7,7 @@
 //! messages, and commits them together. Nothing above this crate writes SQL.
 
 pub mod audit;
+pub mod backup;
 pub mod blobs;
 pub mod certificates;
 pub mod copy;
@@ -59,6 +60,15 @@ impl Store {
     /// Connects to `url` (`sqlite://PATH?mode=rwc` or `postgres://…`) and brings the schema up
     /// to date.
     pub async fn open(url: &str, vault: Vault, blobs: Arc<dyn BlobStore>) -> Result<Store, StoreError> {
+        Store::open_shared(url, Arc::new(vault), blobs).await
+    }
+
+    /// [`Store::open`] with a vault another store holds too.
+    pub(crate) async fn open_shared(
+        url: &str,
+        vault: Arc<Vault>,
+        blobs: Arc<dyn BlobStore>,
+    ) -> Result<Store, StoreError> {
         install_default_drivers();
         let backend = if url.starts_with("sqlite:") {
             Backend::Sqlite
@@ -102,7 +112,7 @@ impl Store {
                 Err(e) => return Err(StoreError::Migration(e.to_string())),
             }
         }
-        Ok(Store { pool, backend, vault: Arc::new(vault), blobs })
+        Ok(Store { pool, backend, vault, blobs })
     }
 
     /// The database this store runs on.

@@ -108,6 +108,29 @@ impl NodeKey {
         &self.key
     }
 
+    /// Checks the key against a check value a backup recorded, before restoring data sealed
+    /// under the deployment's key: a node without the key, or with another, is told so.
+    pub fn matches_recorded(&self, expected: &str) -> Result<(), StartError> {
+        let spec = self.spec;
+        if self.is_fresh() {
+            return Err(StartError::Config(format!(
+                "the backup's data needs the deployment's {what}, which no backup holds: give it to this node through {setting} or {file_setting} (check value {expected})",
+                what = spec.what,
+                setting = spec.setting,
+                file_setting = spec.file_setting,
+            )));
+        }
+        let given = yiqian_store::keys::check_value(spec.name, self.key.bytes());
+        if given != expected {
+            return Err(StartError::Config(format!(
+                "the {what} of this node ({source}, check value {given}) is not the one the backup's data was sealed with (check value {expected})",
+                what = spec.what,
+                source = self.source,
+            )));
+        }
+        Ok(())
+    }
+
     /// Confirms the key against the deployment's (see [`Store::confirm_key`]) and writes a
     /// fresh key to its file once the database has recorded it. Returns a note for the
     /// operator when a key was created; refuses to start on a key that is not the deployment's.

@@ -774,7 +774,7 @@ async fn park_orders(h: &Harness) -> ParkedOrders {
 async fn paid_order(h: &Harness, token: &str, n: u32, steps: usize) -> String {
     let id = h.create_order(token).await;
     h.pay(token, &id).await;
-    let m = Materials { id_number: resident_id(n), ..Materials::default() };
+    let m = Materials { id_number: id_number(n), ..Materials::default() };
     h.complete_steps(token, &id, &format!("1390000{n:04}"), m, steps).await;
     id
 }
@@ -785,15 +785,6 @@ async fn submitted_order(h: &Harness, token: &str, n: u32) -> String {
     let o = h.post(Some(token), &format!("/api/v1/orders/{id}/submit"), json!({})).await.ok();
     assert_eq!(o["state"], "submitted", "{o}");
     id
-}
-
-/// A resident ID number (GB 11643) of the harness's 张三 (male, born 1990-03-07, 东城区),
-/// another for each `n`.
-fn resident_id(n: u32) -> String {
-    const WEIGHTS: [u32; 17] = [7, 9, 10, 5, 8, 4, 2, 1, 6, 3, 7, 9, 10, 5, 8, 4, 2];
-    let body = format!("11010119900307{:03}", 2 * n + 1);
-    let sum: u32 = body.bytes().zip(WEIGHTS).map(|(b, w)| u32::from(b - b'0') * w).sum();
-    format!("{body}{}", b"10X98765432"[(sum % 11) as usize] as char)
 }
 
 /// The pages the layout check visits, logged-out ones first.

@@ -39,12 +39,6 @@ fn node_settings(dir: &Path) -> PathBuf {
 }
 
 /// An HTTP client for applicant `n`'s phone, on a network of its own.
-fn phone_client(n: usize) -> reqwest::Client {
-    let mut headers = reqwest::header::HeaderMap::new();
-    headers.insert("x-real-ip", format!("10.8.{}.{}", n / 250, n % 250 + 1).parse().unwrap());
-    reqwest::Client::builder().redirect(reqwest::redirect::Policy::none()).default_headers(headers).build().unwrap()
-}
-
 fn free_port() -> u16 {
     std::net::TcpListener::bind("127.0.0.1:0").unwrap().local_addr().unwrap().port()
 }

@@ -21,7 +21,7 @@
 
 mod common;
 
-use common::phone::{Phone, journey};
+use common::phone::{Phone, journey, phone_client};
 use common::*;
 use sqlx::Connection;
 use std::sync::Arc;
@@ -134,13 +134,7 @@ async fn hot_paths_as_the_data_grows() {
                 let requests = Arc::new(AtomicUsize::new(0));
                 let mut times = Vec::new();
                 for n in 0..journeys {
-                    let mut headers = reqwest::header::HeaderMap::new();
-                    headers.insert("x-real-ip", format!("10.9.{}.{}", n / 250, n % 250 + 1).parse().unwrap());
-                    let http = reqwest::Client::builder()
-                        .redirect(reqwest::redirect::Policy::none())
-                        .default_headers(headers)
-                        .build()
-                        .unwrap();
+                    let http = phone_client(n);
                     let mut phone = Phone { base: base.clone(), http, token: None, requests: requests.clone() };
                     let started = Instant::now();
                     journey(h.clone(), &mut phone, n, None).await;

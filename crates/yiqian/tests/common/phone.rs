@@ -10,12 +10,13 @@ use std::sync::Arc;
 use std::sync::atomic::{AtomicUsize, Ordering};
 use std::time::{Duration, Instant};
 
-/// An ID number of 张三 (male, born 1990-03-07, Dongcheng) with sequence `n`, check digit and all.
-fn id_number(n: usize) -> String {
-    let body = format!("11010119900307{:03}", 2 * n + 1);
-    let weights = [7, 9, 10, 5, 8, 4, 2, 1, 6, 3, 7, 9, 10, 5, 8, 4, 2];
-    let sum: u32 = body.bytes().zip(weights).map(|(b, w)| u32::from(b - b'0') * w).sum();
-    format!("{body}{}", b"10X98765432"[(sum % 11) as usize] as char)
+/// The HTTP client of applicant `n`'s phone: redirects are the journey's to follow, and it
+/// comes from an address of its own (`X-Real-IP`, believed where the deployment trusts it), so
+/// per-client limits treat the applicants apart.
+pub fn phone_client(n: usize) -> reqwest::Client {
+    let mut headers = reqwest::header::HeaderMap::new();
+    headers.insert("x-real-ip", format!("10.8.{}.{}", n / 250, n % 250 + 1).parse().unwrap());
+    reqwest::Client::builder().redirect(reqwest::redirect::Policy::none()).default_headers(headers).build().unwrap()
 }
 
 /// An applicant's phone talking to the deployment through nginx. Every request that fails on
@@ -161,7 +162,7 @@ pub async fn journey(h: Arc<Harness>, phone: &mut Phone, n: usize, stop_at: Opti
                         .part("front", reqwest::multipart::Part::bytes(jpeg()).file_name("front.jpg"))
                         .part("back", reqwest::multipart::Part::bytes(jpeg()).file_name("back.jpg"));
                     phone.post_form(&p("id-card/photos"), photos).await?;
-                    phone.post(&p("id-card"), id_card(&id_number(n))).await?;
+                    phone.post(&p("id-card"), id_card(&id_number(n as u32))).await?;
                 }
                 ("collecting", Some("liveness")) => {
                     let c = phone.post(&p("liveness/challenge"), json!({})).await?;

@@ -8,14 +8,7 @@ use std::path::PathBuf;
 use std::process::{Command, Stdio};
 use yiqian_domain::staff::Role;
 
-/// A valid resident ID number (GB 11643 check digit) of a man (odd sequence) numbered `n`.
-pub fn id_number(n: u32) -> String {
-    let body = format!("11010119900307{:03}", 2 * n + 1);
-    const WEIGHTS: [u32; 17] = [7, 9, 10, 5, 8, 4, 2, 1, 6, 3, 7, 9, 10, 5, 8, 4, 2];
-    let sum: u32 = body.bytes().zip(WEIGHTS).map(|(b, w)| u32::from(b - b'0') * w).sum();
-    let check = b"10X98765432"[(sum % 11) as usize] as char;
-    format!("{body}{check}")
-}
+pub use super::id_number;
 
 /// `n` approved orders of different applicants: (applicant token, order number, phone).
 pub async fn approved_orders(h: &Harness, first: u32, n: u32) -> Vec<(String, String, String)> {
