@@ -41,6 +41,9 @@ pub enum AppError {
         /// Why, in Chinese.
         message: String,
     },
+    /// The data was deleted under the retention rules or on request.
+    #[error("{0}已按保存期限删除")]
+    Erased(&'static str),
     /// Too many requests; try again later.
     #[error("{message}")]
     RateLimited {
@@ -71,6 +74,7 @@ impl AppError {
             AppError::Unauthorized => "unauthorized",
             AppError::Forbidden => "forbidden",
             AppError::NotFound(_) => "not_found",
+            AppError::Erased(_) => "erased",
             AppError::RateLimited { .. } => "rate_limited",
             AppError::Busy | AppError::Retry => "busy",
             AppError::Unavailable(_) => "unavailable",
@@ -107,6 +111,7 @@ impl From<StoreError> for AppError {
         match e {
             StoreError::Conflict | StoreError::Busy => AppError::Retry,
             StoreError::NotFound(what) => AppError::Internal(format!("{what} missing")),
+            StoreError::Erased(_) => AppError::Erased("资料"),
             other => AppError::Internal(other.to_string()),
         }
     }

@@ -13,6 +13,7 @@ pub mod authority;
 pub mod clock;
 pub mod counter;
 mod error;
+pub mod export;
 pub mod fulfilment;
 pub mod health;
 pub mod invoices;
@@ -25,6 +26,7 @@ pub mod orders;
 pub mod outbox;
 pub mod payments;
 pub mod reconciliation;
+pub mod retention;
 pub mod review;
 pub mod sandbox_inbox;
 pub mod schedule;
@@ -73,6 +75,8 @@ pub struct AppConfig {
     pub customer_service: String,
     /// Face checks at activation that may fail before the applicant is sent to the counter.
     pub max_activation_failures: i64,
+    /// How long personal data is kept.
+    pub retention: retention::RetentionPolicy,
 }
 
 /// SMS verification code rules.
@@ -118,6 +122,7 @@ impl Default for AppConfig {
             ca_display_name: "宜签数字证书认证中心".into(),
             customer_service: "400-000-0000".into(),
             max_activation_failures: 3,
+            retention: retention::RetentionPolicy::default(),
         }
     }
 }

@@ -176,6 +176,12 @@ pub fn upload_rejected(route: &str, reason: &'static str) {
     counter!("yiqian_upload_rejects_total", "route" => route.to_owned(), "reason" => reason).increment(1);
 }
 
+/// An order's personal data was deleted, for `reason` (`closed_order`,
+/// `certificate_retention`, `applicant_request`).
+pub(crate) fn personal_data_erased(reason: &'static str) {
+    counter!("yiqian_personal_data_erasures_total", "reason" => reason).increment(1);
+}
+
 /// A scheduled job's turn on this node: `ran`, `skipped` (another node had the period) or
 /// `failed`.
 pub(crate) fn scheduled_job(job: &'static str, outcome: &'static str) {

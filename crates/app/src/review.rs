@@ -72,6 +72,8 @@ pub struct Dossier {
     pub invoice: Option<InvoiceRecord>,
     /// Counter services done for the order.
     pub counter_services: Vec<CounterServiceRecord>,
+    /// When and why its personal data was deleted, if it was.
+    pub erasure: Option<yiqian_store::erasure::Erasure>,
 }
 
 impl Dossier {
@@ -187,6 +189,7 @@ impl App {
                 tokens: tx.tokens_of(&id).await?,
                 invoice: tx.invoice(&id).await?,
                 counter_services: tx.counter_services_of(&id).await?,
+                erasure: tx.erasure(&id).await?,
                 record,
             }
         };

@@ -19,11 +19,13 @@ pub enum Job {
     /// Reconciles the previous Beijing day's payments with the gateways' bills; once a day from
     /// 10:00 Beijing time, when WeChat Pay has published the bill.
     Reconciliation,
+    /// Deletes personal data whose retention period is over; every hour.
+    Retention,
 }
 
 impl Job {
     /// Every shared job.
-    pub const ALL: [Job; 3] = [Job::ExpireUnpaid, Job::CrlRefresh, Job::Reconciliation];
+    pub const ALL: [Job; 4] = [Job::ExpireUnpaid, Job::CrlRefresh, Job::Reconciliation, Job::Retention];
 
     /// The job's name in the database and in logs.
     pub fn name(self) -> &'static str {
@@ -31,6 +33,7 @@ impl Job {
             Job::ExpireUnpaid => "expire_unpaid",
             Job::CrlRefresh => "crl_refresh",
             Job::Reconciliation => "reconciliation",
+            Job::Retention => "retention",
         }
     }
 
@@ -43,6 +46,7 @@ impl Job {
         match self {
             Job::ExpireUnpaid => every(30),
             Job::CrlRefresh => every(300),
+            Job::Retention => every(3600),
             Job::Reconciliation => {
                 let beijing = now.with_timezone(&crate::china_time());
                 let day =
@@ -59,6 +63,7 @@ impl Job {
             Job::ExpireUnpaid => Duration::minutes(2),
             Job::CrlRefresh => Duration::minutes(5),
             Job::Reconciliation => Duration::minutes(15),
+            Job::Retention => Duration::minutes(30),
         }
     }
 }
@@ -93,6 +98,16 @@ impl App {
                 let day = reconciled_day(period);
                 let report = self.reconcile(day).await?;
                 tracing::info!(%day, payments = report.payments, findings = report.findings.len(), "payments reconciled");
+            }
+            Job::Retention => {
+                let report = self.run_retention(false).await?;
+                if !report.erased.is_empty() || report.purged_blobs > 0 {
+                    tracing::info!(
+                        orders = report.erased.len(),
+                        blobs = report.purged_blobs,
+                        "personal data past its retention deleted"
+                    );
+                }
             }
         }
         self.store().finish_job(job.name(), self.node_id(), period).await?;

@@ -138,7 +138,7 @@ impl Store {
             let copied = copy::copy_table(snapshot.conn(), &target, &table).await?;
             progress(&format!("{table}: {copied} rows"));
         }
-        let ids: Vec<String> = sqlx::query("SELECT id FROM blobs ORDER BY id")
+        let ids: Vec<String> = sqlx::query("SELECT id FROM blobs WHERE erased_at IS NULL ORDER BY id")
             .fetch_all(snapshot.conn())
             .await?
             .iter()
@@ -292,7 +292,8 @@ async fn check_contents(opened: &OpenedBackup) -> Result<(), BackupError> {
             )));
         }
     }
-    let recorded = sqlx::query("SELECT id FROM blobs ORDER BY id").fetch_all(store.pool()).await?;
+    let recorded =
+        sqlx::query("SELECT id FROM blobs WHERE erased_at IS NULL ORDER BY id").fetch_all(store.pool()).await?;
     let (mut count, mut bytes) = (0u64, 0u64);
     for row in &recorded {
         let id: String = row.try_get("id")?;

@@ -167,7 +167,7 @@ impl Store {
 
     /// Copies the sealed bytes of every recorded blob to `target`'s blob store, as they are.
     async fn copy_blobs(&self, target: &Store, progress: &impl Fn(&str)) -> Result<(u64, u64), StoreError> {
-        let ids = self.ids("SELECT id FROM blobs ORDER BY id").await?;
+        let ids = self.ids("SELECT id FROM blobs WHERE erased_at IS NULL ORDER BY id").await?;
         let (mut count, mut bytes) = (0u64, 0u64);
         for id in &ids {
             bytes += copy_sealed(self.blob_store(), target.blob_store(), id).await?;
@@ -223,7 +223,7 @@ impl Store {
             return Err(CopyError::Mismatch("sandbox SMS texts read differently".into()));
         }
         sampled += a.len();
-        for id in self.ids("SELECT id FROM blobs ORDER BY created_at DESC LIMIT 20").await? {
+        for id in self.ids("SELECT id FROM blobs WHERE erased_at IS NULL ORDER BY created_at DESC LIMIT 20").await? {
             let (a, b) = (self.get_blob(&id).await?, target.get_blob(&id).await?);
             if a != b {
                 return Err(CopyError::Mismatch(format!("blob {id} opens differently")));

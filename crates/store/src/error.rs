@@ -19,6 +19,9 @@ pub enum StoreError {
     /// The record does not exist.
     #[error("{0} not found")]
     NotFound(&'static str),
+    /// The data was deleted under the retention rules (or on request): it reads as deleted.
+    #[error("{0} was deleted")]
+    Erased(&'static str),
     /// Stored data could not be decrypted or decoded: tampering, or the wrong master key.
     #[error("stored data is unreadable: {0}")]
     Corrupt(String),

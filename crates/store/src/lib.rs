@@ -11,6 +11,7 @@ pub mod backup;
 pub mod blobs;
 pub mod certificates;
 pub mod copy;
+pub mod erasure;
 mod error;
 pub mod fulfilment;
 pub mod jobs;

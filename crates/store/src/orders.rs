@@ -260,14 +260,18 @@ impl Tx {
         Ok(())
     }
 
-    /// The evidence stored under `key`, if any.
+    /// The evidence stored under `key`, if any: `None` too when it was erased (see
+    /// [`Tx::erasure`] for when and why).
     pub async fn material(&mut self, order: &OrderId, key: &str) -> Result<Option<serde_json::Value>, StoreError> {
-        let row = sqlx::query("SELECT sealed FROM materials WHERE order_id = $1 AND step = $2")
+        let row = sqlx::query("SELECT sealed, erased_at FROM materials WHERE order_id = $1 AND step = $2")
             .bind(order.as_str())
             .bind(key)
             .fetch_optional(self.conn())
             .await?;
         let Some(row) = row else { return Ok(None) };
+        if row.try_get::<Option<i64>, _>("erased_at")?.is_some() {
+            return Ok(None);
+        }
         let sealed: String = row.try_get("sealed")?;
         let text = self.vault().open_text(&sealed, &material_context(order, key))?;
         serde_json::from_str(&text).map(Some).map_err(|e| StoreError::Corrupt(e.to_string()))

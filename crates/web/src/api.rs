@@ -36,6 +36,7 @@ pub fn routes() -> Router<WebState> {
         .route("/api/v1/session/code", post(send_login_code))
         .route("/api/v1/session", post(login).delete(logout))
         .route("/api/v1/orders", get(list_orders).post(create_order))
+        .route("/api/v1/me/export", get(export_personal_data))
         .route("/api/v1/orders/{id}", get(order))
         .route("/api/v1/orders/{id}/payment-status", get(payment_status))
         .route("/api/v1/orders/{id}/cancel", post(cancel))
@@ -185,6 +186,55 @@ async fn logout(State(s): State<WebState>, req: Request) -> ApiResult {
 async fn list_orders(State(s): State<WebState>, ApiApplicant(a): ApiApplicant) -> ApiResult {
     let orders = s.app.list_orders(&a).await?;
     Ok(Json(json!({"orders": orders.iter().map(|o| order_summary(&o.record)).collect::<Vec<_>>()})).into_response())
+}
+
+/// `GET /api/v1/me/export`: 导出我的个人资料, as a JSON file to keep.
+async fn export_personal_data(State(s): State<WebState>, ApiApplicant(a): ApiApplicant) -> ApiResult {
+    use yiqian_app::retention::{ErasureReason, kind_title};
+    let export = s.app.export_personal_data(&a).await?;
+    let orders: Vec<Value> = export
+        .orders
+        .iter()
+        .map(|o| {
+            let mut v = order_detail(&o.view);
+            v["materials"] = Value::Object(o.materials.iter().cloned().collect());
+            v["media"] = o
+                .media
+                .iter()
+                .map(|b| {
+                    let title = kind_title(&format!("blob:{}", b.kind)).to_owned();
+                    json!({"kind": b.kind, "title": title, "content_type": b.content_type, "bytes": b.size})
+                })
+                .collect();
+            v["certificates"] = o
+                .certificates
+                .iter()
+                .map(|c| {
+                    json!({"serial": c.serial, "status": c.status.code(), "not_before": c.not_before.to_rfc3339(), "not_after": c.not_after.to_rfc3339()})
+                })
+                .collect();
+            v["erasure"] = o.erasure.as_ref().map_or(Value::Null, |e| {
+                let reason = ErasureReason::from_code(&e.reason).map_or(e.reason.as_str(), |r| r.title());
+                json!({"erased_at": e.erased_at.to_rfc3339(), "reason": reason})
+            });
+            v
+        })
+        .collect();
+    let body = json!({
+        "exported_at": export.exported_at.to_rfc3339(),
+        "phone": export.phone.as_str(),
+        "orders": orders,
+        "note": "这是宜签系统中保存的您的个人资料副本。照片、视频和签名图片按类别和大小列出,如需副本请联系客服。",
+    });
+    let day = export.exported_at.with_timezone(&yiqian_app::china_time()).format("%Y%m%d");
+    let headers = [
+        (header::CONTENT_TYPE, "application/json; charset=utf-8".to_owned()),
+        (header::CONTENT_DISPOSITION, format!("attachment; filename=\"yiqian-personal-data-{day}.json\"")),
+        (header::CACHE_CONTROL, "no-store".to_owned()),
+    ];
+    let text =
+        serde_json::to_string_pretty(&body).map_err(|e| ApiError(yiqian_app::AppError::Internal(e.to_string())))?;
+    Ok((headers, text).into_response())
 }
 
 #[derive(Deserialize)]

@@ -31,6 +31,7 @@ pub fn status_of(e: &AppError) -> StatusCode {
         AppError::Unauthorized => StatusCode::UNAUTHORIZED,
         AppError::Forbidden => StatusCode::FORBIDDEN,
         AppError::NotFound(_) => StatusCode::NOT_FOUND,
+        AppError::Erased(_) => StatusCode::GONE,
         AppError::Conflict { .. } => StatusCode::CONFLICT,
         AppError::RateLimited { .. } => StatusCode::TOO_MANY_REQUESTS,
         AppError::Busy | AppError::Retry | AppError::Unavailable(_) => StatusCode::SERVICE_UNAVAILABLE,

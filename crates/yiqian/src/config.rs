@@ -83,6 +83,8 @@ pub struct Config {
     pub ukey: crate::ukey::UkeySection,
     /// Where photos, videos, signatures and PDFs are kept.
     pub blobs: BlobsSection,
+    /// How long personal data is kept.
+    pub retention: RetentionSection,
     /// Secrets given in the environment ([`SECRET_VARIABLES`]), by variable name; never printed.
     #[serde(skip)]
     pub secret_env: std::collections::BTreeMap<String, String>,
@@ -124,8 +126,51 @@ impl Default for Config {
             nuonuo: NuonuoSection::default(),
             ukey: crate::ukey::UkeySection::default(),
             blobs: BlobsSection::default(),
+            retention: RetentionSection::default(),
             secret_env: Default::default(),
         }
+    }
+}
+
+/// `[retention]`: how long personal data is kept (the defaults are the lawful ones).
+#[derive(Debug, Clone, Deserialize)]
+#[serde(default, deny_unknown_fields)]
+pub struct RetentionSection {
+    /// Days the materials of a cancelled or refunded order are kept after it closed.
+    pub closed_order_days: u32,
+    /// Years identity materials are kept after the order's last certificate expired; at least 5
+    /// (Electronic Signature Law art. 24).
+    pub years_after_certificate_expiry: u32,
+}
+
+impl Default for RetentionSection {
+    fn default() -> RetentionSection {
+        let lawful = yiqian_app::retention::RetentionPolicy::default();
+        RetentionSection {
+            closed_order_days: lawful.closed_order_days,
+            years_after_certificate_expiry: lawful.years_after_certificate_expiry,
+        }
+    }
+}
+
+impl Config {
+    /// The retention periods, refused when shorter than the law allows.
+    pub fn retention(&self) -> Result<yiqian_app::retention::RetentionPolicy, ConfigError> {
+        let r = &self.retention;
+        let minimum = yiqian_app::retention::LAWFUL_MINIMUM_YEARS;
+        if r.years_after_certificate_expiry < minimum {
+            return Err(ConfigError::Value {
+                key: "retention.years_after_certificate_expiry",
+                message: format!(
+                    "{} is less than the {minimum} years the Electronic Signature Law (art. 24) requires",
+                    r.years_after_certificate_expiry
+                ),
+            });
+        }
+        Ok(yiqian_app::retention::RetentionPolicy {
+            closed_order_days: r.closed_order_days,
+            years_after_certificate_expiry: r.years_after_certificate_expiry,
+        })
     }
 }
 

@@ -57,6 +57,11 @@ enum Command {
         #[command(subcommand)]
         command: ProvidersCommand,
     },
+    /// Retention of personal data.
+    Retention {
+        #[command(subcommand)]
+        command: RetentionCommand,
+    },
     /// Payment operations.
     Payments {
         #[command(subcommand)]
@@ -88,6 +93,19 @@ enum Command {
     Station {
         #[command(subcommand)]
         command: yiqian::station::StationCommand,
+    },
+}
+
+#[derive(Subcommand)]
+enum RetentionCommand {
+    /// Deletes the personal data whose retention period is over (the scheduled job does it
+    /// every hour): materials of orders closed without a certificate after `[retention]
+    /// closed_order_days`, identity materials `years_after_certificate_expiry` after an order's
+    /// last certificate expired. Each deletion is in the audit trail, never the data.
+    Run {
+        /// Only list the orders due and why; delete nothing.
+        #[arg(long)]
+        dry_run: bool,
     },
 }
 
@@ -448,6 +466,27 @@ async fn run(command: &Command, config: &mut Config) -> Result<ExitCode, Box<dyn
                 println!("{}", serde_json::to_string(f)?);
             }
             Ok(if report.findings.is_empty() { ExitCode::SUCCESS } else { ExitCode::FAILURE })
+        }
+        Command::Retention { command: RetentionCommand::Run { dry_run } } => {
+            let app = assemble(config, &config.public_url(), std::sync::Arc::new(SystemClock)).await?.app;
+            let report = app.run_retention(*dry_run).await?;
+            for (due, kinds) in &report.erased {
+                println!(
+                    "{} order {}: {} since {}{}",
+                    if *dry_run { "due" } else { "deleted" },
+                    due.order,
+                    due.reason.code(),
+                    due.since.to_rfc3339(),
+                    if kinds.is_empty() { String::new() } else { format!(" ({})", kinds.join(", ")) }
+                );
+            }
+            println!(
+                "{} orders {}; {} blob files removed",
+                report.erased.len(),
+                if *dry_run { "due (nothing deleted: --dry-run)" } else { "had their personal data deleted" },
+                report.purged_blobs
+            );
+            Ok(ExitCode::SUCCESS)
         }
         Command::Admin { command } => admin(command, config).await,
         Command::Sms { command: SmsCommand::Outbox { phone, limit } } => {

@@ -125,6 +125,7 @@ pub fn app_config(config: &Config, public_url: &str) -> Result<AppConfig, StartE
         pay_ttl: chrono::Duration::minutes(config.pay_ttl_minutes),
         customer_service: config.customer_service.clone(),
         ca,
+        retention: config.retention().map_err(|e| StartError::Config(e.to_string()))?,
         ..AppConfig::default()
     })
 }

@@ -1141,8 +1141,8 @@ async fn a_batch_goes_to_a_station_and_an_administrator_revokes_it_in_a_real_bro
     let driver = Driver::start(work.path());
     let client = driver.desktop_session(&work.path().join("profile")).await;
     let b = Browser { c: client.clone(), base: h.base.clone(), shots: screenshot_dir().join("console") };
-    if tokio::time::timeout(Duration::from_secs(60), stations(&h, &b)).await.is_err() {
-        b.fail("the station pages took longer than 60 s").await;
+    if tokio::time::timeout(Duration::from_secs(120), stations(&h, &b)).await.is_err() {
+        b.fail("the station and deletion pages took longer than 120 s").await;
     }
     let _ = client.close().await;
     drop(driver);
@@ -1237,6 +1237,52 @@ async fn stations(h: &Harness, b: &Browser) {
         progress.items.iter().all(|(_, s)| *s == yiqian_app::issuance::BatchItemState::Queued),
         "back in the queue"
     );
+    erasure(h, b, &orders[0].1).await;
+}
+
+/// 个人资料删除, by the administrator logged in: a request for an order still going is refused
+/// with the reason; one for a refunded order is done and listed; a reviewer then finds the
+/// order's dossier saying its personal data was deleted.
+async fn erasure(h: &Harness, b: &Browser, live_order: &str) {
+    use yiqian_app::staff::Role;
+    let token = h.login("13700137099").await;
+    let refunded = h.create_order(&token).await;
+    h.pay(&token, &refunded).await;
+    let m = Materials { id_number: id_number(99), ..Materials::default() };
+    h.complete_materials_with(&token, &refunded, "13700137099", m).await;
+    h.post(Some(&token), &format!("/api/v1/orders/{refunded}/refund"), serde_json::json!({})).await.ok();
+    h.wait_for_state(&token, &refunded, "refunded").await;
+
+    b.goto("/console/erasure").await;
+    let empty = b.visible("#erasures").await.text().await.unwrap();
+    assert!(empty.contains("尚无删除记录"), "{empty}");
+    b.type_into("input[name=order]", live_order).await;
+    b.type_into("input[name=request]", "2026年12月8日 客服电话").await;
+    b.click("#erase-order button[type=submit]").await;
+    let refusal = b.visible("#erase-order .c-error").await.text().await.unwrap();
+    assert!(refusal.contains("订单仍在办理中"), "{refusal}");
+    b.screenshot("erasure-refused.png").await;
+    b.c.set_window_size(390, 844).await.unwrap();
+    b.screenshot("erasure-refused-phone.png").await;
+    b.c.set_window_size(1440, 900).await.unwrap();
+    b.goto("/console/erasure").await;
+    b.type_into("input[name=order]", &refunded).await;
+    b.type_into("input[name=request]", "2026年12月8日 客服电话").await;
+    b.click("#erase-order button[type=submit]").await;
+    b.wait_path("the page after 删除", |p| p.starts_with("/console/erasure?erased=")).await;
+    let list = b.visible("#erasures").await.text().await.unwrap();
+    assert!(list.contains(&refunded) && list.contains("应申请人的删除请求") && list.contains("身份证信息"), "{list}");
+    b.screenshot("erasure-done.png").await;
+    b.c.set_window_size(390, 844).await.unwrap();
+    b.screenshot("erasure-done-phone.png").await;
+    b.c.set_window_size(1440, 900).await.unwrap();
+
+    b.c.delete_all_cookies().await.unwrap();
+    first_console_login(h, b, "sun.yue", Role::Reviewer, "/console/review").await;
+    b.goto(&format!("/console/review/{refunded}")).await;
+    let notice = b.visible("#erased").await.text().await.unwrap();
+    assert!(notice.contains("个人资料已于") && notice.contains("应申请人的删除请求"), "{notice}");
+    b.screenshot("dossier-erased.png").await;
 }
 
 /// chromedriver on a free port, in its own process group with the browsers it starts, all

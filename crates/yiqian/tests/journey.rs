@@ -711,3 +711,148 @@ async fn metrics_move_with_a_journey_and_the_probes_answer() {
     assert_ne!(other.headers()["x-request-id"].to_str().unwrap(), given);
     h.server.stop().await;
 }
+
+/// Retention with a manual clock: a refunded order's materials go 30 days after it closed and
+/// not a day before, an order that got a certificate keeps its identity materials until five
+/// years after the certificate expired and not a day less; an erased material reads as absent
+/// and the erasure says when and why, an erased blob reads as deleted (not an error) and its
+/// file leaves the blob directory, the applicant still sees the order; a deletion request is
+/// refused while the law requires keeping the data or the order is still going, and done
+/// otherwise; the audit chain verifies and its erasure entries name kinds of data, never data.
+#[tokio::test(flavor = "multi_thread", worker_threads = 4)]
+async fn personal_data_goes_at_its_time_and_not_before() {
+    use yiqian_app::retention::ErasureReason;
+    let h = start_with(Backend::Sqlite, true).await;
+    let app = h.server.app.clone();
+    let order_id = |s: &str| yiqian_domain::OrderId::parse(s).unwrap();
+    let material = |order: String, key: &'static str| {
+        let app = app.clone();
+        async move { app.store().read().await.unwrap().material(&order_id(&order), key).await.unwrap() }
+    };
+    let refunded_order = |phone: &'static str, n: u32| {
+        let h = &h;
+        async move {
+            let token = h.login(phone).await;
+            let id = h.create_order(&token).await;
+            h.pay(&token, &id).await;
+            let m = Materials { id_number: id_number(n), ..Materials::default() };
+            h.complete_materials_with(&token, &id, phone, m).await;
+            h.post(Some(&token), &format!("/api/v1/orders/{id}/refund"), json!({})).await.ok();
+            h.wait_for_state(&token, &id, "refunded").await;
+            (token, id)
+        }
+    };
+    let (_, refunded) = refunded_order("13600136001", 1).await;
+    let video = material(refunded.clone(), "liveness").await.unwrap()["video"].as_str().unwrap().to_owned();
+    let (requester, requested) = refunded_order("13600136003", 3).await;
+    // 导出我的个人资料: everything given, as a file to keep.
+    let export = |token: String| {
+        let h = &h;
+        async move {
+            let r = h.http.get(h.url("/api/v1/me/export")).bearer_auth(token).send().await.unwrap();
+            assert_eq!(r.status(), StatusCode::OK);
+            let disposition = r.headers()["content-disposition"].to_str().unwrap().to_owned();
+            assert!(disposition.starts_with("attachment; filename=\"yiqian-personal-data-"), "{disposition}");
+            assert_eq!(r.headers()["cache-control"], "no-store");
+            r.json::<serde_json::Value>().await.unwrap()
+        }
+    };
+    let mine = export(requester.clone()).await;
+    assert_eq!(mine["phone"], "13600136003");
+    let order = &mine["orders"][0];
+    assert_eq!(order["id"], requested.as_str());
+    assert_eq!(order["materials"]["id_card"]["card"]["name"], "张三", "{order}");
+    assert_eq!(order["materials"]["id_card"]["card"]["id_number"], id_number(3));
+    assert!(order["materials"]["address"]["street"].is_string(), "{order}");
+    let kinds: Vec<&str> = order["media"].as_array().unwrap().iter().map(|m| m["kind"].as_str().unwrap()).collect();
+    assert!(kinds.contains(&"id_front") && kinds.contains(&"liveness_video"), "{kinds:?}");
+    assert!(order["erasure"].is_null());
+    let token2 = h.login("13600136002").await;
+    let certified = h.create_order(&token2).await;
+    h.pay(&token2, &certified).await;
+    let m = Materials { id_number: id_number(2), ..Materials::default() };
+    h.complete_materials_with(&token2, &certified, "13600136002", m).await;
+    ship_order_as_staff(&h, &certified).await;
+    let blob_files = || files_under(&h.config.data_dir.join("blobs")).len();
+    let files_before = blob_files();
+
+    // The applicant's request for the refunded order: done; for the certified one: refused
+    // (the law keeps it), as for an order still going; staff other than an administrator may not.
+    let admin = staff(yiqian_app::staff::Role::Admin, "admin");
+    let reviewer = staff(yiqian_app::staff::Role::Reviewer, "reviewer");
+    assert!(matches!(
+        app.erase_on_request(&reviewer, &requested, "电话申请").await,
+        Err(yiqian_app::AppError::Forbidden)
+    ));
+    let e = app.erase_on_request(&admin, &certified, "电话申请").await.unwrap_err();
+    assert_eq!(e.code(), "retention_required");
+    assert!(e.to_string().contains("电子签名法") && e.to_string().contains("5年"), "{e}");
+    let e = app.erase_on_request(&admin, &requested, " ").await.unwrap_err();
+    assert_eq!(e.code(), "request_required");
+    let kinds = app.erase_on_request(&admin, &requested, "2026-12-08 客服电话").await.unwrap();
+    assert!(kinds.contains(&"id_card".to_owned()) && kinds.contains(&"blob:liveness_video".to_owned()), "{kinds:?}");
+    assert_eq!(app.erase_on_request(&admin, &requested, "again").await.unwrap_err().code(), "already_erased");
+    assert!(material(requested.clone(), "id_card").await.is_none());
+    let after = export(requester.clone()).await;
+    let order = &after["orders"][0];
+    assert_eq!(order["materials"], json!({}), "{order}");
+    assert_eq!(order["media"], json!([]));
+    assert_eq!(order["erasure"]["reason"], "应申请人的删除请求");
+
+    // Closed orders: 30 days after closing, not before.
+    h.advance(chrono::Duration::days(29));
+    assert!(app.retention_due().await.unwrap().is_empty(), "29 days after the refund");
+    assert!(app.run_retention(false).await.unwrap().erased.is_empty());
+    assert!(material(refunded.clone(), "id_card").await.is_some());
+    h.advance(chrono::Duration::days(2));
+    let dry = app.run_retention(true).await.unwrap();
+    assert_eq!(dry.erased.len(), 1);
+    assert!(material(refunded.clone(), "id_card").await.is_some(), "a dry run deletes nothing");
+    let report = app.run_retention(false).await.unwrap();
+    assert_eq!(report.erased.len(), 1, "{report:?}");
+    let (due, kinds) = &report.erased[0];
+    assert_eq!((due.order.as_str(), due.reason), (refunded.as_str(), ErasureReason::ClosedOrder));
+    for kind in ["phone", "id_card", "liveness", "signature", "address", "blob:id_front", "blob:liveness_video"] {
+        assert!(kinds.contains(&kind.to_owned()), "{kind} not in {kinds:?}");
+    }
+    assert!(material(refunded.clone(), "id_card").await.is_none());
+    let erasure = app.store().read().await.unwrap().erasure(&order_id(&refunded)).await.unwrap().unwrap();
+    assert_eq!(erasure.reason, "closed_order");
+    assert!(matches!(app.store().get_blob(&video).await, Err(yiqian_store::StoreError::Erased(_))));
+    assert!(blob_files() < files_before, "the erased blobs' files are gone");
+    let token = h.login("13600136001").await; // a month on: the old session has ended
+    assert_eq!(h.order(&token, &refunded).await["state"], "refunded", "the applicant still sees the order");
+    assert!(material(certified.clone(), "id_card").await.is_some(), "the certified order keeps its materials");
+
+    // Certified orders: five years after the last certificate expired, not before.
+    let expiry = app.store().last_certificate_expiry(&order_id(&certified)).await.unwrap().unwrap();
+    let due_at = expiry.checked_add_months(chrono::Months::new(60)).unwrap();
+    h.advance(due_at - app.now() - chrono::Duration::days(1));
+    assert!(app.retention_due().await.unwrap().is_empty(), "a day before five years after expiry");
+    h.advance(chrono::Duration::days(2));
+    let report = app.run_retention(false).await.unwrap();
+    assert_eq!(report.erased.len(), 1, "{report:?}");
+    assert_eq!(report.erased[0].0.reason, ErasureReason::CertificateRetention);
+    assert!(material(certified.clone(), "id_card").await.is_none());
+    assert!(app.run_retention(false).await.unwrap().erased.is_empty(), "an erased order is not looked at again");
+
+    match app.store().verify_audit().await.unwrap() {
+        AuditVerdict::Intact { .. } => {}
+        broken => panic!("{broken:?}"),
+    }
+    let erasures: Vec<_> = app
+        .store()
+        .audit_entries(1, 10_000)
+        .await
+        .unwrap()
+        .into_iter()
+        .filter(|e| e.action == "order.personal_data_erased")
+        .collect();
+    assert_eq!(erasures.len(), 3);
+    for e in &erasures {
+        for personal in ["张三", "110101199003", "1360013600", "北京市"] {
+            assert!(!e.detail.contains(personal), "{personal} in {}", e.detail);
+        }
+    }
+    h.server.stop().await;
+}

@@ -224,11 +224,14 @@ impl Store {
 
     /// What is recorded about the blob `id`.
     pub async fn blob_info(&self, id: &str) -> Result<BlobInfo, StoreError> {
-        let row = sqlx::query("SELECT id, order_id, kind, content_type, size FROM blobs WHERE id = $1")
+        let row = sqlx::query("SELECT id, order_id, kind, content_type, size, erased_at FROM blobs WHERE id = $1")
             .bind(id)
             .fetch_optional(self.pool())
             .await?
             .ok_or(StoreError::NotFound("blob"))?;
+        if row.try_get::<Option<i64>, _>("erased_at")?.is_some() {
+            return Err(StoreError::Erased("blob"));
+        }
         Ok(BlobInfo {
             id: row.try_get("id")?,
             order_id: row.try_get("order_id")?,
@@ -236,6 +239,27 @@ impl Store {
             content_type: row.try_get("content_type")?,
             size: row.try_get("size")?,
         })
+    }
+
+    /// The blobs of `order` on file (not erased), oldest first; invoice PDFs included.
+    pub async fn blobs_of(&self, order: &yiqian_domain::OrderId) -> Result<Vec<BlobInfo>, StoreError> {
+        let rows = sqlx::query(
+            "SELECT id, order_id, kind, content_type, size FROM blobs WHERE order_id = $1 AND erased_at IS NULL ORDER BY created_at, id",
+        )
+        .bind(order.as_str())
+        .fetch_all(self.pool())
+        .await?;
+        rows.iter()
+            .map(|row| {
+                Ok(BlobInfo {
+                    id: row.try_get("id")?,
+                    order_id: row.try_get("order_id")?,
+                    kind: row.try_get("kind")?,
+                    content_type: row.try_get("content_type")?,
+                    size: row.try_get("size")?,
+                })
+            })
+            .collect()
     }
 
     /// Opens a blob recorded with [`Tx::insert_blob`] for reading in ranges: only the header

@@ -18,6 +18,7 @@
 
 mod audit;
 mod counter;
+mod erasure;
 mod fulfilment;
 mod invoices;
 mod login;
@@ -57,6 +58,7 @@ pub(crate) const SECTIONS: &[(&str, &str, Permission)] = &[
     ("/console/audit", "审计日志", Permission::ViewAudit),
     ("/console/staff", "人员管理", Permission::ManageStaff),
     ("/console/stations", "制证工作站", Permission::ManageStaff),
+    ("/console/erasure", "个人资料删除", Permission::ManageStaff),
 ];
 
 /// Console routes: login, logout, enrolment, `/console`, staff management, the audit log.
@@ -72,6 +74,7 @@ pub fn routes() -> Router<WebState> {
         .merge(invoices::routes())
         .merge(counter::routes())
         .merge(stations::routes())
+        .merge(erasure::routes())
         .layer(axum::middleware::map_response(security_headers))
 }
 

@@ -252,6 +252,13 @@ fn order_head(s: &WebState, d: &Dossier, back: &str, back_label: &str) -> Markup
                 " · " a href=(back) { (back_label) }
             }
         }
+        @if let Some(e) = &d.erasure {
+            p.c-notice id="erased" {
+                "该订单的个人资料已于 " (beijing_time(e.erased_at)) " 删除("
+                (yiqian_app::retention::ErasureReason::from_code(&e.reason).map_or(e.reason.as_str(), |r| r.title()))
+                "),照片、视频和签名不再可查看。"
+            }
+        }
     }
 }
 

@@ -81,6 +81,12 @@ async fn list(State(s): State<WebState>, PageApplicant(a): PageApplicant) -> Res
                 p.muted { "订单号 " (r.order.id) " · " (r.created_at.with_timezone(&chrono::FixedOffset::east_opt(8 * 3600).expect("UTC+8")).format("%Y-%m-%d %H:%M")) }
             }
         }
+        @if !orders.is_empty() {
+            p.muted.export-link {
+                a href="/api/v1/me/export" download id="export-personal-data" { "导出我的个人资料" }
+                "(下载本系统保存的您的个人资料副本)"
+            }
+        }
     };
     layout(&s, "已购记录", Some("/"), body).into_response()
 }
