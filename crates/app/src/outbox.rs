@@ -138,9 +138,9 @@ impl App {
     /// Runs the background work until `shutdown` resolves: outbox delivery (woken at once
     /// when a unit of work queues a message, and every second for retries); every 30
     /// seconds, the expiry of unpaid orders; every 5 minutes, the CRL's refresh, the
-    /// reconciliation of the previous day's payments once it is due, the deletion of personal data
-    /// past its retention (hourly), and this node's pre-signed
-    /// OCSP responses' refresh before they go stale. The first four are shared jobs
+    /// reconciliation of the previous day's payments once it is due, the deletion of personal
+    /// data past its retention (once an hour), and this node's pre-signed OCSP responses'
+    /// refresh before they go stale. The first four are shared jobs
     /// ([`crate::schedule`]): they run once per period across the deployment's nodes.
     pub async fn run_workers(&self, shutdown: impl std::future::Future<Output = ()>) {
         tokio::pin!(shutdown);

@@ -404,9 +404,10 @@ async fn a_deployment_moves_to_postgresql_and_a_bucket_and_back_without_losing_a
     home.stop().await;
 }
 
-/// Every query of an applicant's journey, its review and an OCSP lookup finds its rows through an index on
-/// PostgreSQL: with sequential scans made a last resort for the database (`enable_seqscan =
-/// off`, so the planner takes any index that serves, even on tiny tables), a whole journey
+/// Every query of an applicant's journey, its review, an OCSP lookup, a metrics scrape and the
+/// retention job's search finds its rows through an index on PostgreSQL: with sequential scans
+/// made a last resort for the database (`enable_seqscan = off`, so the planner takes any index
+/// that serves, even on tiny tables), a whole journey
 /// leaves no sequential scan on a table that grows with the business — a query scanning one
 /// would cost time in proportion to its rows at a million orders.
 #[tokio::test]
@@ -450,6 +451,9 @@ async fn the_queries_of_a_journey_use_indexes_on_postgresql() {
     let serial = yiqian_pki::SerialNumber::random();
     let request = yiqian_pki::CertId::for_serial(yiqian_pki::CertIdHash::Sha1, &ca.certificate, &serial).request_der();
     assert!(h.server.app.ocsp(&request).await.this_update.is_some());
+    // A scrape of /metrics (orders and outbox by state) and the retention job's search.
+    h.server.app.observe_gauges().await.unwrap();
+    h.server.app.run_retention(false).await.unwrap();
     h.server.stop().await;
     // The service's connections are closed: their statistics are in.
     tokio::time::sleep(std::time::Duration::from_millis(500)).await;

@@ -170,6 +170,16 @@ impl BlobSink for LocalSink {
     }
 }
 
+fn blob_info_from_row(row: &sqlx::any::AnyRow) -> Result<BlobInfo, StoreError> {
+    Ok(BlobInfo {
+        id: row.try_get("id")?,
+        order_id: row.try_get("order_id")?,
+        kind: row.try_get("kind")?,
+        content_type: row.try_get("content_type")?,
+        size: row.try_get("size")?,
+    })
+}
+
 /// What is known about a stored blob without reading it.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct BlobInfo {
@@ -232,13 +242,7 @@ impl Store {
         if row.try_get::<Option<i64>, _>("erased_at")?.is_some() {
             return Err(StoreError::Erased("blob"));
         }
-        Ok(BlobInfo {
-            id: row.try_get("id")?,
-            order_id: row.try_get("order_id")?,
-            kind: row.try_get("kind")?,
-            content_type: row.try_get("content_type")?,
-            size: row.try_get("size")?,
-        })
+        blob_info_from_row(&row)
     }
 
     /// The blobs of `order` on file (not erased), oldest first; invoice PDFs included.
@@ -249,17 +253,7 @@ impl Store {
         .bind(order.as_str())
         .fetch_all(self.pool())
         .await?;
-        rows.iter()
-            .map(|row| {
-                Ok(BlobInfo {
-                    id: row.try_get("id")?,
-                    order_id: row.try_get("order_id")?,
-                    kind: row.try_get("kind")?,
-                    content_type: row.try_get("content_type")?,
-                    size: row.try_get("size")?,
-                })
-            })
-            .collect()
+        rows.iter().map(blob_info_from_row).collect()
     }
 
     /// Opens a blob recorded with [`Tx::insert_blob`] for reading in ranges: only the header
