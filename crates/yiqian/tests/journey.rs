@@ -659,6 +659,14 @@ async fn metrics_move_with_a_journey_and_the_probes_answer() {
     h.pay(&token, &id).await;
     h.complete_materials(&token, &id, phone).await;
     h.server.app.deliver_due().await.unwrap();
+    // A relying party asks twice about a certificate: signed, then from the cache.
+    let ca = h.server.app.issuing_ca().await.unwrap();
+    let serial = yiqian_pki::SerialNumber::random();
+    let request = yiqian_pki::CertId::for_serial(yiqian_pki::CertIdHash::Sha1, &ca.certificate, &serial).request_der();
+    for _ in 0..2 {
+        let r = h.http.get(h.url(&format!("/pki/ocsp/{}", ocsp_get_path(&request)))).send().await.unwrap();
+        assert_eq!(r.status(), StatusCode::OK);
+    }
     let (after, text) = scrape(&h).await;
     let grew = |name: &str, labels: &[(&str, &str)]| metric(&after, name, labels) - metric(&before, name, labels);
 
@@ -682,6 +690,12 @@ async fn metrics_move_with_a_journey_and_the_probes_answer() {
     assert!(grew("yiqian_upload_bytes_total", &photos) >= 2.0 * jpeg().len() as f64);
     assert_eq!(metric(&after, "yiqian_outbox_messages", &[("state", "dead")]), 0.0);
     assert!(metric(&after, "yiqian_crl_next_update_timestamp_seconds", &[]) > 1.7e9);
+    assert_eq!(grew("yiqian_ocsp_requests_total", &[("outcome", "signed")]), 1.0, "{text}");
+    assert_eq!(grew("yiqian_ocsp_requests_total", &[("outcome", "cached")]), 1.0);
+    assert!(
+        grew("yiqian_http_requests_total", &[("route", "/pki/ocsp/{*request}"), ("status", "200")]) >= 2.0,
+        "{text}"
+    );
     for personal in [phone, &phone[phone.len() - 4..], id.as_str()] {
         assert!(!text.contains(personal), "{personal} appears in /metrics");
     }
