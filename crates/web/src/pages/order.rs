@@ -82,10 +82,8 @@ async fn list(State(s): State<WebState>, PageApplicant(a): PageApplicant) -> Res
             }
         }
         @if !orders.is_empty() {
-            p.muted.export-link {
-                a href="/api/v1/me/export" download id="export-personal-data" { "导出我的个人资料" }
-                "(下载本系统保存的您的个人资料副本)"
-            }
+            a.btn.btn-secondary href="/api/v1/me/export" download id="export-personal-data" { "导出我的个人资料" }
+            p.muted { "下载本系统保存的您的个人资料副本(JSON 文件)" }
         }
     };
     layout(&s, "已购记录", Some("/"), body).into_response()
