@@ -7,7 +7,8 @@
 use crate::App;
 use async_trait::async_trait;
 use metrics::{counter, describe_counter, describe_gauge, describe_histogram, gauge, histogram};
-use std::sync::Arc;
+use std::collections::HashMap;
+use std::sync::{Arc, OnceLock, RwLock};
 use std::time::{Duration, Instant};
 use yiqian_domain::OrderState;
 use yiqian_providers::ProviderError;
@@ -85,13 +86,65 @@ pub fn describe() {
 }
 
 /// An HTTP request answered: `route` is the matched route template (`/api/v1/orders/{id}`), or
-/// `unmatched`.
+/// `unmatched`; a method outside the standard ones counts as `other`, so no client can make new
+/// label values.
 pub fn http_request(method: &str, route: &str, status: u16, elapsed: Duration) {
-    let (method, route) = (method.to_owned(), route.to_owned());
-    counter!("yiqian_http_requests_total", "method" => method.clone(), "route" => route.clone(), "status" => status.to_string())
-        .increment(1);
-    histogram!("yiqian_http_request_duration_seconds", "method" => method, "route" => route)
-        .record(elapsed.as_secs_f64());
+    let method = standard_method(method);
+    let seconds = elapsed.as_secs_f64();
+    let routes = HTTP_HANDLES.get_or_init(Default::default);
+    {
+        let known = routes.read().unwrap_or_else(|e| e.into_inner());
+        if let Some(handles) = known.get(route)
+            && handles.record(method, status, seconds)
+        {
+            return;
+        }
+    }
+    let mut known = routes.write().unwrap_or_else(|e| e.into_inner());
+    let handles = known.entry(route.to_owned()).or_default();
+    if !handles.counters.iter().any(|(m, s, _)| *m == method && *s == status) {
+        let counter = counter!("yiqian_http_requests_total", "method" => method, "route" => route.to_owned(), "status" => status.to_string());
+        handles.counters.push((method, status, counter));
+    }
+    if !handles.histograms.iter().any(|(m, _)| *m == method) {
+        let histogram =
+            histogram!("yiqian_http_request_duration_seconds", "method" => method, "route" => route.to_owned());
+        handles.histograms.push((method, histogram));
+    }
+    handles.record(method, status, seconds);
+}
+
+/// The HTTP metrics' handles of one route, registered on its first request: a request then
+/// costs a map lookup instead of building and hashing its label set (the OCSP responder answers
+/// tens of thousands a second). Registered after the recorder is installed — the server installs
+/// it before it serves.
+#[derive(Default)]
+struct RouteHandles {
+    counters: Vec<(&'static str, u16, metrics::Counter)>,
+    histograms: Vec<(&'static str, metrics::Histogram)>,
+}
+
+impl RouteHandles {
+    /// Counts and times a request; `false` when a handle is not registered yet.
+    fn record(&self, method: &'static str, status: u16, seconds: f64) -> bool {
+        let counter = self.counters.iter().find(|(m, s, _)| *m == method && *s == status);
+        let histogram = self.histograms.iter().find(|(m, _)| *m == method);
+        match (counter, histogram) {
+            (Some((_, _, c)), Some((_, h))) => {
+                c.increment(1);
+                h.record(seconds);
+                true
+            }
+            _ => false,
+        }
+    }
+}
+
+static HTTP_HANDLES: OnceLock<RwLock<HashMap<String, RouteHandles>>> = OnceLock::new();
+
+/// The method as a label: the standard ones by name, any other as `other`.
+fn standard_method(method: &str) -> &'static str {
+    ["GET", "POST", "PUT", "DELETE", "HEAD", "OPTIONS", "PATCH"].into_iter().find(|m| *m == method).unwrap_or("other")
 }
 
 /// An order changed state.
@@ -145,7 +198,16 @@ fn provider_call<T>(
 /// for several certificates: not cached), or
 /// refused as `malformed`, `unauthorized` (another CA) or `internal_error`.
 pub(crate) fn ocsp_answer(outcome: &'static str) {
-    counter!("yiqian_ocsp_requests_total", "outcome" => outcome).increment(1);
+    // The busiest counter of all: its handles are kept, as the HTTP ones are.
+    static ANSWERS: OnceLock<RwLock<Vec<(&'static str, metrics::Counter)>>> = OnceLock::new();
+    let answers = ANSWERS.get_or_init(Default::default);
+    if let Some((_, c)) = answers.read().unwrap_or_else(|e| e.into_inner()).iter().find(|(o, _)| *o == outcome) {
+        c.increment(1);
+        return;
+    }
+    let counter = counter!("yiqian_ocsp_requests_total", "outcome" => outcome);
+    counter.increment(1);
+    answers.write().unwrap_or_else(|e| e.into_inner()).push((outcome, counter));
 }
 
 /// A certificate was issued with `algorithm`.

@@ -40,10 +40,13 @@ pub fn exporter() -> &'static PrometheusHandle {
     })
 }
 
+/// The route label of a request that matched no route.
+pub const UNMATCHED: &str = "unmatched";
+
 /// The route template a request matched (`/api/v1/orders/{id}`), or `unmatched`: never the
 /// path itself, which may carry an order id or an activation code.
 pub fn route_of(request: &Request) -> String {
-    request.extensions().get::<MatchedPath>().map_or_else(|| "unmatched".to_owned(), |m| m.as_str().to_owned())
+    request.extensions().get::<MatchedPath>().map_or(UNMATCHED, MatchedPath::as_str).to_owned()
 }
 
 /// `GET /metrics`: the Prometheus text exposition (format 0.0.4).

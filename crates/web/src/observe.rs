@@ -4,7 +4,7 @@
 //! metrics. Neither the path nor the query is logged: they may carry an order id or an
 //! activation code.
 
-use axum::extract::Request;
+use axum::extract::{MatchedPath, Request};
 use axum::http::{HeaderName, HeaderValue};
 use axum::middleware::Next;
 use axum::response::Response;
@@ -28,13 +28,14 @@ pub async fn observe(request: Request, next: Next) -> Response {
         .and_then(|v| v.to_str().ok())
         .filter(|v| is_plain_token(v))
         .map_or_else(new_request_id, str::to_owned);
-    let method = request.method().as_str().to_owned();
-    let route = crate::metrics::route_of(&request);
+    let method = request.method().clone();
+    let matched = request.extensions().get::<MatchedPath>().cloned();
+    let route = matched.as_ref().map_or(crate::metrics::UNMATCHED, MatchedPath::as_str);
     let span = tracing::info_span!("request", id = %id, method = %method, route = %route);
     let mut response = next.run(request).instrument(span.clone()).await;
     let status = response.status();
     let elapsed = started.elapsed();
-    yiqian_app::metrics::http_request(&method, &route, status.as_u16(), elapsed);
+    yiqian_app::metrics::http_request(method.as_str(), route, status.as_u16(), elapsed);
     span.in_scope(|| {
         tracing::debug!(status = status.as_u16(), ms = elapsed.as_secs_f64() * 1000.0, "answered");
     });
