@@ -169,7 +169,10 @@ impl App {
     ) -> Result<Vec<String>, AppError> {
         by.require(Permission::ManageStaff)?;
         let order = OrderId::parse(order_id).ok_or(AppError::NotFound("订单"))?;
-        let rec = self.store().read().await?.load_order(&order).await.map_err(|_| AppError::NotFound("订单"))?;
+        let rec = match self.store().read().await?.load_order(&order).await {
+            Err(yiqian_store::StoreError::NotFound(_)) => return Err(AppError::NotFound("订单")),
+            loaded => loaded?,
+        };
         if let Some(expiry) = self.store().last_certificate_expiry(&order).await? {
             let years = self.config().retention.years_after_certificate_expiry;
             let until = expiry.checked_add_months(Months::new(12 * years)).unwrap_or(expiry);

@@ -152,7 +152,7 @@ impl Store {
         .bind(limit)
         .fetch_all(self.pool())
         .await?;
-        rows.iter().map(|r| Ok((order_id(r)?, from_millis(r.try_get("updated_at")?)))).collect()
+        order_times(&rows, "updated_at")
     }
 
     /// Orders whose every certificate expired at or before `cutoff` and whose personal data is
@@ -173,7 +173,7 @@ impl Store {
         .bind(limit)
         .fetch_all(self.pool())
         .await?;
-        rows.iter().map(|r| Ok((order_id(r)?, from_millis(r.try_get("last_expiry")?)))).collect()
+        order_times(&rows, "last_expiry")
     }
 
     /// The latest erasures, newest first, at most `limit`.
@@ -224,6 +224,11 @@ impl Store {
         }
         Ok(purged)
     }
+}
+
+/// Each row's order id and the time in its column `time`.
+fn order_times(rows: &[sqlx::any::AnyRow], time: &str) -> Result<Vec<(OrderId, DateTime<Utc>)>, StoreError> {
+    rows.iter().map(|r| Ok((order_id(r)?, from_millis(r.try_get(time)?)))).collect()
 }
 
 fn order_id(row: &sqlx::any::AnyRow) -> Result<OrderId, StoreError> {

@@ -61,16 +61,19 @@ pub async fn gate_uploads(State(slots): State<UploadSlots>, request: Request, ne
     if !is_upload {
         return next.run(request).await;
     }
-    let route = crate::metrics::route_of(&request);
+    let route = crate::metrics::Route::of(&request);
+    let route = route.as_str();
     let Ok(_slot) = slots.0.clone().try_acquire_owned() else {
-        yiqian_app::metrics::upload_rejected(&route, "busy");
+        yiqian_app::metrics::upload_rejected(route, "busy");
         return busy();
     };
-    let (request, progress) = watch_body(request);
+    // The body is watched already ([`close_when_body_unread`] runs first and leaves its count).
+    let progress = request.extensions().get::<Arc<BodyProgress>>().cloned();
     let response = next.run(request).await;
     let status = response.status();
     if status.is_success() {
-        yiqian_app::metrics::upload_stored(&route, progress.bytes.load(Ordering::Acquire));
+        let bytes = progress.map_or(0, |p| p.bytes.load(Ordering::Acquire));
+        yiqian_app::metrics::upload_stored(route, bytes);
     } else {
         let reason = match status {
             StatusCode::PAYLOAD_TOO_LARGE => "too_large",
@@ -78,7 +81,7 @@ pub async fn gate_uploads(State(slots): State<UploadSlots>, request: Request, ne
             s if s.is_server_error() => "failed",
             _ => "refused",
         };
-        yiqian_app::metrics::upload_rejected(&route, reason);
+        yiqian_app::metrics::upload_rejected(route, reason);
     }
     response
 }
@@ -124,11 +127,13 @@ struct BodyProgress {
     finished: AtomicBool,
 }
 
-/// `request` with its body watched as it is read.
+/// `request` with its body watched as it is read; the progress is also left in the request's
+/// extensions for the layers inside.
 fn watch_body(request: Request) -> (Request, Arc<BodyProgress>) {
     let progress = Arc::new(BodyProgress::default());
     let watched = progress.clone();
-    let request = request.map(|inner| axum::body::Body::new(WatchedBody { inner, progress: watched }));
+    let mut request = request.map(|inner| axum::body::Body::new(WatchedBody { inner, progress: watched }));
+    request.extensions_mut().insert(progress.clone());
     (request, progress)
 }
 

@@ -40,13 +40,21 @@ pub fn exporter() -> &'static PrometheusHandle {
     })
 }
 
-/// The route label of a request that matched no route.
-pub const UNMATCHED: &str = "unmatched";
+/// The route a request matched, as its metrics and logs name it: the template
+/// (`/api/v1/orders/{id}`), or `unmatched` — never the path itself, which may carry an order id
+/// or an activation code. Kept past the request at the cost of a reference count.
+pub struct Route(Option<MatchedPath>);
 
-/// The route template a request matched (`/api/v1/orders/{id}`), or `unmatched`: never the
-/// path itself, which may carry an order id or an activation code.
-pub fn route_of(request: &Request) -> String {
-    request.extensions().get::<MatchedPath>().map_or(UNMATCHED, MatchedPath::as_str).to_owned()
+impl Route {
+    /// The route of `request`.
+    pub fn of(request: &Request) -> Route {
+        Route(request.extensions().get::<MatchedPath>().cloned())
+    }
+
+    /// The label.
+    pub fn as_str(&self) -> &str {
+        self.0.as_ref().map_or("unmatched", MatchedPath::as_str)
+    }
 }
 
 /// `GET /metrics`: the Prometheus text exposition (format 0.0.4).

@@ -4,7 +4,7 @@
 //! metrics. Neither the path nor the query is logged: they may carry an order id or an
 //! activation code.
 
-use axum::extract::{MatchedPath, Request};
+use axum::extract::Request;
 use axum::http::{HeaderName, HeaderValue};
 use axum::middleware::Next;
 use axum::response::Response;
@@ -29,8 +29,8 @@ pub async fn observe(request: Request, next: Next) -> Response {
         .filter(|v| is_plain_token(v))
         .map_or_else(new_request_id, str::to_owned);
     let method = request.method().clone();
-    let matched = request.extensions().get::<MatchedPath>().cloned();
-    let route = matched.as_ref().map_or(crate::metrics::UNMATCHED, MatchedPath::as_str);
+    let route = crate::metrics::Route::of(&request);
+    let route = route.as_str();
     let span = tracing::info_span!("request", id = %id, method = %method, route = %route);
     let mut response = next.run(request).instrument(span.clone()).await;
     let status = response.status();

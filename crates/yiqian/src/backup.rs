@@ -30,8 +30,12 @@ pub async fn restore(
 ) -> Result<(Manifest, CopyReport), RestoreError> {
     let master = NodeKey::resolve(&shared_keys::MASTER, config)?;
     let opened = open_backup(from, Vault::new(master.key())).await?;
-    for spec in [&shared_keys::MASTER, &shared_keys::PIN_ESCROW, &shared_keys::SANDBOX_GATEWAY] {
-        if let Some(expected) = opened.manifest.keys.check_values.get(spec.name) {
+    let recorded = |name: &str| opened.manifest.keys.check_values.get(name);
+    if let Some(expected) = recorded(shared_keys::MASTER.name) {
+        master.matches_recorded(expected)?;
+    }
+    for spec in [&shared_keys::PIN_ESCROW, &shared_keys::SANDBOX_GATEWAY] {
+        if let Some(expected) = recorded(spec.name) {
             NodeKey::resolve(spec, config)?.matches_recorded(expected)?;
         }
     }
