@@ -1283,6 +1283,9 @@ async fn erasure(h: &Harness, b: &Browser, live_order: &str) {
     let notice = b.visible("#erased").await.text().await.unwrap();
     assert!(notice.contains("个人资料已于") && notice.contains("应申请人的删除请求"), "{notice}");
     b.screenshot("dossier-erased.png").await;
+    b.c.set_window_size(390, 844).await.unwrap();
+    b.screenshot("dossier-erased-phone.png").await;
+    b.c.set_window_size(1440, 900).await.unwrap();
 }
 
 /// chromedriver on a free port, in its own process group with the browsers it starts, all
